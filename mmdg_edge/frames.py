@@ -1,0 +1,274 @@
+"""Plain data types shared by every stage: FrameSet, FaceCrops, Verdict.
+
+This module imports nothing of the project. Validation raises ValueError naming the field,
+so a bad frame is caught where it enters the SDK rather than deep inside a stage.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+MODALITIES: Tuple[str, str, str] = ("rgb", "depth", "ir")
+"""Modality order of crops, masks, features and certainties, everywhere."""
+
+CROP_SIZE = 224
+
+VERDICT_STATUSES = ("live", "attack", "uncertain", "no_face", "unreliable", "error")
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole camera intrinsics of one stream (pixels), as pyrealsense2 reports them."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    ppx: float
+    ppy: float
+    model: str = "none"
+    coeffs: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**self.__dict__, "coeffs": list(self.coeffs)}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Intrinsics":
+        return cls(**{**data, "coeffs": tuple(data.get("coeffs", (0.0,) * 5))})
+
+
+@dataclass(frozen=True)
+class Extrinsics:
+    """Rigid transform between two streams: p_to = R @ p_from + t (metres)."""
+
+    rotation: Tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # row-major 3x3
+    translation: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if len(self.rotation) != 9 or len(self.translation) != 3:
+            raise ValueError(
+                f"Extrinsics: rotation needs 9 values and translation 3, got {len(self.rotation)} and "
+                f"{len(self.translation)}"
+            )
+
+    def matrix(self) -> Tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.rotation, np.float64).reshape(3, 3), np.asarray(self.translation, np.float64)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"rotation": list(self.rotation), "translation": list(self.translation)}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Extrinsics":
+        return cls(tuple(data["rotation"]), tuple(data["translation"]))
+
+
+def _check_image(name: str, value: Any, ndim: int, dtypes: Tuple[type, ...], channels: Optional[int] = None) -> None:
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"FrameSet.{name}: expected a numpy array, got {type(value).__name__}")
+    if value.ndim != ndim or (channels is not None and value.shape[-1] != channels):
+        want = "H×W×3" if channels else "H×W"
+        raise ValueError(f"FrameSet.{name}: expected shape {want}, got {value.shape}")
+    if value.dtype not in [np.dtype(d) for d in dtypes]:
+        allowed = " or ".join(np.dtype(d).name for d in dtypes)
+        raise ValueError(f"FrameSet.{name}: expected dtype {allowed}, got {value.dtype}")
+    if value.shape[0] == 0 or value.shape[1] == 0:
+        raise ValueError(f"FrameSet.{name}: the image is empty (shape {value.shape})")
+
+
+@dataclass
+class FrameSet:
+    """One synchronized capture of up to three streams.
+
+    Depth and IR come from the same sensor on D4xx cameras and are registered to each other.
+    ``color_aligned_to_depth`` says whether the sensors layer already resampled colour onto the
+    depth grid; when False the aligner maps the face box with ``depth_to_color``.
+
+    Attributes:
+        rgb: H×W×3 uint8, RGB order, or None.
+        depth: H×W uint16 in units of ``depth_scale_m`` metres (0 = no data), or None.
+        ir: H×W uint8 or uint16, or None.
+        depth_scale_m: metres per depth unit (D4xx: 0.001).
+        timestamps_ms: per stream name, capture time in milliseconds.
+        frame_numbers: per stream name, the camera's frame counter.
+        intrinsics: per stream name ("rgb", "depth", "ir"), the stream's Intrinsics.
+        depth_to_color: Extrinsics from the depth camera to the colour camera, or None.
+        color_aligned_to_depth: True when ``rgb`` is already on the depth pixel grid.
+        serial: camera serial number ("" when unknown).
+        metadata: free-form extras (synthetic ground truth, firmware, source name).
+    """
+
+    rgb: Optional[np.ndarray] = None
+    depth: Optional[np.ndarray] = None
+    ir: Optional[np.ndarray] = None
+    depth_scale_m: float = 0.001
+    timestamps_ms: Dict[str, float] = field(default_factory=dict)
+    frame_numbers: Dict[str, int] = field(default_factory=dict)
+    intrinsics: Dict[str, Intrinsics] = field(default_factory=dict)
+    depth_to_color: Optional[Extrinsics] = None
+    color_aligned_to_depth: bool = False
+    serial: str = ""
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field again (fields are mutable); raise ValueError naming the bad one."""
+        if self.rgb is not None:
+            _check_image("rgb", self.rgb, 3, (np.uint8,), channels=3)
+        if self.depth is not None:
+            _check_image("depth", self.depth, 2, (np.uint16,))
+        if self.ir is not None:
+            _check_image("ir", self.ir, 2, (np.uint8, np.uint16))
+        if self.depth is not None and self.ir is not None and self.depth.shape != self.ir.shape:
+            raise ValueError(
+                f"FrameSet.ir: shape {self.ir.shape} differs from depth {self.depth.shape}; depth and IR "
+                "come from one sensor and must be registered"
+            )
+        if self.color_aligned_to_depth and self.rgb is not None and self.depth is not None:
+            if self.rgb.shape[:2] != self.depth.shape:
+                raise ValueError(
+                    f"FrameSet.rgb: shape {self.rgb.shape[:2]} differs from depth {self.depth.shape} although "
+                    "color_aligned_to_depth is True"
+                )
+        scale = self.depth_scale_m
+        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale < 1:
+            raise ValueError(f"FrameSet.depth_scale_m: expected a finite value in (0, 1) metres, got {scale!r}")
+        for name, stamp in self.timestamps_ms.items():
+            if not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+                raise ValueError(f"FrameSet.timestamps_ms[{name!r}]: expected a finite number, got {stamp!r}")
+        for name, intr in self.intrinsics.items():
+            if not isinstance(intr, Intrinsics):
+                raise ValueError(f"FrameSet.intrinsics[{name!r}]: expected Intrinsics, got {type(intr).__name__}")
+        if self.depth_to_color is not None and not isinstance(self.depth_to_color, Extrinsics):
+            raise ValueError(
+                f"FrameSet.depth_to_color: expected Extrinsics, got {type(self.depth_to_color).__name__}"
+            )
+
+    @property
+    def present(self) -> Tuple[bool, bool, bool]:
+        """Which modalities carry an image, in MODALITIES order."""
+        return (self.rgb is not None, self.depth is not None, self.ir is not None)
+
+    @property
+    def timestamp_ms(self) -> Optional[float]:
+        """The latest stream timestamp of the set, or None when no stream has one."""
+        return max(self.timestamps_ms.values()) if self.timestamps_ms else None
+
+    @property
+    def frame_number(self) -> Optional[int]:
+        """The depth frame number when present, else any stream's, else None."""
+        if not self.frame_numbers:
+            return None
+        return self.frame_numbers.get("depth", next(iter(self.frame_numbers.values())))
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """How usable a face crop is; ``passed`` is False when any threshold failed (see ``failures``)."""
+
+    face_size_px: float
+    distance_m: Optional[float]
+    blur: float
+    depth_coverage: Optional[float]
+    passed: bool
+    failures: Tuple[str, ...] = ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**self.__dict__, "failures": list(self.failures)}
+
+
+def _check_crop(name: str, value: np.ndarray) -> None:
+    if not isinstance(value, np.ndarray) or value.shape != (CROP_SIZE, CROP_SIZE, 3) or value.dtype != np.uint8:
+        got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+        raise ValueError(f"FaceCrops.{name}: expected a {CROP_SIZE}×{CROP_SIZE}×3 uint8 array, got {got}")
+
+
+@dataclass
+class FaceCrops:
+    """The face cut out of every modality, normalised like the training crops.
+
+    Attributes:
+        rgb, depth, ir: 224×224×3 uint8 crops; an absent modality is all zeros and False in ``mask``.
+        mask: (3,) bool, True where the modality is present, in MODALITIES order.
+        box: face box (x0, y0, x1, y1) in the pixels of the frame it was detected in.
+        quality: the quality record of this face.
+        num_faces: how many faces the detector saw in the frame.
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    ir: np.ndarray
+    mask: np.ndarray
+    box: Tuple[float, float, float, float]
+    quality: FaceQuality
+    num_faces: int = 1
+
+    def __post_init__(self) -> None:
+        for name in MODALITIES:
+            _check_crop(name, getattr(self, name))
+        mask = np.asarray(self.mask)
+        if mask.shape != (3,) or mask.dtype != np.bool_:
+            raise ValueError(f"FaceCrops.mask: expected a (3,) bool array, got {mask.shape} {mask.dtype}")
+        if not mask.any():
+            raise ValueError("FaceCrops.mask: at least one modality must be present")
+        self.mask = mask
+
+    def stacked(self) -> np.ndarray:
+        """The three crops as one (3, 224, 224, 3) uint8 array in MODALITIES order."""
+        return np.stack([self.rgb, self.depth, self.ir])
+
+    @property
+    def modalities(self) -> Tuple[str, ...]:
+        return tuple(name for name, on in zip(MODALITIES, self.mask) if on)
+
+
+@dataclass
+class Verdict:
+    """The detector's answer for one frameset.
+
+    Attributes:
+        status: one of VERDICT_STATUSES. Only "live" may open a door; everything else denies.
+        reason: human-readable cue that decided (model score, a physical veto, the failure).
+        score: live probability from the engine, or None when the model did not run.
+        threshold: the decision threshold in force.
+        modalities: modalities the model actually used.
+        box: face box in frame pixels, or None.
+        quality: the face quality record, or None.
+        timings_ms: per stage ("align", "preprocess", "engine", "total") in milliseconds.
+        frame_number: the frameset's frame number, when known.
+    """
+
+    status: str
+    reason: str
+    score: Optional[float] = None
+    threshold: Optional[float] = None
+    modalities: Tuple[str, ...] = ()
+    box: Optional[Tuple[float, float, float, float]] = None
+    quality: Optional[FaceQuality] = None
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    frame_number: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.status not in VERDICT_STATUSES:
+            raise ValueError(f"Verdict.status: expected one of {VERDICT_STATUSES}, got {self.status!r}")
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == "live"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "score": self.score,
+            "threshold": self.threshold,
+            "modalities": list(self.modalities),
+            "box": list(self.box) if self.box is not None else None,
+            "quality": self.quality.to_dict() if self.quality is not None else None,
+            "timings_ms": dict(self.timings_ms),
+            "frame_number": self.frame_number,
+        }

@@ -1,0 +1,146 @@
+"""Crop normalisation and model-input tensors: the ONE place training and inference share.
+
+Every constant that decides what the model sees lives here: crop size, CLIP mean/std, the
+metric depth window and the IR percentiles. They are versioned (``NORMALIZATION_VERSION``) and
+written into every checkpoint, so a model is never fed crops encoded differently from the ones
+it was trained on. numpy only: the kiosk path imports no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .frames import CROP_SIZE, MODALITIES, FaceCrops
+
+CLIP_MEAN: Tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD: Tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+
+NORMALIZATION_VERSION = "mmdg-edge-crops/1"
+"""Bump whenever the encoding of any crop changes; checkpoints trained on another version are refused."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How crops are encoded (stored in checkpoint metadata, checked at load)."""
+
+    crop_size: int = CROP_SIZE
+    mean: Tuple[float, float, float] = CLIP_MEAN
+    std: Tuple[float, float, float] = CLIP_STD
+    # Depth: a fixed metric window centred on the median face depth; a real head spans ~10-15 cm
+    # nose to ears, so 0.25 m keeps its relief in range while a flat sheet stays one grey level.
+    depth_window_m: float = 0.25
+    # IR: robust contrast stretch; percentiles, not min/max, so specular glints do not set the scale.
+    ir_low_percentile: float = 1.0
+    ir_high_percentile: float = 99.0
+    version: str = NORMALIZATION_VERSION
+
+    def __post_init__(self) -> None:
+        if self.crop_size != CROP_SIZE:
+            raise ValueError(f"PreprocessConfig.crop_size: the model takes {CROP_SIZE} px crops, got {self.crop_size}")
+        if not self.depth_window_m > 0:
+            raise ValueError(f"PreprocessConfig.depth_window_m: expected > 0 metres, got {self.depth_window_m}")
+        if not 0 <= self.ir_low_percentile < self.ir_high_percentile <= 100:
+            raise ValueError(
+                "PreprocessConfig.ir_low_percentile/ir_high_percentile: expected 0 <= low < high <= 100, got "
+                f"{self.ir_low_percentile}, {self.ir_high_percentile}"
+            )
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "PreprocessConfig":
+        names = {f.name for f in fields(cls)}
+        unknown, missing = set(data) - names, names - set(data)
+        if unknown or missing:
+            raise ValueError(
+                f"PreprocessConfig.from_dict: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+
+
+def face_depth_m(depth: np.ndarray, depth_scale_m: float) -> Optional[float]:
+    """Median depth in metres of the valid (non-zero) pixels, or None when there are none."""
+    valid = depth[depth > 0]
+    if valid.size == 0:
+        return None
+    return float(np.median(valid)) * depth_scale_m
+
+
+def normalize_depth(
+    depth: np.ndarray, depth_scale_m: float, center_m: float, config: PreprocessConfig = PreprocessConfig()
+) -> np.ndarray:
+    """Encode a depth crop relative to the face: near = bright, far = dark, holes = 0.
+
+    Args:
+        depth: H×W uint16 depth in ``depth_scale_m`` units, 0 where the sensor has no data.
+        depth_scale_m: metres per unit.
+        center_m: the face's depth (median over the face), mapped to mid-grey.
+        config: the window width.
+
+    Returns:
+        H×W uint8: valid pixels in 1..255 (centre ≈ 128), holes exactly 0.
+    """
+    valid = depth > 0
+    metres = depth.astype(np.float32) * np.float32(depth_scale_m)
+    level = 0.5 + (np.float32(center_m) - metres) / np.float32(config.depth_window_m)
+    encoded = 1.0 + np.clip(level, 0.0, 1.0) * 254.0
+    return np.where(valid, np.rint(encoded), 0).astype(np.uint8)
+
+
+def normalize_ir(ir: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
+    """Contrast-stretch an IR crop between robust percentiles to the full uint8 range."""
+    values = ir.astype(np.float32)
+    low, high = np.percentile(values, (config.ir_low_percentile, config.ir_high_percentile))
+    if high - low < 1e-6:
+        return np.zeros(ir.shape, np.uint8)
+    return np.rint(np.clip((values - low) / (high - low), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def gray_to_rgb(image: np.ndarray) -> np.ndarray:
+    """Repeat a single-channel H×W image to H×W×3 (depth and IR enter CLIP as 3 channels)."""
+    return np.repeat(image[..., None], 3, axis=-1)
+
+
+def images_to_input(
+    images: np.ndarray, mask: np.ndarray, config: PreprocessConfig = PreprocessConfig()
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Turn uint8 crops into the engines' input tensors.
+
+    Args:
+        images: (B, 3, 224, 224, 3) uint8 crops in MODALITIES order (HWC per modality).
+        mask: (B, 3) bool presence mask.
+        config: mean/std.
+
+    Returns:
+        ``crops`` (B, 3, 3, 224, 224) float32, CLIP-normalised, exactly zero where masked,
+        and ``mask`` (B, 3) bool.
+    """
+    images = np.asarray(images)
+    mask = np.asarray(mask)
+    size = config.crop_size
+    if images.dtype != np.uint8 or images.ndim != 5 or images.shape[1:] != (len(MODALITIES), size, size, 3):
+        raise ValueError(f"images: expected (B, 3, {size}, {size}, 3) uint8, got {images.shape} {images.dtype}")
+    if mask.dtype != np.bool_ or mask.shape != images.shape[:2]:
+        raise ValueError(f"mask: expected ({images.shape[0]}, 3) bool, got {mask.shape} {mask.dtype}")
+    mean = np.asarray(config.mean, np.float32).reshape(1, 1, 3, 1, 1)
+    scale = (1.0 / (255.0 * np.asarray(config.std, np.float32))).reshape(1, 1, 3, 1, 1)
+    crops = images.transpose(0, 1, 4, 2, 3).astype(np.float32)
+    crops = (crops - 255.0 * mean) * scale
+    crops *= mask[:, :, None, None, None]
+    return np.ascontiguousarray(crops, dtype=np.float32), mask.copy()
+
+
+def crops_to_input(
+    crops: Sequence[FaceCrops], config: PreprocessConfig = PreprocessConfig()
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Batch FaceCrops into ``(crops, mask)`` engine inputs (see ``images_to_input``)."""
+    if len(crops) == 0:
+        raise ValueError("crops: expected at least one FaceCrops")
+    images = np.stack([c.stacked() for c in crops])
+    mask = np.stack([c.mask for c in crops])
+    return images_to_input(images, mask, config)
