@@ -29,3 +29,39 @@ def protocols_dir() -> Path:
     if not PROTOCOLS.exists():
         pytest.skip(f"the benchmark split lists are not beside this checkout ({PROTOCOLS})")
     return PROTOCOLS
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from mmdg_edge.model import MMDGConfig
+
+    return MMDGConfig.tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_config):
+    """A seeded tiny MMDG++ in eval mode whose adapters are switched on (non-zero up-projections),
+    so mask and adapter behaviour is visible in the outputs."""
+    import torch
+
+    from mmdg_edge.model import create_model
+
+    torch.manual_seed(0)
+    model = create_model(tiny_config)
+    with torch.no_grad():
+        for block in model.adapters:
+            for adapter in block:
+                adapter.up.weight.normal_(0.0, 0.5)
+                adapter.up.bias.normal_(0.0, 0.1)
+    return model.eval()
+
+
+@pytest.fixture
+def random_crops():
+    """Random CLIP-normalised crops (B, 3, 3, 224, 224) from a fixed seed."""
+    import torch
+
+    def make(batch: int, seed: int = 0):
+        return torch.randn(batch, 3, 3, 224, 224, generator=torch.Generator().manual_seed(seed))
+
+    return make

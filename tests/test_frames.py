@@ -1,0 +1,72 @@
+"""FrameSet / FaceCrops / Verdict validation names the bad field."""
+import numpy as np
+import pytest
+
+from mmdg_edge.frames import Extrinsics, FaceCrops, FaceQuality, FrameSet, Verdict
+
+RGB = np.zeros((48, 64, 3), np.uint8)
+DEPTH = np.zeros((48, 64), np.uint16)
+IR = np.zeros((48, 64), np.uint8)
+
+
+def test_valid_frameset_reports_present_streams():
+    fs = FrameSet(rgb=RGB, depth=DEPTH, timestamps_ms={"depth": 5.0, "rgb": 7.0}, frame_numbers={"depth": 3})
+    assert fs.present == (True, True, False)
+    assert fs.timestamp_ms == 7.0 and fs.frame_number == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"rgb": np.zeros((48, 64), np.uint8)}, r"FrameSet.rgb: expected shape H×W×3"),
+        ({"rgb": RGB.astype(np.float32)}, r"FrameSet.rgb: expected dtype uint8, got float32"),
+        ({"depth": np.full((48, 64), np.nan, np.float32)}, r"FrameSet.depth: expected dtype uint16"),
+        ({"depth": np.zeros((0, 64), np.uint16)}, r"FrameSet.depth: the image is empty"),
+        ({"ir": IR.astype(np.int32)}, r"FrameSet.ir: expected dtype uint8 or uint16"),
+        ({"depth": DEPTH, "ir": np.zeros((40, 64), np.uint8)}, r"FrameSet.ir: shape \(40, 64\) differs from depth"),
+        ({"rgb": np.zeros((10, 10, 3), np.uint8), "depth": DEPTH, "color_aligned_to_depth": True}, "FrameSet.rgb"),
+        ({"depth_scale_m": float("nan")}, "FrameSet.depth_scale_m"),
+        ({"timestamps_ms": {"rgb": float("inf")}}, r"FrameSet.timestamps_ms\['rgb'\]"),
+        ({"rgb": [[1, 2, 3]]}, "FrameSet.rgb: expected a numpy array, got list"),
+    ],
+)
+def test_invalid_frameset_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FrameSet(**kwargs)
+
+
+def test_validate_catches_fields_changed_after_construction():
+    fs = FrameSet(depth=DEPTH)
+    fs.depth = DEPTH.astype(np.float64)
+    with pytest.raises(ValueError, match="FrameSet.depth"):
+        fs.validate()
+
+
+def test_extrinsics_need_nine_and_three_values():
+    with pytest.raises(ValueError, match="rotation needs 9"):
+        Extrinsics(rotation=(1.0, 0.0), translation=(0.0, 0.0, 0.0))
+    rot, t = Extrinsics(translation=(0.01, 0.0, 0.0)).matrix()
+    np.testing.assert_array_equal(rot, np.eye(3))
+    np.testing.assert_array_equal(t, [0.01, 0.0, 0.0])
+
+
+def _quality():
+    return FaceQuality(face_size_px=120.0, distance_m=0.6, blur=50.0, depth_coverage=0.9, passed=True)
+
+
+def test_face_crops_validate_shapes_and_mask():
+    crop = np.zeros((224, 224, 3), np.uint8)
+    crops = FaceCrops(crop, crop, crop, np.array([True, False, True]), (0, 0, 10, 10), _quality())
+    assert crops.modalities == ("rgb", "ir") and crops.stacked().shape == (3, 224, 224, 3)
+    with pytest.raises(ValueError, match="FaceCrops.depth"):
+        FaceCrops(crop, crop[:100], crop, np.ones(3, bool), (0, 0, 1, 1), _quality())
+    with pytest.raises(ValueError, match="at least one modality"):
+        FaceCrops(crop, crop, crop, np.zeros(3, bool), (0, 0, 1, 1), _quality())
+
+
+def test_verdict_status_is_checked_and_serialisable():
+    verdict = Verdict("attack", "depth relief 2 mm", score=0.1, threshold=0.5, modalities=("rgb",), quality=_quality())
+    assert not verdict.is_live
+    assert verdict.to_dict()["quality"]["distance_m"] == 0.6
+    with pytest.raises(ValueError, match="Verdict.status"):
+        Verdict("maybe", "")

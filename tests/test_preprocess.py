@@ -1,0 +1,61 @@
+"""Crop encodings and engine input tensors against hand computations."""
+import numpy as np
+import pytest
+
+from mmdg_edge.preprocess import (
+    CLIP_MEAN,
+    CLIP_STD,
+    PreprocessConfig,
+    face_depth_m,
+    images_to_input,
+    normalize_depth,
+    normalize_ir,
+)
+
+
+def test_depth_is_encoded_relative_to_the_face_near_bright_holes_zero():
+    depth = np.array([[600, 0, 725], [475, 1000, 300]], np.uint16)  # millimetres
+    out = normalize_depth(depth, 0.001, center_m=0.6, config=PreprocessConfig(depth_window_m=0.25))
+    # level = 0.5 + (0.6 - z) / 0.25 → 1 + clip(level) * 254
+    expected = np.array([[128, 0, 1], [255, 1, 255]], np.uint8)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_face_depth_is_the_median_of_valid_pixels():
+    assert face_depth_m(np.array([0, 500, 700, 600], np.uint16), 0.001) == pytest.approx(0.6)
+    assert face_depth_m(np.zeros(4, np.uint16), 0.001) is None
+
+
+def test_ir_is_stretched_between_robust_percentiles():
+    ir = np.arange(101, dtype=np.uint16).reshape(1, 101) * 10
+    out = normalize_ir(ir, PreprocessConfig(ir_low_percentile=10, ir_high_percentile=90))
+    assert out[0, 10] == 0 and out[0, 90] == 255 and out[0, 50] == 128
+    assert out[0, 0] == 0 and out[0, 100] == 255
+    np.testing.assert_array_equal(normalize_ir(np.full((4, 4), 77, np.uint8)), np.zeros((4, 4), np.uint8))
+
+
+def test_images_to_input_normalises_with_clip_statistics_and_zeroes_masked():
+    images = np.zeros((1, 3, 224, 224, 3), np.uint8)
+    images[0, 0, 5, 7] = (255, 0, 128)
+    images[0, 2] = 200
+    crops, mask = images_to_input(images, np.array([[True, True, False]]))
+    assert crops.shape == (1, 3, 3, 224, 224) and crops.dtype == np.float32
+    for c, value in enumerate((255, 0, 128)):
+        assert crops[0, 0, c, 5, 7] == pytest.approx((value / 255 - CLIP_MEAN[c]) / CLIP_STD[c], abs=1e-5)
+    assert crops[0, 1, 0, 0, 0] == pytest.approx(-CLIP_MEAN[0] / CLIP_STD[0], abs=1e-5)
+    assert not crops[0, 2].any()
+    assert mask.tolist() == [[True, True, False]]
+
+
+def test_images_to_input_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match="images: expected"):
+        images_to_input(np.zeros((1, 3, 112, 112, 3), np.uint8), np.ones((1, 3), bool))
+    with pytest.raises(ValueError, match="mask: expected"):
+        images_to_input(np.zeros((2, 3, 224, 224, 3), np.uint8), np.ones((1, 3), bool))
+
+
+def test_config_round_trip_and_unknown_keys():
+    config = PreprocessConfig(depth_window_m=0.3)
+    assert PreprocessConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match=r"unknown keys \['x'\]"):
+        PreprocessConfig.from_dict({**config.to_dict(), "x": 1})
