@@ -9,8 +9,9 @@ eval forward, (c) MMDG++ with the three streams run as three separate passes, th
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
-from typing import Callable
+from typing import Callable, Dict, List
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,13 +19,19 @@ from torch.utils.flop_counter import FlopCounterMode
 from mmdg_edge.model import MMDGConfig, MMDGPlusPlus, create_model
 
 
-def _time(fn: Callable[[], object], min_seconds: float, min_runs: int = 3) -> float:
-    fn()  # warm-up
-    runs, start = 0, time.perf_counter()
-    while runs < min_runs or time.perf_counter() - start < min_seconds:
-        fn()
-        runs += 1
-    return (time.perf_counter() - start) / runs
+def _time_interleaved(fns: Dict[str, Callable[[], object]], min_seconds: float, min_rounds: int = 3) -> Dict[str, float]:
+    """Median seconds per call of each function, run in alternating rounds so that load from other
+    processes hits every variant alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    samples: Dict[str, List[float]] = {name: [] for name in fns}
+    start = time.perf_counter()
+    while min(len(v) for v in samples.values()) < min_rounds or time.perf_counter() - start < min_seconds:
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _separate_streams(model: MMDGPlusPlus, crops: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -65,9 +72,15 @@ def bench(config_name: str, batch: int, min_seconds: float) -> dict:
         with FlopCounterMode(display=False) as counter:
             model.backbone.visual(images)
         flops = counter.get_total_flops()
-        bare = _time(lambda: model.backbone.visual(images), min_seconds)
-        full = _time(lambda: model(crops, mask), min_seconds)
-        separate = _time(lambda: _separate_streams(model, crops, mask), min_seconds)
+        times = _time_interleaved(
+            {
+                "bare": lambda: model.backbone.visual(images),
+                "full": lambda: model(crops, mask),
+                "separate": lambda: _separate_streams(model, crops, mask),
+            },
+            min_seconds,
+        )
+    bare, full, separate = times["bare"], times["full"], times["separate"]
     return {
         "config": config_name, "batch": batch,
         "bare_fps": batch / bare, "mmdg_fps": batch / full, "separate_fps": batch / separate,
@@ -80,7 +93,7 @@ def main() -> None:
     parser.add_argument("--configs", default="tiny,paper", help="comma-separated: tiny, paper")
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
-    parser.add_argument("--min-seconds", type=float, default=3.0, help="minimum timed seconds per cell")
+    parser.add_argument("--min-seconds", type=float, default=10.0, help="minimum timed seconds per cell (all variants together)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = [bench(c, int(b), args.min_seconds) for c in args.configs.split(",") for b in args.batches.split(",")]

@@ -91,10 +91,11 @@ class CertaintyScaledAttention(nn.Module):
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.view(batch, -1, self.heads, head_dim).transpose(1, 2)  # (B, heads, N, head_dim)
 
-        q, k, v = split(query), split(self.key(tokens)), split(self.value(tokens))
-        logits = (q @ k.transpose(-2, -1)) / math.sqrt(head_dim)  # (B, heads, N, N)
-        attn = (logits * certainty[:, None, :, None]).softmax(dim=-1)
-        out = (attn @ v).transpose(1, 2).reshape(batch, num_tokens, dim)
+        # Scaling row i's logits by c_i equals scaling query i by c_i: (c_i·q_i)·k_j. That lets the
+        # fused attention kernel do the work without materialising the N×N logits.
+        q = split(query * certainty[..., None])
+        k, v = split(self.key(tokens)), split(self.value(tokens))
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, num_tokens, dim)
         return self.out(out)
 
 
@@ -132,9 +133,13 @@ class CentralDifferenceConv(nn.Module):
         self.conv = nn.Conv2d(dim, dim, kernel_size=3, padding=1, bias=False)
         self.theta = theta
 
+    def kernel(self) -> torch.Tensor:
+        """The equivalent single 3×3 kernel: the 1×1 term only touches the centre tap."""
+        weight = self.conv.weight
+        return weight - self.theta * F.pad(weight.sum(dim=(2, 3), keepdim=True), (1, 1, 1, 1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel_sum = self.conv.weight.sum(dim=(2, 3), keepdim=True)
-        return self.conv(x) - self.theta * F.conv2d(x, kernel_sum)
+        return F.conv2d(x, self.kernel(), padding=1)
 
 
 class UAdapter(nn.Module):
@@ -171,10 +176,11 @@ class UAdapter(nn.Module):
     def _central_difference(self, h: torch.Tensor) -> torch.Tensor:
         """CDC on the patch grid and, separately, on the class token as a 1×1 map."""
         batch, num_tokens, dim = h.shape
-        cls = h[:, :1].transpose(1, 2).reshape(batch, dim, 1, 1)
+        kernel = self.cdc.kernel()
+        # On a zero-padded 1×1 map a 3×3 convolution sees only its centre tap.
+        cls = h[:, :1] @ kernel[:, :, 1, 1].t()
         patches = h[:, 1:].transpose(1, 2).reshape(batch, dim, self.grid, self.grid)
-        cls = self.cdc(cls).reshape(batch, dim, 1).transpose(1, 2)
-        patches = self.cdc(patches).reshape(batch, dim, num_tokens - 1).transpose(1, 2)
+        patches = F.conv2d(patches, kernel, padding=1).reshape(batch, dim, num_tokens - 1).transpose(1, 2)
         return torch.cat([cls, patches], dim=1)
 
     def forward(
@@ -201,8 +207,9 @@ class UAdapter(nn.Module):
         attended, certainty = self.cross(kv, qy.reshape(num_partners * batch, num_tokens, -1))
         h = attended + kv
         h = h + self.mlp(self.norm_q(h))
-        out = self.up(quick_gelu(self._central_difference(h)))
-        out = out.view(num_partners, batch, num_tokens, -1).sum(0)
+        hidden = quick_gelu(self._central_difference(h)).view(num_partners, batch, num_tokens, -1)
+        # up is linear: Σ_p up(z_p) = W·Σ_p z_p + P·b, one D-wide projection instead of P.
+        out = F.linear(hidden.sum(0), self.up.weight, num_partners * self.up.bias)
         cls_certainty = certainty.view(num_partners, batch, num_tokens)[:, :, 0].mean(0)
         return (
             torch.where(own_present[:, None, None], out, torch.zeros((), dtype=out.dtype, device=out.device)),
