@@ -1,0 +1,64 @@
+"""Threshold choice for a target APCER, the rates and the device profile file."""
+import json
+
+import numpy as np
+import pytest
+
+from mmdg_edge.calibration import (
+    DeviceProfile,
+    ProfileMismatch,
+    calibrate_scores,
+    create_profile,
+    threshold_for_apcer,
+)
+
+
+def test_threshold_lets_through_at_most_the_target_share_of_attacks():
+    attacks = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    t = threshold_for_apcer(attacks, 0.1)  # one of ten may pass: just above the second highest
+    assert 0.9 < t <= np.nextafter(0.9, 1)
+    assert sum(a >= t for a in attacks) == 1
+    assert sum(a >= threshold_for_apcer(attacks, 0.0) for a in attacks) == 0
+
+
+def test_calibration_report_by_hand():
+    report = calibrate_scores(live_scores=[0.99, 0.97, 0.5, 0.3], attack_scores=[0.1, 0.2, 0.4, 0.96], target_apcer=0.25)
+    # threshold just above 0.4: 0.96 passes (1 of 4 attacks), 0.3 is refused (1 of 4 live)
+    assert 0.4 < report.threshold < 0.41
+    assert report.apcer == 0.25 and report.bpcer == 0.25
+    assert report.live_count == 4 and report.attack_count == 4
+    assert report.apcer_ci[0] < 0.25 < report.apcer_ci[1]
+
+
+def _profile():
+    report = calibrate_scores([0.9, 0.8], [0.1, 0.2], 0.0)
+    return create_profile(report, target_apcer=0.0, uncertainty_band=0.05, camera_serial="123",
+                          camera_firmware="5.16", model_sha256="ab" * 32)
+
+
+def test_profile_round_trip_and_matching(tmp_path):
+    profile = _profile()
+    loaded = DeviceProfile.load(profile.save(tmp_path / "kiosk.json"))
+    assert loaded == profile
+    loaded.check_camera("123")
+    loaded.check_model("ab" * 32)
+    with pytest.raises(ProfileMismatch, match="camera '123'"):
+        loaded.check_camera("999")
+    with pytest.raises(ProfileMismatch, match="calibrated for model"):
+        loaded.check_model("cd" * 32)
+
+
+@pytest.mark.parametrize("content", ["{", "[]", json.dumps({"threshold": 0.5})])
+def test_malformed_profiles_are_refused(tmp_path, content):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ProfileMismatch, match="bad.json"):
+        DeviceProfile.load(path)
+
+
+def test_profile_with_impossible_threshold_is_refused(tmp_path):
+    data = json.loads(_profile().save(tmp_path / "p.json").read_text())
+    data["threshold"] = 1.5
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    with pytest.raises(ProfileMismatch, match="threshold"):
+        DeviceProfile.load(tmp_path / "p.json")
