@@ -16,4 +16,5 @@ from .errors import (
 )
 from .frames import MODALITIES, Extrinsics, FaceCrops, FaceQuality, FrameSet, Intrinsics, Verdict
 from .preprocess import PreprocessConfig, crops_to_input, images_to_input
+from .engines import available_engines, create_engine, select_engine
 from .version import __version__

@@ -14,3 +14,100 @@ from .version import __version__
 @click.version_option(__version__, prog_name="mmdg-edge")
 def main() -> None:
     """Multimodal (RGB + depth + IR) face anti-spoofing for kiosks, powered by MMDG++."""
+
+
+def _resolve_checkpoint(value: str) -> str:
+    """``demo`` → the bundled demo checkpoint; anything else is a path."""
+    if value != "demo":
+        return value
+    from pathlib import Path
+
+    demo = Path(__file__).parent / "assets" / "demo.safetensors"
+    if not demo.is_file():
+        raise click.ClickException(f"the bundled demo checkpoint is missing ({demo}); pass --checkpoint PATH")
+    return str(demo)
+
+
+@main.command("export")
+@click.option("--checkpoint", required=True, help="Checkpoint (.safetensors) to export, or 'demo' for the bundled one.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="ONNX file to write.")
+@click.option("--opset", default=18, show_default=True, type=click.IntRange(min=18), help="ONNX opset (18 or newer).")
+@click.option("--fp16", is_flag=True, help="FP16 weights and arithmetic inside (FP32 inputs/outputs), for GPU providers.")
+@click.option(
+    "--int8", type=click.Choice(["dynamic", "static"]), default=None, is_flag=False, flag_value="dynamic",
+    help="onnxruntime INT8 for CPU kiosks: 'dynamic' (default when given bare) or 'static' (synthetic-camera calibration).",
+)
+@click.option("--calibration-count", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Framesets from the synthetic camera used to calibrate static INT8.")
+def export_command(checkpoint: str, output: str, opset: int, fp16: bool, int8: str, calibration_count: int) -> None:
+    """Export a checkpoint to ONNX (visual streams + head, dynamic batch, metadata inside)."""
+    from .engines.export import export_onnx, load_calibration_crops
+    from .errors import MMDGEdgeError
+
+    try:
+        calibration = load_calibration_crops(calibration_count) if int8 == "static" else None
+        path = export_onnx(_resolve_checkpoint(checkpoint), output, opset=opset, fp16=fp16, int8=int8,
+                           calibration=calibration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    except MMDGEdgeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))
+
+
+@main.command("build")
+@click.option("--onnx", "onnx_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="ONNX file from `mmdg-edge export` (FP32 or FP16).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="TensorRT plan to write (sidecar: <plan>.json).")
+@click.option("--fp16/--fp32", default=True, show_default=True, help="Allow FP16 kernels.")
+@click.option("--min-batch", default=1, show_default=True, type=click.IntRange(min=1), help="Smallest batch the plan accepts.")
+@click.option("--opt-batch", default=1, show_default=True, type=click.IntRange(min=1), help="Batch the plan is tuned for.")
+@click.option("--max-batch", default=8, show_default=True, type=click.IntRange(min=1), help="Largest batch the plan accepts.")
+@click.option("--workspace-mb", default=1024, show_default=True, type=click.IntRange(min=1), help="Builder workspace limit (MiB).")
+@click.option("--timing-cache", type=click.Path(dir_okay=False), default=None,
+              help="Timing cache file to reuse and update (faster rebuilds).")
+@click.option("--dla-core", type=click.IntRange(min=0), default=None, help="DLA core on Jetson (GPU fallback on).")
+def build_command(onnx_path: str, output: str, fp16: bool, min_batch: int, opt_batch: int, max_batch: int,
+                  workspace_mb: int, timing_cache: str, dla_core: int) -> None:
+    """Build a TensorRT plan and its sidecar from an exported ONNX file."""
+    from .engines.tensorrt_engine import build_engine
+    from .errors import MMDGEdgeError
+
+    try:
+        path = build_engine(onnx_path, output, fp16=fp16, min_batch=min_batch, opt_batch=opt_batch,
+                            max_batch=max_batch, workspace_mb=workspace_mb, timing_cache=timing_cache,
+                            dla_core=dla_core)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    except MMDGEdgeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))
+
+
+@main.command("bench")
+@click.option("--checkpoint", default="tiny", show_default=True,
+              help="Checkpoint (.safetensors), 'demo', or 'tiny'/'paper' for a random-init model of that config.")
+@click.option("--batch", "batch_sizes", multiple=True, type=click.IntRange(min=1), default=(1, 8), show_default=True,
+              help="Batch size to time (repeat the option for several).")
+@click.option("--iterations", default=5, show_default=True, type=click.IntRange(min=1), help="Timed calls per engine and batch.")
+@click.option("--warmup", default=1, show_default=True, type=click.IntRange(min=0), help="Untimed calls first.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(min=0),
+              help="CPU threads for torch and onnxruntime alike (0 = their defaults).")
+@click.option("--int8/--no-int8", default=True, show_default=True, help="Include onnxruntime dynamic INT8.")
+@click.option("--compile", "compile_", is_flag=True, help="Include torch.compile (slow warm-up).")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Verdict threshold for the agreement column (default: median of the FP32 scores).")
+def bench_command(checkpoint: str, batch_sizes: tuple, iterations: int, warmup: int, threads: int, int8: bool,
+                  compile_: bool, threshold: float) -> None:
+    """Latency p50/p95 and throughput of every available engine, with ratios to torch eager FP32."""
+    from .engines.benchmark import format_table, run_benchmark
+    from .errors import MMDGEdgeError
+
+    try:
+        rows = run_benchmark(_resolve_checkpoint(checkpoint), batch_sizes=batch_sizes, iterations=iterations,
+                             warmup=warmup, threads=threads, int8=int8, compile=compile_, threshold=threshold)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    except MMDGEdgeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_table(rows))

@@ -1,0 +1,59 @@
+"""Engine speed and INT8 accuracy cost on CPU (and GPU engines when the machine has them).
+
+For the tiny and paper configs (random init), batch 1 and 8: torch eager FP32 (baseline),
+onnxruntime FP32 and onnxruntime dynamic INT8, each with p50/p95 latency, throughput, its ratio
+to torch eager measured in the same interleaved run, and its accuracy cost against torch FP32
+(largest live-probability difference, verdict agreement). Inputs are crops from the synthetic
+camera through the aligner when those modules exist, else seeded random crops.
+
+    python benchmarks/bench_engines.py [--configs tiny,paper] [--batches 1,8] [--threads 2]
+        [--iterations tiny=10,paper=3] [--threshold T]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import numpy as np
+
+from mmdg_edge.engines.benchmark import format_table, run_benchmark
+from mmdg_edge.engines.export import load_calibration_crops
+from mmdg_edge.errors import EngineError, MissingDependency
+
+
+def _inputs(rows: int):
+    try:
+        crops, mask = load_calibration_crops(rows, seed=0)
+        return crops, mask, "synthetic camera + aligner"
+    except (MissingDependency, EngineError) as exc:
+        rng = np.random.default_rng(0)
+        crops = rng.standard_normal((rows, 3, 3, 224, 224), dtype=np.float32)
+        return crops, np.ones((rows, 3), bool), f"seeded random crops ({exc.__class__.__name__}: no real crops)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="tiny,paper", help="comma-separated presets")
+    parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and onnxruntime alike")
+    parser.add_argument("--iterations", default="tiny=10,paper=3", help="timed rounds per config")
+    parser.add_argument("--rows", type=int, default=16, help="framesets for the accuracy columns")
+    parser.add_argument("--threshold", type=float, default=None, help="verdict threshold (default: FP32 median)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    batches = tuple(int(b) for b in args.batches.split(","))
+    iterations = dict(item.split("=") for item in args.iterations.split(","))
+    crops, mask, source = _inputs(max(args.rows, max(batches)))
+    print(f"inputs: {len(crops)} framesets from {source}; threads {args.threads}; "
+          f"agreement threshold {'FP32 median' if args.threshold is None else args.threshold}")
+    for preset in args.configs.split(","):
+        rows = run_benchmark(
+            preset, batch_sizes=batches, iterations=int(iterations.get(preset, 3)), warmup=1, threads=args.threads,
+            inputs=(crops, mask), threshold=args.threshold,
+        )
+        print(format_table(rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()
