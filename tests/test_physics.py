@@ -1,0 +1,74 @@
+"""Physical vetoes on hand-made depth and IR: a flat or bent sheet, a face relief, dark and uniform IR."""
+import numpy as np
+import pytest
+
+from mmdg_edge.physics import PhysicsConfig, check_physics, depth_relief_m
+
+H, W = 120, 100
+YY, XX = np.mgrid[0:H, 0:W].astype(np.float64)
+BOX = (0.0, 0.0, float(W), float(H))
+
+
+def _mm(surface_m):
+    return np.rint(surface_m * 1000).astype(np.uint16)
+
+
+def _face_depth():
+    """A head: an ellipsoid-ish bowl 0.6 m away plus a 3 cm nose bump in the middle."""
+    x, y = (XX - W / 2) / W, (YY - H / 2) / H
+    bowl = 0.6 + 0.08 * (x**2 + y**2)
+    nose = -0.03 * np.exp(-((XX - W / 2) ** 2 + (YY - H / 2) ** 2) / (2 * 6.0**2))
+    return _mm(bowl + nose)
+
+
+def test_tilted_plane_and_bent_sheet_have_no_relief():
+    tilted = _mm(0.6 + 0.0005 * XX + 0.0003 * YY)
+    bent = _mm(0.6 + 0.1 * ((XX - W / 2) / W) ** 2)
+    assert depth_relief_m(tilted, 0.001) < 0.002
+    assert depth_relief_m(bent, 0.001) < 0.002
+
+
+def test_face_relief_passes_the_default_threshold():
+    # the quadratic absorbs part of the nose bump; what is left is still far above any sheet
+    assert depth_relief_m(_face_depth(), 0.001) > PhysicsConfig().min_relief_m
+
+
+def test_too_few_depth_pixels_are_not_judged():
+    sparse = np.zeros((H, W), np.uint16)
+    sparse[:5, :5] = 600
+    assert depth_relief_m(sparse, 0.001) is None
+    report = check_physics(sparse, None, BOX, 0.001)
+    assert report.relief_m is None and report.vetoes == ()
+
+
+def _skin_ir(rng):
+    return np.clip(110 + 35 * rng.standard_normal((H, W)), 0, 255).astype(np.uint8)
+
+
+def test_live_face_passes_every_check():
+    report = check_physics(_face_depth(), _skin_ir(np.random.default_rng(0)), BOX, 0.001)
+    assert report.vetoes == ()
+    assert report.ir_level == pytest.approx(110 / 255, abs=0.03)
+
+
+def test_flat_face_is_vetoed_by_depth():
+    report = check_physics(_mm(np.full((H, W), 0.6)), _skin_ir(np.random.default_rng(0)), BOX, 0.001)
+    assert len(report.vetoes) == 1 and report.vetoes[0].startswith("depth relief")
+
+
+def test_dark_ir_is_vetoed_as_a_screen():
+    dark = np.full((H, W), 6, np.uint8)
+    report = check_physics(_face_depth(), dark, BOX, 0.001)
+    assert report.vetoes == (report.vetoes[0],) and "near-infrared" in report.vetoes[0]
+
+
+def test_uniform_ir_is_vetoed_as_a_mask():
+    uniform = np.full((H, W), 140, np.uint8)
+    report = check_physics(_face_depth(), uniform, BOX, 0.001, PhysicsConfig())
+    assert report.ir_texture == 0.0 and "uniform material" in report.vetoes[0]
+
+
+def test_sixteen_bit_ir_uses_its_own_full_scale():
+    ir16 = (_skin_ir(np.random.default_rng(1)).astype(np.uint16) * 257)
+    report = check_physics(None, ir16, BOX, 0.001)
+    assert report.vetoes == () and report.relief_m is None
