@@ -65,3 +65,18 @@ def random_crops():
         return torch.randn(batch, 3, 3, 224, 224, generator=torch.Generator().manual_seed(seed))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    from mmdg_edge.checkpoint import save_checkpoint
+
+    path = tmp_path_factory.mktemp("engines") / "tiny.safetensors"
+    return save_checkpoint(path, tiny_model, threshold=0.4, provenance={"note": "engine tests"})
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint) -> Path:
+    from mmdg_edge.engines.export import export_onnx
+
+    return export_onnx(tiny_checkpoint, tiny_checkpoint.with_suffix(".onnx"))
