@@ -111,3 +111,98 @@ def bench_command(checkpoint: str, batch_sizes: tuple, iterations: int, warmup: 
     except MMDGEdgeError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_table(rows))
+
+
+def _engine_choices() -> list:
+    from .engines import list_engines
+
+    return ["auto", *list_engines()]
+
+
+def _demo_ready() -> bool:
+    from .detector import ASSETS
+
+    return (ASSETS / "demo.onnx").is_file() and (ASSETS / "demo.db3").is_file()
+
+
+def _play_without_model(out) -> None:
+    """`make demo` before the demo model exists: play the bundled real D435 recording, no verdicts."""
+    import json
+
+    from .detector import ASSETS
+    from .sensors import open_source
+
+    click.echo(
+        "The synthetic demo recording and demo model are not built yet (scripts/make_demo_recording.py, "
+        "scripts/train_demo_model.py). Playing the bundled real RealSense D435 recording instead, without "
+        "verdicts: this only shows that the camera path works.", err=True,
+    )
+    count = 0
+    with open_source(str(ASSETS / "d435_office.bag")) as source:
+        for frameset in source:
+            count += 1
+            streams = {name: list(getattr(frameset, name).shape) for name in ("rgb", "depth", "ir")
+                       if getattr(frameset, name) is not None}
+            out.write(json.dumps({"frame": frameset.frame_number, "serial": frameset.serial, "streams": streams,
+                                  "depth_scale_m": frameset.depth_scale_m}) + "\n")
+    click.echo(f"played {count} frameset(s) from the D435 office recording (no person in view)", err=True)
+
+
+@main.command("live")
+@click.option("--source", default="demo", show_default=True,
+              help="Frame source: demo, realsense, realsense:SERIAL, FILE.bag, FILE.db3 or synthetic.")
+@click.option("--model", default="demo", show_default=True, help="Model: demo, FILE.onnx, FILE.plan or FILE.safetensors.")
+@click.option("--engine", default="auto", show_default=True, type=click.Choice(_engine_choices()),
+              help="Inference engine; auto picks the fastest available and says why on stderr.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Live threshold (default: device profile, else the model's).")
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Device profile JSON from `mmdg-edge calibrate`.")
+@click.option("--headless", is_flag=True, help="No window: one JSON line per frameset on stdout, a summary on stderr.")
+@click.option("--save-video", type=click.Path(dir_okay=False), default=None, help="Also write the annotated stream to this .mp4.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many framesets.")
+def live_command(source: str, model: str, engine: str, threshold, profile, headless: bool, save_video, max_frames) -> None:
+    """Camera (or recording) to verdict: the three modalities, face box, score bar and verdict."""
+    import itertools
+    import sys
+
+    from .detector import Detector
+    from .errors import MMDGEdgeError
+    from .live import run_headless, run_window
+
+    try:
+        if source == "demo" and model == "demo" and not _demo_ready():
+            _play_without_model(sys.stdout)
+            return
+        detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
+        click.echo(f"engine: {detector.engine.describe()}", err=True)
+        from .sensors import open_source
+
+        with open_source(source) as frames:
+            frames = itertools.islice(frames, max_frames) if max_frames else frames
+            if headless:
+                summary = run_headless(detector, frames, sys.stdout)
+                if save_video is not None:
+                    raise click.BadParameter("--save-video needs the window mode (drop --headless)")
+            else:
+                summary = run_window(detector, frames, save_video=save_video)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        return
+    except (MMDGEdgeError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(summary.format_table(), err=True)
+
+
+@main.command("doctor")
+def doctor_command() -> None:
+    """What is installed and usable here (cameras, engines, GPUs), with the fix for each missing piece."""
+    from .doctor import run_checks
+
+    for check in run_checks():
+        mark = "ok " if check.ok else "-- "
+        click.echo(f"{mark} {check.name:<14} {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"    fix: {check.fix}")

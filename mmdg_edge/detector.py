@@ -54,8 +54,9 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class StreamResult:
-    """One step of `Detector.stream`: the frameset's verdict and the session decision after it."""
+    """One step of `Detector.stream`: the frameset, its verdict and the session decision after it."""
 
+    frameset: Any
     verdict: Verdict
     session: SessionDecision
 
@@ -230,5 +231,5 @@ class Detector:
             else:
                 verdict = self.check(frameset)
                 last_stamp = stamp if stamp is not None else last_stamp
-            yield StreamResult(verdict, tracker.update(verdict, stamp if stamp is not None else float(index)))
+            yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None else float(index)))
 

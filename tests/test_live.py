@@ -1,0 +1,73 @@
+"""`mmdg-edge live` pieces: headless JSON lines and summary, the window panel, doctor."""
+import io
+import json
+from types import SimpleNamespace
+
+import numpy as np
+from click.testing import CliRunner
+
+from mmdg_edge.cli import main
+from mmdg_edge.detector import Detector
+from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet, Verdict
+from mmdg_edge.live import LiveSummary, render_panel, run_headless
+
+BOX = (40.0, 30.0, 120.0, 110.0)
+
+
+class _FaceOnEvenFrames:
+    """A face (fixed crops) on even frame numbers, none on odd ones."""
+
+    def __init__(self):
+        crop = np.full((224, 224, 3), 128, np.uint8)
+        quality = FaceQuality(80.0, 0.6, 50.0, 0.9, True)
+        self.crops = FaceCrops(crop, crop, crop, np.ones(3, bool), BOX, quality)
+
+    def align(self, frameset):
+        if frameset.frame_number % 2:
+            return SimpleNamespace(status="no_face", reason="no face found", crops=None, num_faces=0, depth_box=None)
+        return SimpleNamespace(status="ok", reason="", crops=self.crops, num_faces=1, depth_box=BOX)
+
+
+def _frames(n):
+    for i in range(n):
+        yield FrameSet(rgb=np.zeros((160, 200, 3), np.uint8), timestamps_ms={"rgb": 33.0 * i},
+                       frame_numbers={"rgb": i}, metadata={"truth": {"label": "live", "attack": None}})
+
+
+def test_headless_prints_one_json_line_per_frameset_and_summarises(tiny_onnx):
+    from mmdg_edge.engines import create_engine
+
+    detector = Detector(create_engine("onnxruntime", tiny_onnx), _FaceOnEvenFrames(), threshold=0.5)
+    out = io.StringIO()
+    summary = run_headless(detector, _frames(6), out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(6))
+    assert [line["status"] for line in lines][1::2] == ["no_face"] * 3
+    assert all(line["score"] is not None for line in lines[0::2])
+    assert summary.framesets == 6 and summary.verdicts["no_face"] == 3
+    assert sum(summary.by_truth["live"].values()) == 6
+    assert "framesets: 6" in summary.format_table()
+
+
+def test_panel_has_three_tiles_a_banner_and_the_verdict_colour():
+    frameset = FrameSet(rgb=np.zeros((120, 160, 3), np.uint8), depth=np.full((120, 160), 700, np.uint16))
+    panel = render_panel(frameset, Verdict("attack", "model score 0.1 < 0.5", score=0.1, threshold=0.5, box=BOX))
+    assert panel.shape == (50 + 240, 3 * 320, 3)
+    assert tuple(panel[2, -2]) == (40, 40, 220)  # attack red (BGR) in the banner corner
+
+
+def test_summary_starts_empty():
+    assert LiveSummary().format_table().startswith("framesets: 0")
+
+
+def test_doctor_lists_every_backend():
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0
+    for name in ("opencv", "onnxruntime", "pyrealsense2", "torch", "tensorrt"):
+        assert name in result.output
+
+
+def test_live_with_a_missing_model_fails_cleanly(tmp_path):
+    result = CliRunner().invoke(main, ["live", "--source", "synthetic", "--model", str(tmp_path / "nope.onnx"),
+                                       "--headless"])
+    assert result.exit_code == 1 and "no such file" in result.output
