@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -168,3 +168,24 @@ def create_profile(
         live_count=report.live_count,
         attack_count=report.attack_count,
     )
+
+
+def collect_scores(detector: Any, framesets: Any) -> Tuple[List[float], int, str, str]:
+    """Model scores of every frameset with a usable face.
+
+    Returns:
+        ``(scores, skipped, serial, firmware)``: skipped counts framesets without a score (no face,
+        low quality, errors); serial and firmware come from the first frameset.
+    """
+    scores: List[float] = []
+    skipped, serial, firmware = 0, "", ""
+    for index, frameset in enumerate(framesets):
+        if index == 0:
+            serial = getattr(frameset, "serial", "")
+            firmware = str(getattr(frameset, "metadata", {}).get("firmware", ""))
+        verdict = detector.check(frameset)
+        if verdict.score is None:
+            skipped += 1
+        else:
+            scores.append(verdict.score)
+    return scores, skipped, serial, firmware

@@ -206,3 +206,97 @@ def doctor_command() -> None:
         click.echo(f"{mark} {check.name:<14} {check.detail}")
         if not check.ok and check.fix:
             click.echo(f"    fix: {check.fix}")
+
+
+def _open_frames(path: str):
+    """A context-managed frameset iterator for a recording, a source spec or a folder of image triplets."""
+    import contextlib
+    import os
+
+    if os.path.isdir(path):
+        from .sensors.images import iter_triplets
+
+        return contextlib.nullcontext(iter_triplets(path))
+    from .sensors import open_source
+
+    return open_source(path)
+
+
+@main.command("check")
+@click.argument("path")
+@click.option("--model", default="demo", show_default=True, help="Model: demo, FILE.onnx, FILE.plan or FILE.safetensors.")
+@click.option("--engine", default="auto", show_default=True, type=click.Choice(_engine_choices()), help="Inference engine.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Live threshold (default: device profile, else the model's).")
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False), default=None, help="Device profile JSON.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="One table row or one JSON object per frameset.")
+def check_command(path: str, model: str, engine: str, threshold, profile, output_format: str) -> None:
+    """Verdicts for a recording (.bag/.db3) or a folder of NAME_rgb/NAME_depth/NAME_ir images."""
+    import json
+
+    from .detector import Detector
+    from .errors import MMDGEdgeError
+
+    try:
+        detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
+        with _open_frames(path) as frames:
+            if output_format == "table":
+                click.echo(f"{'frame':>6}  {'status':<10}{'score':>7}  reason")
+            for frameset in frames:
+                verdict = detector.check(frameset)
+                if output_format == "json":
+                    click.echo(json.dumps(verdict.to_dict()))
+                else:
+                    score = "-" if verdict.score is None else f"{verdict.score:.3f}"
+                    click.echo(f"{str(verdict.frame_number):>6}  {verdict.status:<10}{score:>7}  {verdict.reason}")
+    except (MMDGEdgeError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@main.command("calibrate")
+@click.option("--live", "live_path", required=True, help="Live captures on the target camera: recording or image folder.")
+@click.option("--attack", "attack_path", required=True, help="Attack captures on the target camera: recording or image folder.")
+@click.option("--target-apcer", default=0.01, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Highest share of attacks allowed through on these captures.")
+@click.option("--source", default=None, help="Camera spec the profile is for (serial/firmware); default: the captures' camera.")
+@click.option("--model", default="demo", show_default=True, help="Model: demo, FILE.onnx, FILE.plan or FILE.safetensors.")
+@click.option("--engine", default="auto", show_default=True, type=click.Choice(_engine_choices()), help="Inference engine.")
+@click.option("--band", default=0.05, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
+              help="Uncertainty band around the threshold stored in the profile.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Device profile JSON to write.")
+def calibrate_command(live_path, attack_path, target_apcer, source, model, engine, band, output) -> None:
+    """Pick the operating point on your own camera and write a device profile."""
+    from .calibration import calibrate_scores, collect_scores, create_profile
+    from .detector import Detector, DetectorConfig
+    from .errors import MMDGEdgeError
+
+    try:
+        detector = Detector.load(model, engine=engine, threshold=0.5,
+                                 config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
+        with _open_frames(live_path) as frames:
+            live, live_skipped, serial, firmware = collect_scores(detector, frames)
+        with _open_frames(attack_path) as frames:
+            attack, attack_skipped, _, _ = collect_scores(detector, frames)
+        if source is not None:
+            with _open_frames(source) as frames:
+                first = next(iter(frames))
+                serial, firmware = first.serial, str(first.metadata.get("firmware", ""))
+        report = calibrate_scores(live, attack, target_apcer)
+        profile = create_profile(report, target_apcer=target_apcer, uncertainty_band=band, camera_serial=serial,
+                                 camera_firmware=firmware, model_sha256=detector.engine.metadata["sha256"])
+    except (MMDGEdgeError, FileNotFoundError, StopIteration) as exc:
+        raise click.ClickException(str(exc) or "the --source gave no frameset") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    profile.save(output)
+    lo, hi = report.apcer_ci
+    click.echo(f"threshold {report.threshold:.4f} for camera {serial!r}")
+    click.echo(f"APCER {report.apcer:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {report.attack_count} attack framesets"
+               f" ({attack_skipped} without a usable face)")
+    lo, hi = report.bpcer_ci
+    click.echo(f"BPCER {report.bpcer:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {report.live_count} live framesets"
+               f" ({live_skipped} without a usable face)")
+    click.echo(f"profile written to {output}")

@@ -1,0 +1,49 @@
+"""Image-triplet folders as framesets."""
+import cv2
+import numpy as np
+import pytest
+
+from mmdg_edge.errors import SourceError
+from mmdg_edge.sensors.images import find_triplets, iter_triplets
+
+
+def _write_triplet(folder, name, with_ir=True):
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 0] = 200  # red in RGB order
+    cv2.imwrite(str(folder / f"{name}_rgb.png"), rgb[..., ::-1])
+    cv2.imwrite(str(folder / f"{name}_depth.png"), np.full((48, 64), 612, np.uint16))
+    if with_ir:
+        cv2.imwrite(str(folder / f"{name}_ir.png"), np.full((48, 64), 90, np.uint8))
+
+
+def test_triplets_load_with_their_pixel_values(tmp_path):
+    _write_triplet(tmp_path, "b")
+    _write_triplet(tmp_path, "a", with_ir=False)
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert list(find_triplets(tmp_path)) == ["a", "b"]
+    first, second = iter_triplets(tmp_path)
+    assert first.ir is None and first.metadata["name"] == "a" and first.frame_number == 0
+    assert second.rgb[0, 0].tolist() == [200, 0, 0]
+    assert second.depth.dtype == np.uint16 and second.depth[0, 0] == 612
+    assert second.ir[0, 0] == 90 and second.color_aligned_to_depth
+
+
+def test_eight_bit_depth_is_refused_with_the_file_name(tmp_path):
+    cv2.imwrite(str(tmp_path / "x_depth.png"), np.zeros((4, 4), np.uint8))
+    with pytest.raises(SourceError, match=r"x_depth.png: depth images must be 16-bit"):
+        list(iter_triplets(tmp_path))
+
+
+def test_corrupt_image_and_empty_folder_are_refused(tmp_path):
+    with pytest.raises(SourceError, match="no NAME_rgb"):
+        find_triplets(tmp_path)
+    (tmp_path / "y_rgb.png").write_bytes(b"not a png")
+    with pytest.raises(SourceError, match="y_rgb.png: cannot be read"):
+        list(iter_triplets(tmp_path))
+
+
+def test_mismatched_depth_and_ir_sizes_are_refused(tmp_path):
+    cv2.imwrite(str(tmp_path / "z_depth.png"), np.zeros((4, 4), np.uint16))
+    cv2.imwrite(str(tmp_path / "z_ir.png"), np.zeros((5, 4), np.uint8))
+    with pytest.raises(SourceError, match="z: FrameSet.ir"):
+        list(iter_triplets(tmp_path))
