@@ -133,8 +133,8 @@ def _play_without_model(out) -> None:
     from .sensors import open_source
 
     click.echo(
-        "The synthetic demo recording and demo model are not built yet (scripts/make_demo_recording.py, "
-        "scripts/train_demo_model.py). Playing the bundled real RealSense D435 recording instead, without "
+        "The synthetic demo recording (mmdg_edge/assets/demo.db3) and demo model (demo.onnx) are not in this "
+        "build yet. Playing the bundled real RealSense D435 recording instead, without "
         "verdicts: this only shows that the camera path works.", err=True,
     )
     count = 0
