@@ -167,3 +167,31 @@ def test_profile_for_another_camera_or_model_is_refused(engine, score):
                              camera_firmware="5.16", model_sha256="0" * 64)
     with pytest.raises(ProfileMismatch, match="calibrated for model"):
         Detector(engine, ScriptedAligner(None), profile=foreign)
+
+
+def test_real_d435_recording_gives_no_face_and_never_live(tiny_onnx, d435_bag):
+    from mmdg_edge.sensors import open_source
+
+    detector = Detector.load(tiny_onnx, engine="onnxruntime", threshold=0.01)
+    with open_source(str(d435_bag)) as source:
+        verdicts = [r.verdict for r in detector.stream(source)]
+    assert verdicts and all(v.status == "no_face" for v in verdicts)
+
+
+def test_end_to_end_on_a_real_face_photo_scores_every_present_modality(tiny_onnx):
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the astronaut photo")
+    import cv2
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[40:440, 120:520] = cv2.resize(skimage_data.astronaut(), (400, 400), interpolation=cv2.INTER_AREA)
+    yy, xx = np.mgrid[0:480, 0:640]
+    depth = 600 + 60 * (((xx - 290) / 90.0) ** 2 + ((yy - 150) / 110.0) ** 2)
+    depth -= 30 * np.exp(-((xx - 290) ** 2 + (yy - 150) ** 2) / (2 * 10.0**2))
+    ir = np.clip(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(int) + 60, 0, 255).astype(np.uint8)
+    frameset = FrameSet(rgb=frame, depth=np.rint(depth).astype(np.uint16), ir=ir, color_aligned_to_depth=True)
+    detector = Detector.load(tiny_onnx, engine="onnxruntime")
+    verdict = detector.check(frameset)
+    assert verdict.score is not None and 0.0 <= verdict.score <= 1.0, verdict.reason
+    assert verdict.modalities == ("rgb", "depth", "ir") and verdict.box is not None
+    assert verdict.status in ("live", "attack", "uncertain")
+    assert verdict.threshold == pytest.approx(0.4)  # from the checkpoint metadata
