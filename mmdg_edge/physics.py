@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+import cv2
 import numpy as np
 
 
@@ -57,6 +58,10 @@ def depth_relief_m(depth: np.ndarray, depth_scale_m: float, config: PhysicsConfi
     Returns:
         Relief in metres, or None with fewer than ``config.min_depth_pixels`` valid pixels.
     """
+    if depth.shape[0] >= 5 and depth.shape[1] >= 5:
+        # A 5×5 median removes sensor noise (σ of a few mm, which would pass for relief) and isolated
+        # holes, and keeps the nose, which is far wider than 5 pixels at kiosk distances.
+        depth = cv2.medianBlur(np.ascontiguousarray(depth, dtype=np.uint16), 5)
     rows, cols = np.nonzero(depth)
     if rows.size < config.min_depth_pixels:
         return None

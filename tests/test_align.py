@@ -116,3 +116,18 @@ def test_box_maps_into_depth_pixels_through_the_extrinsics():
     box = map_box_to_depth((300.0, 220.0, 340.0, 260.0), 0.5, frameset)
     # colour sits 5 cm to the right: at 0.5 m that is 500·0.05/0.5 = 50 px
     assert box == pytest.approx((250.0, 220.0, 290.0, 260.0))
+
+
+@pytest.mark.slow
+def test_synthetic_faces_are_found_in_at_least_95_percent_of_200_framesets():
+    from mmdg_edge.sensors.synthetic import SyntheticCamera
+    from mmdg_edge.temporal import box_iou
+
+    aligner = FaceAligner(AlignConfig(smoothing=0.0))
+    hits = 0
+    for fs in SyntheticCamera(seed=5, num_frames=200):
+        result = aligner.align(fs)
+        if result.status == "ok" and box_iou(result.crops.box, fs.metadata["truth"]["box"]) >= 0.5:
+            hits += 1
+            assert result.depth_box == result.crops.box  # registered streams: the same box in depth and IR
+    assert hits >= 190, hits
