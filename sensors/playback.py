@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, Optional, Union
 
 import numpy as np
 
-from ..errors import SourceError, require
+from ..errors import FrameTimeout, SourceError, require
 from ..frames import Extrinsics, FrameSet, Intrinsics
 from .registration import align_color_to_depth, is_registered
 
@@ -60,10 +60,11 @@ class PlaybackSource:
 
     is_live = False
 
-    def __init__(self, path: PathLike, align: bool = True, timeout_ms: int = 1000) -> None:
+    def __init__(self, path: PathLike, align: bool = True, timeout_ms: int = 200, max_stall_ms: int = 20000) -> None:
         self.path = Path(path)
         self.align = align
         self.timeout_ms = timeout_ms
+        self.max_stall_ms = max_stall_ms
         self.stats = {"framesets": 0, "incomplete_dropped": 0}
         self._device = None
         self._sensors: list = []
@@ -86,8 +87,11 @@ class PlaybackSource:
         rs = require("pyrealsense2", "realsense")
         try:
             self._device = rs.context().load_device(str(self.path))
-            playback = self._device.as_playback()
-            playback.set_real_time(False)
+            self._playback = self._device.as_playback()
+            self._playback.set_real_time(False)
+            # Paused until every sensor is started: otherwise the first sensor's start plays the file
+            # and the frames of a sensor started a moment later are lost.
+            self._playback.pause()
             self._sensors = list(self._device.query_sensors())
             self._syncer = rs.syncer()
             self._profiles: Dict[str, Any] = {}
@@ -100,6 +104,7 @@ class PlaybackSource:
                     self._profiles.setdefault(profile.stream_name().split(" ")[0].lower(), profile)
                 sensor.open(profiles)
                 sensor.start(self._syncer)
+            self._playback.resume()
         except RuntimeError as exc:
             self.close()
             raise SourceError(f"{self.path}: not a readable RealSense recording ({exc})") from exc
@@ -130,11 +135,25 @@ class PlaybackSource:
     def __iter__(self) -> Iterator[FrameSet]:
         if self._syncer is None:
             self.open()
+        rs = require("pyrealsense2", "realsense")
         pending: Dict[str, tuple] = {}
+        stalled_ms, draining = 0, False
         while True:
             ok, frames = self._syncer.try_wait_for_frames(self.timeout_ms)
             if not ok:
-                break
+                # A wait that times out is the end only once playback says so (on a loaded machine the
+                # first frames can take longer than one wait), and after one more wait that drains
+                # frames the syncer still holds.
+                if draining:
+                    break
+                if self._playback.current_status() == rs.playback_status.stopped:
+                    draining = True
+                    continue
+                stalled_ms += self.timeout_ms
+                if stalled_ms >= self.max_stall_ms:
+                    raise FrameTimeout(f"{self.path}: playback delivered no frame for {stalled_ms} ms")
+                continue
+            stalled_ms = 0
             for frame in frames:
                 stream = frame.get_profile().stream_name().split(" ")[0].lower()
                 if stream in self._profiles:
