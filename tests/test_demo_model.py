@@ -1,0 +1,36 @@
+"""The bundled demo model (tiny MMDG++ trained on the synthetic camera) through the whole kiosk path."""
+import numpy as np
+import pytest
+
+pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
+
+from mmdg_edge.checkpoint import read_metadata  # noqa: E402
+from mmdg_edge.detector import ASSETS, Detector  # noqa: E402
+from mmdg_edge.sensors.synthetic import render_frameset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector.load("demo", engine="onnxruntime")
+
+
+def _segment(kind, seed, frames=10, domain=1):
+    rng = np.random.default_rng(seed)
+    for i in range(frames):
+        yield render_frameset(kind, domain, rng, i, distance_m=0.6, centre=(320.0, 240.0))
+
+
+def test_demo_checkpoint_says_it_is_not_a_security_model():
+    meta = read_metadata(ASSETS / "demo.safetensors")
+    assert meta["provenance"]["note"] == "synthetic data, demonstration only, not a security model"
+
+
+@pytest.mark.parametrize("kind", ["live", "print", "replay", "mask"])
+def test_session_decision_is_live_only_for_live_segments(detector, kind):
+    results = list(detector.stream(_segment(kind, seed={"live": 1, "print": 2, "replay": 3, "mask": 4}[kind])))
+    sessions = {r.session.status for r in results}
+    if kind == "live":
+        assert results[-1].session.status == "live", [r.verdict.reason for r in results]
+    else:
+        assert "live" not in sessions and results[-1].session.status == "attack"
+        assert not any(r.verdict.status == "live" for r in results)
