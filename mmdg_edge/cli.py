@@ -5,6 +5,9 @@ and the kiosk commands never import torch. SDK errors become one line on stderr 
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import click
 
 from .version import __version__
@@ -14,6 +17,19 @@ from .version import __version__
 @click.version_option(__version__, prog_name="mmdg-edge")
 def main() -> None:
     """Multimodal (RGB + depth + IR) face anti-spoofing for kiosks, powered by MMDG++."""
+
+
+@contextlib.contextmanager
+def _sdk_errors() -> Iterator[None]:
+    """SDK errors become one line on stderr (exit 1); bad values a usage error (exit 2)."""
+    from .errors import MMDGEdgeError
+
+    try:
+        yield
+    except (MMDGEdgeError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def _resolve_checkpoint(value: str) -> str:
@@ -42,16 +58,11 @@ def _resolve_checkpoint(value: str) -> str:
 def export_command(checkpoint: str, output: str, opset: int, fp16: bool, int8: str, calibration_count: int) -> None:
     """Export a checkpoint to ONNX (visual streams + head, dynamic batch, metadata inside)."""
     from .engines.export import export_onnx, load_calibration_crops
-    from .errors import MMDGEdgeError
 
-    try:
+    with _sdk_errors():
         calibration = load_calibration_crops(calibration_count) if int8 == "static" else None
         path = export_onnx(_resolve_checkpoint(checkpoint), output, opset=opset, fp16=fp16, int8=int8,
                            calibration=calibration)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    except MMDGEdgeError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(str(path))
 
 
@@ -71,16 +82,11 @@ def build_command(onnx_path: str, output: str, fp16: bool, min_batch: int, opt_b
                   workspace_mb: int, timing_cache: str, dla_core: int) -> None:
     """Build a TensorRT plan and its sidecar from an exported ONNX file."""
     from .engines.tensorrt_engine import build_engine
-    from .errors import MMDGEdgeError
 
-    try:
+    with _sdk_errors():
         path = build_engine(onnx_path, output, fp16=fp16, min_batch=min_batch, opt_batch=opt_batch,
                             max_batch=max_batch, workspace_mb=workspace_mb, timing_cache=timing_cache,
                             dla_core=dla_core)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    except MMDGEdgeError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(str(path))
 
 
@@ -101,15 +107,10 @@ def bench_command(checkpoint: str, batch_sizes: tuple, iterations: int, warmup: 
                   compile_: bool, threshold: float) -> None:
     """Latency p50/p95 and throughput of every available engine, with ratios to torch eager FP32."""
     from .engines.benchmark import format_table, run_benchmark
-    from .errors import MMDGEdgeError
 
-    try:
+    with _sdk_errors():
         rows = run_benchmark(_resolve_checkpoint(checkpoint), batch_sizes=batch_sizes, iterations=iterations,
                              warmup=warmup, threads=threads, int8=int8, compile=compile_, threshold=threshold)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    except MMDGEdgeError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(format_table(rows))
 
 
@@ -167,32 +168,28 @@ def live_command(source: str, model: str, engine: str, threshold, profile, headl
     import sys
 
     from .detector import Detector
-    from .errors import MMDGEdgeError
     from .live import run_headless, run_window
 
     try:
-        if source == "demo" and model == "demo" and not _demo_ready():
-            _play_without_model(sys.stdout)
-            return
-        detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
-        click.echo(f"engine: {detector.engine.describe()}", err=True)
-        from .sensors import open_source
+        with _sdk_errors():
+            if source == "demo" and model == "demo" and not _demo_ready():
+                _play_without_model(sys.stdout)
+                return
+            detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
+            click.echo(f"engine: {detector.engine.describe()}", err=True)
+            from .sensors import open_source
 
-        with open_source(source) as frames:
-            frames = itertools.islice(frames, max_frames) if max_frames else frames
-            if headless:
-                summary = run_headless(detector, frames, sys.stdout)
-                if save_video is not None:
-                    raise click.BadParameter("--save-video needs the window mode (drop --headless)")
-            else:
-                summary = run_window(detector, frames, save_video=save_video)
+            with open_source(source) as frames:
+                frames = itertools.islice(frames, max_frames) if max_frames else frames
+                if headless:
+                    summary = run_headless(detector, frames, sys.stdout)
+                    if save_video is not None:
+                        raise click.BadParameter("--save-video needs the window mode (drop --headless)")
+                else:
+                    summary = run_window(detector, frames, save_video=save_video)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         return
-    except (MMDGEdgeError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
     click.echo(summary.format_table(), err=True)
 
 
@@ -236,9 +233,8 @@ def check_command(path: str, model: str, engine: str, threshold, profile, output
     import json
 
     from .detector import Detector
-    from .errors import MMDGEdgeError
 
-    try:
+    with _sdk_errors():
         detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
         with _open_frames(path) as frames:
             if output_format == "table":
@@ -250,10 +246,6 @@ def check_command(path: str, model: str, engine: str, threshold, profile, output
                 else:
                     score = "-" if verdict.score is None else f"{verdict.score:.3f}"
                     click.echo(f"{str(verdict.frame_number):>6}  {verdict.status:<10}{score:>7}  {verdict.reason}")
-    except (MMDGEdgeError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
 
 
 @main.command("calibrate")
@@ -271,9 +263,8 @@ def calibrate_command(live_path, attack_path, target_apcer, source, model, engin
     """Pick the operating point on your own camera and write a device profile."""
     from .calibration import calibrate_scores, collect_scores, create_profile
     from .detector import Detector, DetectorConfig
-    from .errors import MMDGEdgeError
 
-    try:
+    with _sdk_errors():
         detector = Detector.load(model, engine=engine, threshold=0.5,
                                  config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
         with _open_frames(live_path) as frames:
@@ -282,15 +273,13 @@ def calibrate_command(live_path, attack_path, target_apcer, source, model, engin
             attack, attack_skipped, _, _ = collect_scores(detector, frames)
         if source is not None:
             with _open_frames(source) as frames:
-                first = next(iter(frames))
+                first = next(iter(frames), None)
+                if first is None:
+                    raise click.ClickException(f"--source {source} gave no frameset")
                 serial, firmware = first.serial, str(first.metadata.get("firmware", ""))
         report = calibrate_scores(live, attack, target_apcer)
         profile = create_profile(report, target_apcer=target_apcer, uncertainty_band=band, camera_serial=serial,
                                  camera_firmware=firmware, model_sha256=detector.engine.metadata["sha256"])
-    except (MMDGEdgeError, FileNotFoundError, StopIteration) as exc:
-        raise click.ClickException(str(exc) or "the --source gave no frameset") from exc
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
     profile.save(output)
     lo, hi = report.apcer_ci
     click.echo(f"threshold {report.threshold:.4f} for camera {serial!r}")

@@ -1,25 +1,14 @@
 """Detector decisions and fail-closed paths, with a scripted aligner and the real onnxruntime engine."""
-from dataclasses import dataclass
-from typing import Optional, Tuple
-
 import numpy as np
 import pytest
 
+from mmdg_edge.align import AlignResult as _Result
 from mmdg_edge.calibration import ProfileMismatch, calibrate_scores, create_profile
 from mmdg_edge.detector import Detector, DetectorConfig
 from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet
 
 H, W = 240, 320
 BOX = (100.0, 60.0, 220.0, 200.0)
-
-
-@dataclass
-class _Result:
-    status: str
-    reason: str
-    crops: Optional[FaceCrops] = None
-    num_faces: int = 0
-    depth_box: Optional[Tuple[float, ...]] = None
 
 
 class ScriptedAligner:
