@@ -17,6 +17,7 @@ import numpy as np
 
 from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet
 from .preprocess import PreprocessConfig, face_depth_m, gray_to_rgb, normalize_depth, normalize_ir
+from .temporal import box_iou
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +76,6 @@ class HaarFaceDetector:
         found = self._cascade.detectMultiScale(gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
                                                minSize=(24, 24))
         return [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in np.reshape(found, (-1, 4))]
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def choose_face(boxes: Sequence[Box], width: int, height: int) -> Box:
@@ -177,7 +171,7 @@ class FaceAligner:
 
     def _smooth(self, box: Box) -> Box:
         weight = self.config.smoothing
-        if weight > 0 and self._previous is not None and _iou(box, self._previous) >= self.config.reset_iou:
+        if weight > 0 and self._previous is not None and box_iou(box, self._previous) >= self.config.reset_iou:
             box = tuple(weight * p + (1 - weight) * b for p, b in zip(self._previous, box))
         self._previous = box
         return box
