@@ -120,33 +120,18 @@ def _engine_choices() -> list:
     return ["auto", *list_engines()]
 
 
-def _demo_ready() -> bool:
+def _demo_source() -> str:
+    """The demo recording, or the bundled real D435 recording while the demo recording is not built."""
     from .detector import ASSETS
 
-    return (ASSETS / "demo.onnx").is_file() and (ASSETS / "demo.db3").is_file()
-
-
-def _play_without_model(out) -> None:
-    """`make demo` before the demo model exists: play the bundled real D435 recording, no verdicts."""
-    import json
-
-    from .detector import ASSETS
-    from .sensors import open_source
-
+    if (ASSETS / "demo.db3").is_file():
+        return "demo"
     click.echo(
-        "The synthetic demo recording (mmdg_edge/assets/demo.db3) and demo model (demo.onnx) are not in this "
-        "build yet. Playing the bundled real RealSense D435 recording instead, without "
-        "verdicts: this only shows that the camera path works.", err=True,
+        "The synthetic demo recording (mmdg_edge/assets/demo.db3) is not in this build yet: running the demo "
+        "model on the bundled real RealSense D435 recording instead (an office, no person: every verdict "
+        "should be no_face).", err=True,
     )
-    count = 0
-    with open_source(str(ASSETS / "d435_office.bag")) as source:
-        for frameset in source:
-            count += 1
-            streams = {name: list(getattr(frameset, name).shape) for name in ("rgb", "depth", "ir")
-                       if getattr(frameset, name) is not None}
-            out.write(json.dumps({"frame": frameset.frame_number, "serial": frameset.serial, "streams": streams,
-                                  "depth_scale_m": frameset.depth_scale_m}) + "\n")
-    click.echo(f"played {count} frameset(s) from the D435 office recording (no person in view)", err=True)
+    return str(ASSETS / "d435_office.bag")
 
 
 @main.command("live")
@@ -172,9 +157,8 @@ def live_command(source: str, model: str, engine: str, threshold, profile, headl
 
     try:
         with _sdk_errors():
-            if source == "demo" and model == "demo" and not _demo_ready():
-                _play_without_model(sys.stdout)
-                return
+            if source == "demo":
+                source = _demo_source()
             detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
             click.echo(f"engine: {detector.engine.describe()}", err=True)
             from .sensors import open_source

@@ -71,3 +71,11 @@ def test_live_with_a_missing_model_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["live", "--source", "synthetic", "--model", str(tmp_path / "nope.onnx"),
                                        "--headless"])
     assert result.exit_code == 1 and "no such file" in result.output
+
+
+def test_make_demo_path_runs_headless_with_json_lines_and_a_summary():
+    result = CliRunner().invoke(main, ["live", "--source", "demo", "--headless"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert lines and all(line["status"] == "no_face" for line in lines)  # the office recording has no person
+    assert "framesets: 1" in result.output
