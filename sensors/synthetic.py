@@ -1,175 +1,357 @@
-"""A synthetic RGB-D-IR camera: a face photo in front of a wall, live or presented as an attack.
+"""A synthetic RGB-D-IR camera: a face in front of a wall, live or presented as an attack.
 
 Seeded and deterministic. The physics the real sensors see is what separates the classes:
-- live: the photo texture-mapped on a head relief (nose ~3 cm out, sides ~6 cm back), skin IR with
-  texture and bright eye glints, a little head motion from frame to frame;
-- print: the photo on a flat or slightly bent sheet: planar depth, bright flat paper IR, lower
-  contrast and halftone grain in RGB;
-- replay: the photo on a screen: planar depth, almost no IR (screens emit no near-infrared),
-  scanlines and a blue glow in RGB;
-- mask: head-shaped depth, but uniform-material IR (no skin variation, no eye glints) and a
-  smoothed, plastic-looking RGB.
-Domains (0–3) change sensor noise, depth holes, IR gain, light colour and distance, so training
-can hold one domain out. Every stream is rendered from one viewpoint (colour aligned to depth).
+- live: the photo texture-mapped on a head relief (nose ~4 cm before the cheeks, sides ~9 cm
+  back), skin IR with the face's structure and bright corneal glints, a little head sway;
+- print: the photo on a flat or slightly bent, tilted sheet: planar depth, bright flat paper IR,
+  lower contrast, halftone dots and paper grain in RGB;
+- replay: the photo on a screen in a dark bezel: planar depth, almost no IR (screens emit no
+  near-infrared), scanlines, moiré and a blue glow in RGB, unaffected by the room light;
+- mask: head-shaped depth, but uniform-material IR (no skin variation, no glints) and a smoothed,
+  plastic-looking RGB with a sheen.
+Domains (0-3) change sensor noise, depth holes, IR gain, light colour and distance, so training can
+hold one domain out. All streams are rendered from one viewpoint with one pinhole camera (colour
+aligned to depth). Depth noise grows with z², and the D4xx stereo shadow (no depth just left of
+near objects, and along the image's left edge) is there as on the real sensor.
 """
 from __future__ import annotations
 
-import logging
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Sequence, Tuple
+from statistics import NormalDist
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ..errors import require
 from ..frames import Extrinsics, FrameSet, Intrinsics
+from . import _render
+from ._render import FaceTexture, create_face_texture, load_default_texture
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "CLASSES", "SCENE_KINDS", "DOMAINS", "DomainStyle", "SyntheticConfig", "SceneSpec", "Segment", "FaceTexture",
+    "SyntheticCamera", "create_face_texture", "load_default_texture", "draw_scene", "render_scene",
+    "render_frameset", "render_sequence",
+]
 
 CLASSES = ("live", "print", "replay", "mask")
-FACE_WIDTH_M = 0.16
-# The astronaut photo's face (Haar box in the 512 px original) and the crop used as texture.
-_TEXTURE_CROP = (40, 140, 200, 300)  # y0, x0, y1, x1 of a region around the face
-_FACE_IN_TEXTURE = (177 - 140, 66 - 40, 272 - 140, 161 - 40)  # x0, y0, x1, y1 inside that crop
+SCENE_KINDS = CLASSES + ("empty",)  # "empty": nobody in front of the camera (scripted sequences)
+FACE_WIDTH_M = 0.15  # face-detector box width (ear to ear) of an adult face
+_BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
+_REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
 
 
 @dataclass(frozen=True)
 class DomainStyle:
-    """What one acquisition domain changes."""
+    """What one acquisition domain changes (another camera unit, room and light)."""
 
-    depth_noise_mm: float
-    hole_fraction: float
-    ir_gain: float
-    light: Tuple[float, float, float]
-    distance_m: Tuple[float, float]
+    depth_noise_mm: float  # σ at 0.6 m; stereo noise grows with z²
+    hole_fraction: float  # random depth dropouts, face included
+    ir_gain: float  # projector power × IR exposure
+    light: Tuple[float, float, float]  # RGB gains of the room light (colour temperature)
+    distance_m: Tuple[float, float]  # range the face distance is drawn from
+    rgb_noise: float  # σ of colour sensor noise, 0..255 units
 
 
 DOMAINS = (
-    DomainStyle(1.0, 0.01, 1.0, (1.0, 1.0, 1.0), (0.45, 0.70)),
-    DomainStyle(2.0, 0.03, 0.8, (1.08, 1.0, 0.85), (0.50, 0.80)),
-    DomainStyle(3.0, 0.05, 1.2, (0.88, 0.97, 1.1), (0.45, 0.75)),
-    DomainStyle(1.5, 0.02, 0.9, (1.0, 0.92, 0.95), (0.55, 0.85)),
+    DomainStyle(1.0, 0.01, 1.0, (1.0, 1.0, 1.0), (0.40, 0.70), 2.0),
+    DomainStyle(1.8, 0.03, 0.8, (1.08, 1.0, 0.85), (0.50, 0.85), 4.0),
+    DomainStyle(2.4, 0.05, 1.2, (0.88, 0.97, 1.1), (0.45, 0.80), 5.0),
+    DomainStyle(1.4, 0.02, 0.9, (1.0, 0.92, 0.95), (0.60, 1.00), 3.0),
 )
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Image size, frame rate and the pinhole camera shared by all three streams."""
+    """Image size, frame rate and the pinhole camera shared by all three streams.
+
+    The default fx (a D435 colour camera at 640×480) puts a face at 0.4-1.0 m at ~90-230 px wide.
+    """
 
     width: int = 640
     height: int = 480
     fps: float = 30.0
-    fx: float = 385.0
+    fx: float = 615.0
     depth_scale_m: float = 0.001
 
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 64 <= value <= 4096:
+                raise ValueError(f"SyntheticConfig.{name}: expected an int in 64..4096 pixels, got {value!r}")
+        for name in ("fps", "fx"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SyntheticConfig.{name}: expected a positive number, got {getattr(self, name)!r}")
+        if not 0 < self.depth_scale_m < 1:
+            raise ValueError(
+                f"SyntheticConfig.depth_scale_m: expected metres per unit in (0, 1), got {self.depth_scale_m!r}")
 
-def _default_texture() -> np.ndarray:
-    data = require("skimage.data", "dev")
-    y0, x0, y1, x1 = _TEXTURE_CROP
-    return np.ascontiguousarray(data.astronaut()[y0:y1, x0:x1])
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """One scene: who or what is in front of the camera, where, and the room around it.
+
+    ``distance_m`` and ``centre`` place the face box (brow to chin, ear to ear) at frame 0; head
+    sway moves it over frames. ``draw_scene`` draws the room fields at random.
+    """
+
+    kind: str
+    domain: int
+    distance_m: float = 0.6
+    centre: Tuple[float, float] = (320.0, 240.0)  # face box centre, pixels
+    wall_m: float = 2.2
+    wall_slope_m: float = 0.0  # depth change across the image width (the wall is not square-on)
+    wall_colour: Tuple[float, float, float] = (150.0, 140.0, 125.0)
+    clothing: Tuple[float, float, float] = (60.0, 70.0, 90.0)
+    brightness: float = 1.0
+    sheet_bend_m: float = 0.0  # print: sag of the sheet one face width from its centre
+    sheet_tilt_m: float = 0.0  # print/replay: depth change per face width across the sheet
+    motion_phase: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCENE_KINDS:
+            raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
+        if not isinstance(self.domain, (int, np.integer)) or not 0 <= self.domain < len(DOMAINS):
+            raise ValueError(f"SceneSpec.domain: expected an int in 0..{len(DOMAINS) - 1}, got {self.domain!r}")
+        if not 0.2 <= self.distance_m <= self.wall_m - 0.3:
+            raise ValueError(f"SceneSpec.distance_m: expected 0.2 m up to 0.3 m before the wall ({self.wall_m} m), "
+                             f"got {self.distance_m!r}")
+        if not self.brightness > 0:
+            raise ValueError(f"SceneSpec.brightness: expected a positive gain, got {self.brightness!r}")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A scripted stretch of a sequence: one kind for ``num_frames``, distance moving linearly."""
+
+    kind: str
+    num_frames: int
+    domain: int = 0
+    distance_start_m: float = 0.6
+    distance_end_m: Optional[float] = None  # None: stays at distance_start_m
+    centre: Optional[Tuple[float, float]] = None  # None: drawn near the image centre
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCENE_KINDS:
+            raise ValueError(f"Segment.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"Segment.num_frames: expected a positive int, got {self.num_frames!r}")
+
+
+def draw_scene(
+    rng: np.random.Generator, kind: str, domain: int, config: SyntheticConfig = SyntheticConfig(),
+    distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
+) -> SceneSpec:
+    """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead."""
+    if not 0 <= domain < len(DOMAINS):
+        raise ValueError(f"domain: expected an int in 0..{len(DOMAINS) - 1}, got {domain!r}")
+    style = DOMAINS[domain]
+    w, h = config.width, config.height
+    drawn_distance = rng.uniform(*style.distance_m)
+    drawn_centre = (w / 2 + rng.uniform(-0.12, 0.12) * w, h / 2 + rng.uniform(-0.08, 0.08) * h)
+    return SceneSpec(
+        kind=kind, domain=int(domain),
+        distance_m=float(drawn_distance if distance_m is None else distance_m),
+        centre=tuple(float(v) for v in (drawn_centre if centre is None else centre)),
+        wall_m=float(rng.uniform(1.5, 3.0)), wall_slope_m=float(rng.uniform(-0.3, 0.3)),
+        wall_colour=tuple(float(v) for v in np.float64([150, 140, 125]) + rng.uniform(-25, 25, 3)),
+        clothing=tuple(float(v) for v in rng.uniform(25, 140, 3)),
+        brightness=float(rng.uniform(0.85, 1.15)),
+        sheet_bend_m=float(rng.uniform(0.0, 0.02)) if kind == "print" else 0.0,
+        sheet_tilt_m=float(rng.uniform(-0.02, 0.02)) if kind in ("print", "replay") else 0.0,
+        motion_phase=float(rng.uniform(0, 2 * np.pi)),
+    )
+
+
+def render_scene(
+    scene: SceneSpec, frame_index: int, rng: np.random.Generator, config: SyntheticConfig = SyntheticConfig(),
+    texture: Optional[FaceTexture] = None,
+) -> FrameSet:
+    """Render frame ``frame_index`` of ``scene``; sensor noise and holes are drawn from ``rng``.
+
+    Args:
+        scene: what is in front of the camera.
+        frame_index: frame number; sets timestamps and the head sway.
+        rng: the only source of randomness (same state, same frameset, bit for bit).
+        config: image size and camera.
+        texture: the face; default the astronaut photo.
+
+    Returns:
+        A FrameSet (uint8 RGB, uint16 depth, uint8 IR) with ``metadata["truth"]``: "box" (face box,
+        None for an empty scene), "label" ("live"/"attack", None when empty), "attack", "domain",
+        "distance_m".
+    """
+    texture = texture if texture is not None else load_default_texture()
+    style = DOMAINS[scene.domain]
+    box, distance = _pose(scene, frame_index, config, texture)
+    h, w = config.height, config.width
+    wall = _render.cut(_render.wall_bank(h, w), rng, h, w)
+    light = tuple(gain * scene.brightness for gain in style.light)
+    rgb = [wall * np.float32(c * g) for c, g in zip(scene.wall_colour, light)]
+    depth_m = np.empty((h, w), np.float32)
+    depth_m[:] = scene.wall_m + scene.wall_slope_m * (np.arange(w, dtype=np.float32) / w - 0.5)
+    ir = wall * np.float32(32.0 * style.ir_gain)  # the wall is beyond most of the projector's light
+    if scene.kind != "empty":
+        # Active IR falls off with distance; the square root keeps near faces out of saturation.
+        ir_gain = style.ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
+        canvas = _render.Canvas(rgb, depth_m, ir, light, ir_gain, texture, box, distance)
+        hand_held = scene.kind in ("print", "replay")
+        _render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing)
+        if hand_held:
+            _render.paint_sheet(canvas, scene.kind == "replay", scene.sheet_bend_m, scene.sheet_tilt_m,
+                                scene.motion_phase)
+        else:
+            _render.paint_head(canvas, scene.kind == "live")
+    rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
+    return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
+                     frame_index, config)
+
+
+def _pose(scene: SceneSpec, frame_index: int, config: SyntheticConfig,
+          texture: FaceTexture) -> Tuple[_render.Box, float]:
+    """Face box and distance at ``frame_index``: the scene's placement plus a slow sway."""
+    t = frame_index / config.fps
+    sway = 0.006 if scene.kind in ("print", "replay") else 0.015  # face widths: a held sheet trembles less
+    distance = scene.distance_m + 0.004 * np.sin(2 * np.pi * 0.2 * t + scene.motion_phase)
+    face_w = config.fx * FACE_WIDTH_M / distance
+    face_h = face_w * (texture.face_box[3] - texture.face_box[1]) / (texture.face_box[2] - texture.face_box[0])
+    cx = scene.centre[0] + sway * face_w * np.sin(2 * np.pi * 0.4 * t + scene.motion_phase)
+    cy = scene.centre[1] + 0.5 * sway * face_w * np.sin(2 * np.pi * 0.27 * t + 1.3 * scene.motion_phase)
+    box = (cx - face_w / 2, cy - face_h / 2, cx + face_w / 2, cy + face_h / 2)
+    return tuple(float(v) for v in box), float(distance)
+
+
+def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scene: SceneSpec, distance: float,
+           rng: np.random.Generator, config: SyntheticConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the sensors make of the scene: noise, depth holes, quantisation (inputs are overwritten)."""
+    style = DOMAINS[scene.domain]
+    h, w = depth_m.shape
+    noise = _render.noise_bank(h, w)
+    for plane in rgb:
+        plane += np.float32(style.rgb_noise) * _render.cut(noise, rng, h, w)
+        np.maximum(plane, 0.0, out=plane)
+    rgb_u8 = cv2.merge([cv2.convertScaleAbs(plane) for plane in rgb])  # saturates at 255
+    near = depth_m < scene.wall_m - 0.2
+    sigma_m = np.float32(1e-3 * style.depth_noise_mm / _REFERENCE_DISTANCE_M**2)
+    depth_m += sigma_m * depth_m * depth_m * _render.cut(noise, rng, h, w)  # stereo noise grows with z²
+    depth_m *= np.float32(1.0 / config.depth_scale_m)
+    depth_m += np.float32(0.5)
+    depth = np.minimum(depth_m, 65535.0).astype(np.uint16)  # non-negative: + 0.5 then truncation rounds
+    holes = _render.cut(noise, rng, h, w) > np.float32(NormalDist().inv_cdf(1.0 - style.hole_fraction))
+    # Depth is seen from the left imager: the right imager cannot see the wall just left of a near
+    # object, nor the image's left edge, so the sensor reports no depth there.
+    shadow_px = int(config.fx * _BASELINE_M * (1.0 / distance - 1.0 / scene.wall_m)) if near.any() else 0
+    holes |= _render.stereo_shadow(near, shadow_px)
+    holes[:, :int(config.fx * _BASELINE_M / scene.wall_m)] = True
+    depth[holes] = 0
+    ir += np.float32(2.0) * _render.cut(noise, rng, h, w)
+    np.maximum(ir, 0.0, out=ir)
+    return rgb_u8, depth, cv2.convertScaleAbs(ir)
+
+
+def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSpec, box: Optional[_render.Box],
+              distance: float, frame_index: int, config: SyntheticConfig) -> FrameSet:
+    intr = Intrinsics(config.width, config.height, config.fx, config.fx, config.width / 2, config.height / 2)
+    stamp = frame_index * 1000.0 / config.fps
+    empty = scene.kind == "empty"
+    truth: Dict[str, Any] = {
+        "box": None if box is None else tuple(float(v) for v in box),
+        "label": None if empty else ("live" if scene.kind == "live" else "attack"),
+        "attack": None if empty or scene.kind == "live" else scene.kind,
+        "domain": scene.domain, "distance_m": float(distance),
+    }
+    return FrameSet(
+        rgb=rgb, depth=depth, ir=ir, depth_scale_m=config.depth_scale_m,
+        timestamps_ms={name: stamp for name in ("rgb", "depth", "ir")},
+        frame_numbers={name: frame_index for name in ("rgb", "depth", "ir")},
+        intrinsics={name: intr for name in ("rgb", "depth", "ir")}, depth_to_color=Extrinsics(),
+        color_aligned_to_depth=True, serial=f"SYNTH-{scene.domain}",
+        metadata={"source": "synthetic", "truth": truth},
+    )
 
 
 def render_frameset(
     kind: str, domain: int, rng: np.random.Generator, frame_index: int, config: SyntheticConfig = SyntheticConfig(),
-    texture: Optional[np.ndarray] = None, distance_m: Optional[float] = None,
+    texture: Optional[FaceTexture] = None, distance_m: Optional[float] = None,
     centre: Optional[Tuple[float, float]] = None,
 ) -> FrameSet:
-    """Render one frameset of class ``kind`` in ``domain`` (random draws from ``rng``)."""
-    if kind not in CLASSES:
-        raise ValueError(f"kind: expected one of {CLASSES}, got {kind!r}")
-    if not 0 <= domain < len(DOMAINS):
-        raise ValueError(f"domain: expected 0..{len(DOMAINS) - 1}, got {domain}")
-    style = DOMAINS[domain]
-    texture = texture if texture is not None else _default_texture()
-    h, w = config.height, config.width
-    d = float(distance_m if distance_m is not None else rng.uniform(*style.distance_m))
-    th, tw = texture.shape[:2]
-    face_tex_w = _FACE_IN_TEXTURE[2] - _FACE_IN_TEXTURE[0]
-    scale = config.fx * FACE_WIDTH_M / d / face_tex_w  # texture pixels → image pixels
-    cx, cy = centre if centre is not None else (w / 2 + rng.uniform(-0.15, 0.15) * w, h / 2 + rng.uniform(-0.1, 0.1) * h)
-    if kind in ("live", "mask"):
-        cx, cy = cx + rng.normal(0, 2.0), cy + rng.normal(0, 2.0)  # head motion
-    fx0 = cx - (_FACE_IN_TEXTURE[0] + face_tex_w / 2) * scale
-    fy0 = cy - (_FACE_IN_TEXTURE[1] + (_FACE_IN_TEXTURE[3] - _FACE_IN_TEXTURE[1]) / 2) * scale
-    affine = np.float32([[scale, 0, fx0], [0, scale, fy0]])
-    face_rgb = cv2.warpAffine(texture, affine, (w, h), flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32)
-    cover = cv2.warpAffine(np.ones((th, tw), np.float32), affine, (w, h), flags=cv2.INTER_LINEAR) > 0.5
+    """Draw a scene of ``kind`` in ``domain`` and render one frame of it (both from ``rng``).
 
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    wall_m = 2.2 + 0.0004 * (xx - w / 2)
-    rgb = np.empty((h, w, 3), np.float32)
-    rgb[:] = (150, 140, 125)
-    rgb += rng.normal(0, 6, (h, w, 1)).astype(np.float32)
-    ir = np.full((h, w), 35.0, np.float32)
-    depth_m = wall_m.copy()
+    Args:
+        kind: one of ``SCENE_KINDS``.
+        domain: 0..3.
+        rng: the only source of randomness.
+        frame_index: frame number (timestamps, head sway).
+        config: image size and camera.
+        texture: the face; default the astronaut photo.
+        distance_m: face distance; default drawn from the domain's range.
+        centre: face box centre in pixels; default drawn near the image centre.
 
-    box_w = face_tex_w * scale
-    box_h = (_FACE_IN_TEXTURE[3] - _FACE_IN_TEXTURE[1]) * scale
-    rx, ry = (xx - cx) / (0.62 * box_w), (yy - cy) / (0.75 * box_h)
-    r2 = rx**2 + ry**2
-    head = (r2 < 1.0) & cover
-    lum = face_rgb.mean(axis=2) / 255.0
-    nose = np.exp(-((xx - cx) ** 2 + (yy - cy - 0.1 * box_h) ** 2) / (2 * (0.09 * box_w) ** 2))
-    if kind in ("live", "mask"):
-        relief = d + 0.06 * r2 - 0.03 * nose
-        depth_m = np.where(head, relief, depth_m)
-        rgb = np.where(head[..., None], face_rgb, rgb)
-        if kind == "live":
-            skin = (0.45 + 0.35 * lum) * 255 * style.ir_gain
-            eyes = np.zeros_like(ir)
-            for ex in (-0.22, 0.22):
-                eyes += 120 * np.exp(-((xx - cx - ex * box_w) ** 2 + (yy - cy + 0.12 * box_h) ** 2) / (2 * (0.02 * box_w) ** 2))
-            ir = np.where(head, skin + eyes, ir)
-        else:
-            ir = np.where(head, 150.0 * style.ir_gain, ir)
-            rgb = np.where(head[..., None], cv2.GaussianBlur(rgb, (0, 0), 3) * 0.9 + 20, rgb)
-    else:
-        sheet = cover & (np.abs(xx - cx) < 0.9 * box_w) & (np.abs(yy - cy) < 1.1 * box_h)
-        bend = rng.uniform(0.0, 0.02) if kind == "print" else 0.0
-        plane = d + bend * ((xx - cx) / max(box_w, 1.0)) ** 2 + rng.uniform(-1e-4, 1e-4) * (xx - cx)
-        depth_m = np.where(sheet, plane, depth_m)
-        if kind == "print":
-            printed = face_rgb * 0.75 + 40 + rng.normal(0, 8, (h, w, 1)).astype(np.float32)
-            rgb = np.where(sheet[..., None], printed, rgb)
-            ir = np.where(sheet, (170 + 40 * lum) * style.ir_gain, ir)
-        else:
-            screen = face_rgb * 0.9 + np.float32([0, 10, 35])
-            screen[::3] *= 0.7  # scanlines
-            rgb = np.where(sheet[..., None], screen, rgb)
-            ir = np.where(sheet, 6.0, ir)
+    Returns:
+        The FrameSet, ground truth in ``metadata["truth"]``.
 
-    rgb = np.clip(rgb * np.float32(style.light), 0, 255).astype(np.uint8)
-    depth_m = depth_m + rng.normal(0, style.depth_noise_mm / 1000.0, (h, w)).astype(np.float32)
-    depth = np.rint(depth_m / config.depth_scale_m).astype(np.uint16)
-    depth[rng.random((h, w)) < style.hole_fraction] = 0
-    ir = np.clip(ir + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
+    Raises:
+        ValueError: unknown kind or domain, or a distance outside 0.2 m .. the wall.
+    """
+    scene = draw_scene(rng, kind, domain, config, distance_m, centre)
+    return render_scene(scene, frame_index, rng, config, texture)
 
-    intr = Intrinsics(w, h, config.fx, config.fx, w / 2, h / 2)
-    stamp = frame_index * 1000.0 / config.fps
-    box = (float(cx - box_w / 2), float(cy - box_h / 2), float(cx + box_w / 2), float(cy + box_h / 2))
-    return FrameSet(
-        rgb=rgb, depth=depth, ir=ir, depth_scale_m=config.depth_scale_m,
-        timestamps_ms={"rgb": stamp, "depth": stamp, "ir": stamp},
-        frame_numbers={"rgb": frame_index, "depth": frame_index, "ir": frame_index},
-        intrinsics={"rgb": intr, "depth": intr, "ir": intr}, depth_to_color=Extrinsics(),
-        color_aligned_to_depth=True, serial=f"SYNTH-{domain}",
-        metadata={"source": "synthetic", "truth": {
-            "box": box, "label": "live" if kind == "live" else "attack", "attack": None if kind == "live" else kind,
-            "domain": domain, "distance_m": d}},
-    )
+
+def render_sequence(
+    segments: Iterable[Segment], seed: int = 0, config: SyntheticConfig = SyntheticConfig(),
+    face_image: Optional[np.ndarray] = None,
+) -> Iterator[FrameSet]:
+    """Render scripted segments back to back: one room, one timeline, frame numbers running on.
+
+    Example: somebody walking up, then holding up a print::
+
+        render_sequence([Segment("empty", 15), Segment("live", 60, distance_start_m=1.0, distance_end_m=0.5),
+                         Segment("print", 60, distance_start_m=0.55)], seed=7)
+
+    Args:
+        segments: the script.
+        seed: seeds the room, the placement and the sensor noise.
+        config: image size and camera.
+        face_image: RGB uint8 photo of a face; default the astronaut photo.
+
+    Yields:
+        FrameSets; ``truth["distance_m"]`` follows each segment's distance ramp.
+    """
+    segments = list(segments)
+    for i, segment in enumerate(segments):
+        if not isinstance(segment, Segment):
+            raise TypeError(f"segments[{i}]: expected a Segment, got {type(segment).__name__}")
+    texture = load_default_texture() if face_image is None else create_face_texture(face_image)
+    rng = np.random.default_rng(seed)
+    room: Optional[SceneSpec] = None
+    index = 0
+    for segment in segments:
+        scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre)
+        if room is None:
+            room = scene
+        scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,
+                                    wall_colour=room.wall_colour)
+        end = segment.distance_start_m if segment.distance_end_m is None else segment.distance_end_m
+        for k in range(segment.num_frames):
+            fraction = k / max(1, segment.num_frames - 1)
+            distance = segment.distance_start_m + fraction * (end - segment.distance_start_m)
+            yield render_scene(dataclasses.replace(scene, distance_m=distance), index, rng, config, texture)
+            index += 1
 
 
 class SyntheticCamera:
-    """An iterator (and context manager) of synthetic framesets.
+    """An iterator (and context manager) of synthetic framesets, one fresh random scene each.
 
     Args:
         seed: the whole stream is a function of the seed.
         config: image size and camera.
-        classes: classes to draw from, uniformly per frameset.
-        domains: domains to draw from.
+        classes: classes to draw from, uniformly per frameset (a subset of ``CLASSES``).
+        domains: domains to draw from, uniformly per frameset.
         num_frames: stop after this many (None: endless).
-        face_image: an RGB uint8 face image to use instead of the astronaut photo (its face should
-            fill the image's central region as in ``_TEXTURE_CROP``).
+        face_image: an RGB uint8 photo with a frontal face, instead of the astronaut photo.
+
+    Raises:
+        ValueError: unknown classes or domains, negative num_frames, or no face in ``face_image``.
     """
 
     is_live = False
@@ -177,12 +359,17 @@ class SyntheticCamera:
     def __init__(self, seed: int = 0, config: SyntheticConfig = SyntheticConfig(), classes: Sequence[str] = CLASSES,
                  domains: Sequence[int] = (0, 1, 2, 3), num_frames: Optional[int] = None,
                  face_image: Optional[np.ndarray] = None) -> None:
-        unknown = [c for c in classes if c not in CLASSES]
-        if unknown or not classes:
+        classes = (classes,) if isinstance(classes, str) else tuple(classes)
+        domains = (domains,) if isinstance(domains, (int, np.integer)) else tuple(domains)
+        if not classes or any(c not in CLASSES for c in classes):
             raise ValueError(f"classes: expected a non-empty subset of {CLASSES}, got {list(classes)}")
-        self.seed, self.config, self.classes, self.domains = seed, config, tuple(classes), tuple(domains)
+        if not domains or any(not isinstance(d, (int, np.integer)) or not 0 <= d < len(DOMAINS) for d in domains):
+            raise ValueError(f"domains: expected a non-empty subset of 0..{len(DOMAINS) - 1}, got {list(domains)}")
+        if num_frames is not None and (not isinstance(num_frames, (int, np.integer)) or num_frames < 0):
+            raise ValueError(f"num_frames: expected None or an int >= 0, got {num_frames!r}")
+        self.seed, self.config, self.classes, self.domains = seed, config, classes, tuple(int(d) for d in domains)
         self.num_frames = num_frames
-        self._texture = face_image if face_image is not None else _default_texture()
+        self.texture = load_default_texture() if face_image is None else create_face_texture(face_image)
 
     def __enter__(self) -> "SyntheticCamera":
         return self
@@ -197,7 +384,7 @@ class SyntheticCamera:
         rng = np.random.default_rng(self.seed)
         index = 0
         while self.num_frames is None or index < self.num_frames:
-            kind = self.classes[rng.integers(len(self.classes))]
-            domain = int(self.domains[rng.integers(len(self.domains))])
-            yield render_frameset(kind, domain, rng, index, self.config, self._texture)
+            kind = self.classes[int(rng.integers(len(self.classes)))]
+            domain = self.domains[int(rng.integers(len(self.domains)))]
+            yield render_frameset(kind, domain, rng, index, self.config, self.texture)
             index += 1

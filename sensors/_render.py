@@ -1,0 +1,320 @@
+"""Pixel work of the synthetic camera: face textures, cached noise and wall banks, scene layers.
+
+Everything here is whole-array numpy/cv2 on the region a layer covers; nothing loops over pixels.
+Random fields come from banks generated once per image size (fixed seeds) and are cut at offsets
+drawn from the caller's generator: a cut costs a copy where drawing 300k normals costs milliseconds.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import SourceError, require
+
+Box = Tuple[float, float, float, float]
+Roi = Tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), inside the image
+
+# The texture is a square around the detected face, this many face widths on a side: the
+# forehead, hair and chin all fit, as a portrait photo or a print of one would show them.
+TEXTURE_FACE_WIDTHS = 1.7
+_MAX_TEXTURE_FACE_PX = 160  # larger faces are scaled down once: the renderer never needs more
+_BANK_SEED = 20240605
+
+
+@dataclass(frozen=True)
+class FaceTexture:
+    """A face photo ready to render: RGB and luminance planes and where the face is in them.
+
+    Attributes:
+        planes: H×W×4 float32 (R, G, B in 0..255, luminance in 0..1), read-only.
+        face_box: (x0, y0, x1, y1) of the face in texture pixels, as a frontal face detector boxes it.
+        skin: mean RGB of the face centre (neck colour).
+    """
+
+    planes: np.ndarray
+    face_box: Box
+    skin: Tuple[float, float, float]
+
+
+@functools.lru_cache(maxsize=1)
+def _face_cascade() -> "cv2.CascadeClassifier":
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    if cascade.empty():
+        raise SourceError("OpenCV's haarcascade_frontalface_default.xml could not be loaded: reinstall opencv")
+    return cascade
+
+
+def create_face_texture(image: np.ndarray) -> FaceTexture:
+    """Find the face in an RGB photo and cut the texture square around it.
+
+    Args:
+        image: H×W×3 uint8 RGB photo with one frontal face (the largest one is used).
+
+    Returns:
+        The texture; its face box is the Haar detector's box, so ground-truth boxes of rendered
+        frames are what a face detector reports on them.
+
+    Raises:
+        TypeError: ``image`` is not a uint8 array.
+        ValueError: wrong shape, too small, or no frontal face found.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        got = getattr(image, "dtype", type(image).__name__)
+        raise TypeError(f"face_image: expected a uint8 numpy array, got {got}")
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 48:
+        raise ValueError(f"face_image: expected an H×W×3 RGB image of at least 48×48 pixels, got {image.shape}")
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    boxes = _face_cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(32, 32))
+    if len(boxes) == 0:
+        raise ValueError("face_image: no frontal face found in it; pass a photo with one clear frontal face")
+    x, y, w, h = (float(v) for v in max(boxes, key=lambda b: b[2] * b[3]))
+    scale = min(1.0, _MAX_TEXTURE_FACE_PX / w)
+    side = int(round(TEXTURE_FACE_WIDTHS * w))
+    x0, y0 = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
+    pad = max(0, -x0, -y0, x0 + side - image.shape[1], y0 + side - image.shape[0])
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101) if pad else image
+    crop = padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side].astype(np.float32)
+    if scale < 1.0:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    lum = crop @ np.float32([0.299, 0.587, 0.114]) / 255.0
+    planes = np.ascontiguousarray(np.dstack([crop, lum]), dtype=np.float32)
+    planes.setflags(write=False)
+    box = ((x - x0) * scale, (y - y0) * scale, (x + w - x0) * scale, (y + h - y0) * scale)
+    cx, cy = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
+    r = max(1, int((box[2] - box[0]) / 8))
+    skin = tuple(float(v) for v in planes[cy - r:cy + r, cx - r:cx + r, :3].reshape(-1, 3).mean(axis=0))
+    return FaceTexture(planes, box, skin)
+
+
+@functools.lru_cache(maxsize=1)
+def load_default_texture() -> FaceTexture:
+    """The face of scikit-image's astronaut photo (Eileen Collins, public domain), cached."""
+    data = require("skimage.data", "dev")
+    return create_face_texture(data.astronaut())
+
+
+@functools.lru_cache(maxsize=4)
+def noise_bank(height: int, width: int) -> np.ndarray:
+    """Standard-normal float32 field of 2H×2W; cut H×W windows of it at random offsets."""
+    bank = np.random.default_rng(_BANK_SEED).standard_normal((2 * height, 2 * width), dtype=np.float32)
+    bank.setflags(write=False)
+    return bank
+
+
+@functools.lru_cache(maxsize=4)
+def wall_bank(height: int, width: int) -> np.ndarray:
+    """Plaster-like float32 reflectance field around 1.0 (blotches, smaller marks, grain), 2H×2W."""
+    rng = np.random.default_rng(_BANK_SEED + 1)
+    size = (2 * width, 2 * height)
+    field = np.ones((2 * height, 2 * width), np.float32)
+    for cell, amplitude in ((48, 0.045), (12, 0.03), (3, 0.015)):
+        coarse = rng.standard_normal((2 * height // cell + 2, 2 * width // cell + 2), dtype=np.float32)
+        field += amplitude * cv2.resize(coarse, size, interpolation=cv2.INTER_CUBIC)
+    field.setflags(write=False)
+    return field
+
+
+def cut(bank: np.ndarray, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """An H×W window of a bank at an offset drawn from ``rng`` (a view: do not write to it)."""
+    y, x = int(rng.integers(0, bank.shape[0] - height + 1)), int(rng.integers(0, bank.shape[1] - width + 1))
+    return bank[y:y + height, x:x + width]
+
+
+def clip_roi(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Optional[Roi]:
+    """Integer pixel rectangle covering (x0, y0)-(x1, y1) inside the image, or None when outside."""
+    roi = (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(width, int(np.ceil(x1))),
+           min(height, int(np.ceil(y1))))
+    return roi if roi[2] > roi[0] and roi[3] > roi[1] else None
+
+
+def grid(roi: Roi) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates of a ROI as a 1×W row and an H×1 column (broadcast, not meshed)."""
+    x = np.arange(roi[0], roi[2], dtype=np.float32)[None, :]
+    y = np.arange(roi[1], roi[3], dtype=np.float32)[:, None]
+    return x, y
+
+
+def warp_texture(texture: FaceTexture, scale: float, origin: Tuple[float, float], roi: Roi) -> np.ndarray:
+    """The texture scaled by ``scale`` with its top-left at ``origin`` (image px), cut to ``roi``."""
+    affine = np.float32([[scale, 0, origin[0] - roi[0]], [0, scale, origin[1] - roi[1]]])
+    return cv2.warpAffine(texture.planes, affine, (roi[2] - roi[0], roi[3] - roi[1]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def gaussian(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
+    """exp(-½((x-cx)²/sx² + (y-cy)²/sy²)) on broadcast coordinates."""
+    return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+
+def head_relief_m(x: np.ndarray, y: np.ndarray, box: Box) -> Tuple[np.ndarray, np.ndarray]:
+    """Depth behind the face plane (metres) of a head whose face box is ``box``, and its mask.
+
+    An ellipsoid (sides ~9 cm back, steep at the ears as a skull is) with a nose 3 cm out of the
+    face plane (~4 cm before the cheeks) and shallow eye sockets. The head's centre sits above the
+    box centre: the box runs brow to chin.
+    """
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    r2 = ((x - cx) / (0.6 * bw)) ** 2 + ((y - (cy - 0.12 * bh)) / (0.67 * bh)) ** 2
+    inside = r2 < 1.0
+    relief = 0.09 * (1.0 - np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)))
+    relief -= 0.03 * gaussian(x, y, cx, cy + 0.05 * bh, 0.07 * bw, 0.13 * bh)
+    for side in (-0.2, 0.2):
+        relief += 0.01 * gaussian(x, y, cx + side * bw, cy - 0.12 * bh, 0.07 * bw, 0.05 * bh)
+    return relief, inside
+
+
+def eye_glints(x: np.ndarray, y: np.ndarray, box: Box) -> np.ndarray:
+    """Corneal reflections of the camera's IR projector: two small bright spots, 0..1."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    sigma = max(0.8, 0.02 * bw)
+    return sum(gaussian(x, y, cx + side * bw, cy - 0.12 * bh, sigma, sigma) for side in (-0.21, 0.21))
+
+
+def torso_mask(x: np.ndarray, y: np.ndarray, box: Box) -> Tuple[np.ndarray, np.ndarray]:
+    """(neck, shoulders) masks under a face box: a neck column widening into shoulders."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx = (box[0] + box[2]) / 2
+    below = y - (box[3] + 0.25 * bh)
+    half_width = 0.45 * bw + 0.9 * bw * np.clip(below / (0.35 * bh), 0.0, 1.0)
+    shoulders = (below >= 0) & (np.abs(x - cx) < half_width)
+    neck = (y >= box[3] - 0.15 * bh) & (below < 0) & (np.abs(x - cx) < 0.28 * bw)
+    return neck, shoulders
+
+
+def halftone(x: np.ndarray, y: np.ndarray, period: float = 4.0) -> np.ndarray:
+    """A printer's 45° dot screen, 0..1 (1 = ink dot centre)."""
+    k = np.float32(np.pi / period)
+    return 0.5 + 0.5 * np.cos(k * (x + y)) * np.cos(k * (x - y))
+
+
+def moire(x: np.ndarray, y: np.ndarray, phase: float) -> np.ndarray:
+    """Beating of the screen's pixel grid with the camera's: slanted bands ~10 px apart, -1..1."""
+    return np.cos(np.float32(2 * np.pi) * (0.097 * x + 0.031 * y) + np.float32(phase))
+
+
+def stereo_shadow(foreground: np.ndarray, width_px: int) -> np.ndarray:
+    """Pixels up to ``width_px`` left of a foreground object: seen by one imager only, so no depth."""
+    shadow = np.zeros_like(foreground)
+    if width_px > 0:
+        shadow[:, :-width_px] = foreground[:, width_px:]
+        for step in (width_px // 2, width_px // 4):
+            if step > 0:
+                shadow[:, :-step] |= foreground[:, step:]
+    return shadow & ~foreground
+
+
+class Canvas:
+    """The images of one frame as float32 planes (R, G, B, depth in metres, IR); layers paint into them.
+
+    Colour is kept as three separate planes: per-channel arithmetic on an interleaved H×W×3 array
+    broadcasts badly in numpy and would cost more than the rest of the frame.
+
+    Args:
+        rgb: three H×W float32 planes holding the background.
+        depth_m, ir: H×W float32 background.
+        light: RGB gains of the room light (applied to reflective surfaces, not to screens).
+        ir_gain: IR gain at the face's distance.
+        texture: the face photo.
+        box: the face box in the image; the texture is scaled and placed to match it.
+        distance: the face's distance in metres.
+    """
+
+    def __init__(self, rgb: List[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, light: Tuple[float, float, float],
+                 ir_gain: float, texture: FaceTexture, box: Box, distance: float) -> None:
+        self.rgb, self.depth_m, self.ir, self.light, self.ir_gain = rgb, depth_m, ir, light, ir_gain
+        self.texture, self.box, self.distance = texture, box, distance
+        fb = texture.face_box
+        self.scale = (box[2] - box[0]) / (fb[2] - fb[0])
+        self.face_width = box[2] - box[0]
+        self.centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+        tex_h, tex_w = texture.planes.shape[:2]
+        self.origin = (self.centre[0] - self.scale * (fb[0] + fb[2]) / 2,
+                       self.centre[1] - self.scale * (fb[1] + fb[3]) / 2)
+        self.extent = (self.origin[0], self.origin[1], self.origin[0] + self.scale * tex_w,
+                       self.origin[1] + self.scale * tex_h)
+
+    def roi(self, x0: float, y0: float, x1: float, y1: float) -> Optional[Roi]:
+        """``clip_roi`` for this canvas's size."""
+        return clip_roi(x0, y0, x1, y1, self.depth_m.shape[1], self.depth_m.shape[0])
+
+    def texture_planes(self, roi: Roi) -> List[np.ndarray]:
+        """The face photo placed on the face box, cut to ``roi``: R, G, B, luminance planes."""
+        return cv2.split(warp_texture(self.texture, self.scale, self.origin, roi))
+
+    def paint(self, roi: Roi, mask: np.ndarray, rgb: Sequence[Any], depth_m: Any, ir: Any) -> None:
+        """Overwrite the planes inside ``roi`` where ``mask`` holds (values: ROI-shaped or broadcastable)."""
+        ys, xs = slice(roi[1], roi[3]), slice(roi[0], roi[2])
+        for target, value in zip((*self.rgb, self.depth_m, self.ir), (*rgb, depth_m, ir)):
+            view = target[ys, xs]
+            np.copyto(view, np.broadcast_to(np.asarray(value, np.float32), view.shape), where=mask)
+
+
+def paint_torso(canvas: Canvas, behind_m: float, clothing: Tuple[float, float, float]) -> None:
+    """Neck and shoulders below the face, ``behind_m`` behind it (the person, or the attacker)."""
+    b, bw = canvas.box, canvas.face_width
+    roi = canvas.roi(b[0] - 1.2 * bw, b[3] - 0.2 * bw, b[2] + 1.2 * bw, canvas.depth_m.shape[0])
+    if roi is None:
+        return
+    x, y = grid(roi)
+    neck, shoulders = torso_mask(x, y, b)
+    depth = canvas.distance + behind_m + 0.04 * ((x - canvas.centre[0]) / (1.35 * bw)) ** 2
+    skin = [0.9 * s * g for s, g in zip(canvas.texture.skin, canvas.light)]
+    cloth = [c * g for c, g in zip(clothing, canvas.light)]
+    canvas.paint(roi, shoulders, cloth, depth, 70.0 * canvas.ir_gain)
+    canvas.paint(roi, neck, skin, depth, 110.0 * canvas.ir_gain)
+
+
+def paint_head(canvas: Canvas, live: bool) -> None:
+    """The face photo on a head relief: skin IR when ``live``, a rigid mask's material otherwise."""
+    roi = canvas.roi(*canvas.extent)
+    if roi is None:
+        return
+    x, y = grid(roi)
+    relief, inside = head_relief_m(x, y, canvas.box)
+    bw = canvas.face_width
+    if live:
+        r, g, b, lum = canvas.texture_planes(roi)
+        # Skin reflects the projector's NIR, most where it faces the camera; corneas mirror it.
+        facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / 0.09, 0.0, 1.0))
+        ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * eye_glints(x, y, canvas.box)
+        rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
+    else:
+        # One moulded material: uniform IR; the photo smoothed and lifted, a plastic sheen on the nose.
+        placed = warp_texture(canvas.texture, canvas.scale, canvas.origin, roi)
+        r, g, b, _ = cv2.split(cv2.GaussianBlur(placed, (0, 0), max(0.5, 0.012 * bw)))
+        sheen = 20.0 + 25.0 * gaussian(x, y, canvas.centre[0], canvas.centre[1], 0.06 * bw, 0.12 * bw)
+        rgb = [(0.9 * plane + sheen) * gain for plane, gain in zip((r, g, b), canvas.light)]
+        ir = 185.0 * canvas.ir_gain  # moulded resin is bright in NIR, and the same everywhere
+    canvas.paint(roi, inside, rgb, canvas.distance + relief, ir)
+
+
+def paint_sheet(canvas: Canvas, screen: bool, bend_m: float, tilt_m: float, phase: float) -> None:
+    """The photo on a printed sheet (bent by ``bend_m``) or on a screen in a dark bezel: one plane."""
+    bw, e = canvas.face_width, canvas.extent
+    bezel = 0.08 * bw if screen else 0.0
+    roi = canvas.roi(e[0] - bezel, e[1] - bezel, e[2] + bezel, e[3] + bezel)
+    if roi is None:
+        return
+    x, y = grid(roi)
+    u = (x - canvas.centre[0]) / bw
+    depth = canvas.distance + bend_m * u * u + tilt_m * u
+    r, g, b, lum = canvas.texture_planes(roi)
+    if not screen:
+        ink = 1.0 - 0.12 * halftone(x, y)
+        grain = 5.0 * noise_bank(*canvas.depth_m.shape)[roi[1]:roi[3], roi[0]:roi[2]]
+        rgb = [((0.75 * plane + 40.0) * ink + grain) * gain for plane, gain in zip((r, g, b), canvas.light)]
+        canvas.paint(roi, np.ones(lum.shape, bool), rgb, depth, (170.0 + 40.0 * lum) * canvas.ir_gain)
+        return
+    # A screen emits its own light (no room tint) and no NIR; its pixel grid gives scanlines and moiré.
+    picture = (x >= e[0]) & (x < e[2]) & (y >= e[1]) & (y < e[3])
+    rows = np.where(np.arange(roi[1], roi[3])[:, None] % 3 == 0, 0.72, 1.0).astype(np.float32)
+    pattern = rows * (1.0 + 0.08 * moire(x, y, phase))
+    canvas.paint(roi, np.ones(picture.shape, bool), (16.0, 16.0, 18.0), depth, 12.0)  # the bezel
+    rgb = [(0.9 * plane + glow) * pattern for plane, glow in zip((r, g, b), (0.0, 10.0, 35.0))]
+    canvas.paint(roi, picture, rgb, depth, 6.0)
