@@ -3,56 +3,91 @@
 The crops must look like the benchmark datasets' loose face crops (METHOD.md §5): the detector's
 box enlarged by a fixed margin, made square, zero-padded at the image border, resized to 224;
 depth encoded relative to the face and IR contrast-normalised by mmdg_edge.preprocess. Detection
-runs on RGB and falls back to IR when RGB is missing or dark. Never raises: every failure is an
-AlignResult with a status and a reason.
+runs on RGB and falls back to IR when RGB is missing or dark. Never raises on bad input: every
+failure is an AlignResult with a status and a reason.
+
+Registration (colour not aligned to depth): the face box is moved between the colour and the
+depth/IR pixel grids through the frameset's pinhole intrinsics and its depth→colour extrinsic,
+with the face treated as a plane at its median depth (a face is ~10 cm deep at 0.4-1 m, so the
+parallax error inside it stays under a pixel or two for a D4xx baseline). Lens distortion is
+ignored: D4xx depth/IR streams are rectified and the colour distortion is < 1 px at the centre.
 """
 from __future__ import annotations
 
-import logging
+import math
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet
+from ._face_detectors import Box, Detection, HaarFaceDetector, YuNetFaceDetector, to_detections
+from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet, Intrinsics
 from .preprocess import PreprocessConfig, face_depth_m, gray_to_rgb, normalize_depth, normalize_ir
 from .temporal import box_iou
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "ALIGN_STATUSES", "AlignConfig", "AlignResult", "Detection", "FaceAligner", "HaarFaceDetector",
+    "YuNetFaceDetector", "choose_face", "crop_square", "map_box_to_color", "map_box_to_depth", "square_box",
+]
 
-Box = Tuple[float, float, float, float]
 ALIGN_STATUSES = ("ok", "no_face", "unreliable", "error")
+FaceDetector = Callable[[np.ndarray], Any]
 
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """Crop geometry, detection and quality thresholds.
+    """Crop geometry, detection, tracking and quality thresholds.
 
     ``margin`` 1.5: the benchmarks' crops are loose (forehead, chin and some background around a
     detector-tight box); 1.5× the Haar box reproduces that framing.
     """
 
     margin: float = 1.5
-    detect_width: int = 320  # detect on a downscaled grey image: Haar cost grows with pixels
+    detect_width: int = 320  # full-frame search on a downscaled copy: Haar cost grows with pixels
     min_face_px: float = 60.0
     max_distance_m: float = 1.5
     min_blur: float = 15.0
     min_depth_coverage: float = 0.5
+    max_faces: Optional[int] = None  # e.g. 1: a second face in view fails quality (None: any number)
     dark_rgb_level: float = 25.0  # mean grey below this: fall back to IR
-    smoothing: float = 0.5  # weight of the previous box (0 = off)
+    smoothing: float = 0.5  # EMA weight of the previous box (0 = off)
     reset_iou: float = 0.4  # a jump below this IoU restarts smoothing
+    # Tracking: search a window twice the previous face, scaled so the face is ~40 px (the Haar
+    # window is 24), and the whole frame again every ``full_search_every`` frames to count faces.
+    track: bool = True
+    track_face_px: int = 40
+    full_search_every: int = 10
+    nominal_distance_m: float = 0.6  # first guess (and the guess without depth) for registration
 
     def __post_init__(self) -> None:
         if self.margin < 1.0:
             raise ValueError(f"AlignConfig.margin: expected ≥ 1, got {self.margin}")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"AlignConfig.smoothing: expected a value in [0, 1), got {self.smoothing}")
+        if self.detect_width < 64:
+            raise ValueError(f"AlignConfig.detect_width: expected ≥ 64 px, got {self.detect_width}")
+        if self.track_face_px < 24 or self.full_search_every < 1:
+            raise ValueError(f"AlignConfig.track_face_px/full_search_every: expected ≥ 24 px and ≥ 1 frame, got "
+                             f"{self.track_face_px}, {self.full_search_every}")
+        if self.max_faces is not None and self.max_faces < 1:
+            raise ValueError(f"AlignConfig.max_faces: expected None or ≥ 1, got {self.max_faces}")
+        if not self.nominal_distance_m > 0:
+            raise ValueError(f"AlignConfig.nominal_distance_m: expected > 0 metres, got {self.nominal_distance_m}")
 
 
 @dataclass
 class AlignResult:
-    """Either crops (status "ok") or a reason; ``depth_box`` is the face box in depth/IR pixels."""
+    """Either crops (status "ok") or a reason.
+
+    Attributes:
+        status: one of ALIGN_STATUSES.
+        reason: what was found where, or why nothing could be cropped.
+        crops: the face crops when status is "ok".
+        num_faces: faces seen in the frame (while tracking: the count of the last full-frame search
+            or more when the tracking window itself holds more).
+        depth_box: the face box in depth/IR pixels (equal to ``crops.box`` when colour is aligned).
+    """
 
     status: str
     reason: str
@@ -61,30 +96,14 @@ class AlignResult:
     depth_box: Optional[Box] = None
 
 
-class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade (ships inside opencv-python 4.x: nothing is downloaded)."""
-
-    # 7 neighbours: fewer false faces on clothing and backgrounds than OpenCV's 3, at no cost on real faces
-    def __init__(self, min_neighbors: int = 7, scale_factor: float = 1.1) -> None:
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        self._cascade = cv2.CascadeClassifier(path)
-        if self._cascade.empty():
-            raise FileNotFoundError(f"Haar cascade not found at {path}; install opencv-python<5")
-        self.min_neighbors, self.scale_factor = min_neighbors, scale_factor
-
-    def __call__(self, gray: np.ndarray) -> List[Box]:
-        found = self._cascade.detectMultiScale(gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                               minSize=(24, 24))
-        return [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in np.reshape(found, (-1, 4))]
-
-
-def choose_face(boxes: Sequence[Box], width: int, height: int) -> Box:
-    """The largest face, ties broken towards the image centre."""
-    def key(box: Box) -> Tuple[float, float]:
+def choose_face(faces: Sequence[Union[Detection, Box]], width: int, height: int) -> Union[Detection, Box]:
+    """The largest face, ties broken towards the image centre (Detections or plain boxes)."""
+    def key(face: Union[Detection, Box]) -> Tuple[float, float]:
+        box = face.box if isinstance(face, Detection) else face
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         return ((box[2] - box[0]) * (box[3] - box[1]), -((cx - width / 2) ** 2 + (cy - height / 2) ** 2))
 
-    return max(boxes, key=key)
+    return max(faces, key=key)
 
 
 def square_box(box: Box, margin: float) -> Box:
@@ -94,8 +113,20 @@ def square_box(box: Box, margin: float) -> Box:
     return (cx - half, cy - half, cx + half, cy + half)
 
 
-def crop_square(image: np.ndarray, box: Box, interpolation: int) -> np.ndarray:
-    """Cut ``box`` out of ``image`` with zero padding outside it, resized to CROP_SIZE²."""
+def crop_square(image: np.ndarray, box: Box, interpolation: int, angle_deg: float = 0.0) -> np.ndarray:
+    """Cut the square ``box`` out of ``image``, zero outside the image, resized to CROP_SIZE².
+
+    A non-zero ``angle_deg`` rotates the content counter-clockwise about the box centre first
+    (levels eyes tilted clockwise by that angle); that path samples with warpAffine, which has no
+    area filter, so INTER_AREA becomes bilinear there.
+    """
+    if angle_deg:
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        matrix = cv2.getRotationMatrix2D((cx, cy), angle_deg, CROP_SIZE / max(box[2] - box[0], 1e-6))
+        matrix[:, 2] += (CROP_SIZE / 2 - cx, CROP_SIZE / 2 - cy)
+        flags = cv2.INTER_LINEAR if interpolation == cv2.INTER_AREA else interpolation
+        return cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)
     x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
     side = max(1, int(round(box[2] - box[0])))
     out = np.zeros((side, side) + image.shape[2:], image.dtype)
@@ -106,108 +137,229 @@ def crop_square(image: np.ndarray, box: Box, interpolation: int) -> np.ndarray:
     return cv2.resize(out, (CROP_SIZE, CROP_SIZE), interpolation=interpolation)
 
 
-def map_box_to_depth(box: Box, distance_m: float, frameset: FrameSet) -> Box:
-    """Move a colour-pixel box into depth pixels: deproject its corners at the face distance,
-    apply the inverse depth→colour extrinsic, project with the depth intrinsics."""
-    color, depth = frameset.intrinsics["rgb"], frameset.intrinsics["depth"]
+def _move_box(box: Box, distance_m: float, source: Intrinsics, target: Intrinsics, rotation: np.ndarray,
+              translation: np.ndarray) -> Box:
+    # The box centre goes through 3-D (deproject at the face distance, rigid transform, project); the
+    # size scales with focal length and depth so a square stays a square.
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    point = np.array([(cx - source.ppx) / source.fx * distance_m, (cy - source.ppy) / source.fy * distance_m,
+                      distance_m])
+    moved = rotation @ point + translation
+    if moved[2] <= 0:
+        raise ValueError(f"registration: the face maps behind the target camera (z = {moved[2]:.3f} m)")
+    u, v = moved[0] / moved[2] * target.fx + target.ppx, moved[1] / moved[2] * target.fy + target.ppy
+    half_w = (box[2] - box[0]) / 2 * target.fx / source.fx * distance_m / moved[2]
+    half_h = (box[3] - box[1]) / 2 * target.fy / source.fy * distance_m / moved[2]
+    return (float(u - half_w), float(v - half_h), float(u + half_w), float(v + half_h))
+
+
+def _calibration(frameset: FrameSet) -> Tuple[Intrinsics, Intrinsics, np.ndarray, np.ndarray]:
+    color = frameset.intrinsics.get("rgb")
+    depth = frameset.intrinsics.get("depth", frameset.intrinsics.get("ir"))  # one sensor, one pixel grid
+    if color is None or depth is None or frameset.depth_to_color is None:
+        raise ValueError("colour is not aligned to depth and the frameset has no intrinsics (rgb, depth or ir) "
+                         "and depth_to_color extrinsics to map the face box")
     rotation, translation = frameset.depth_to_color.matrix()
-    corners = np.array([[box[0], box[1]], [box[2], box[3]]], np.float64)
-    points = np.stack([(corners[:, 0] - color.ppx) / color.fx * distance_m,
-                       (corners[:, 1] - color.ppy) / color.fy * distance_m, np.full(2, distance_m)])
-    in_depth = rotation.T @ (points - translation[:, None])
-    u = in_depth[0] / in_depth[2] * depth.fx + depth.ppx
-    v = in_depth[1] / in_depth[2] * depth.fy + depth.ppy
-    return (float(u[0]), float(v[0]), float(u[1]), float(v[1]))
+    return color, depth, rotation, translation
+
+
+def map_box_to_depth(box: Box, distance_m: float, frameset: FrameSet) -> Box:
+    """Move a colour-pixel box into depth/IR pixels: deproject at ``distance_m`` with the colour
+    intrinsics, apply the inverse depth→colour extrinsic, project with the depth intrinsics."""
+    color, depth, rotation, translation = _calibration(frameset)
+    return _move_box(box, distance_m, color, depth, rotation.T, -rotation.T @ translation)
+
+
+def map_box_to_color(box: Box, distance_m: float, frameset: FrameSet) -> Box:
+    """Move a depth/IR-pixel box into colour pixels (the inverse of ``map_box_to_depth``)."""
+    color, depth, rotation, translation = _calibration(frameset)
+    return _move_box(box, distance_m, depth, color, rotation, translation)
+
+
+def _region(image: np.ndarray, box: Box) -> np.ndarray:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    return image[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
+
+
+def _ir_to_uint8(ir: np.ndarray) -> np.ndarray:
+    # Detection only needs contrast, not the model's encoding: percentiles of every 4th pixel suffice.
+    low, high = np.percentile(ir[::4, ::4], (1.0, 99.0))
+    return cv2.convertScaleAbs(ir, alpha=255.0 / max(high - low, 1.0), beta=-low * 255.0 / max(high - low, 1.0))
 
 
 class FaceAligner:
     """Turn a FrameSet into FaceCrops, or into the reason it cannot.
 
+    Keeps per-stream state (the tracked, smoothed face): use one aligner per stream and call
+    ``reset()`` when a stream starts.
+
     Args:
-        config: geometry and quality thresholds.
-        detector: callable grey image → list of (x0, y0, x1, y1) boxes; default Haar.
+        config: geometry, tracking and quality thresholds.
+        detector: a face detector (``HaarFaceDetector``, ``YuNetFaceDetector`` or any callable
+            image → Detections or (x0, y0, x1, y1) boxes); default Haar.
         preprocess: the crop encoding (depth window, IR percentiles) of the model in use.
 
     Example:
         >>> result = FaceAligner().align(frameset)  # doctest: +SKIP
-        >>> result.status, result.reason
+        >>> result.status, result.reason, result.crops.quality.passed
     """
 
-    def __init__(self, config: AlignConfig = AlignConfig(), detector: Optional[Callable[[np.ndarray], List[Box]]] = None,
+    def __init__(self, config: AlignConfig = AlignConfig(), detector: Optional[FaceDetector] = None,
                  preprocess: PreprocessConfig = PreprocessConfig()) -> None:
         self.config = config
         self.detector = detector if detector is not None else HaarFaceDetector()
         self.preprocess = preprocess
-        self._previous: Optional[Box] = None
+        self.reset()
 
     def reset(self) -> None:
-        """Forget the smoothed box (call when a new stream starts)."""
-        self._previous = None
+        """Forget the tracked and smoothed face (call when a new stream starts)."""
+        self._previous: Optional[Tuple[Box, float]] = None
+        self._previous_source = ""
+        self._frames_since_full = 0
+        self._last_count = 0
 
     def align(self, frameset: FrameSet) -> AlignResult:
+        """Find the face and crop it in every modality; never raises on bad input."""
+        if not isinstance(frameset, FrameSet):
+            return AlignResult("error", f"invalid frameset: expected a FrameSet, got {type(frameset).__name__}")
         try:
             frameset.validate()
-        except (ValueError, AttributeError) as exc:
+        except ValueError as exc:
             return AlignResult("error", f"invalid frameset: {exc}")
         if frameset.rgb is None and frameset.ir is None:
             return AlignResult("no_face", "no RGB or IR image to find a face in")
-        grey, source = self._detection_image(frameset)
-        scale = min(1.0, self.config.detect_width / grey.shape[1])
-        small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
-        boxes = [tuple(v / scale for v in b) for b in self.detector(small)]
-        if not boxes:
+        image, source = self._detection_image(frameset)
+        try:
+            faces, num_faces = self._find_faces(image, source)
+        except ValueError as exc:
+            self.reset()
+            return AlignResult("error", str(exc))
+        if not faces:
             self.reset()
             return AlignResult("no_face", f"no face found in {source}")
-        face = self._smooth(choose_face(boxes, grey.shape[1], grey.shape[0]))
-        return self._crop(frameset, face, source, len(boxes))
+        face = choose_face(faces, image.shape[1], image.shape[0])
+        box, angle = self._smooth(face.box, _eye_angle(face), source)
+        try:
+            rgb_box, depth_box = self._register(frameset, box, source)
+        except ValueError as exc:
+            return AlignResult("error", str(exc), num_faces=num_faces)
+        return self._crop(frameset, box, rgb_box, depth_box, angle, source, num_faces)
 
     def _detection_image(self, frameset: FrameSet) -> Tuple[np.ndarray, str]:
+        wants_color = getattr(self.detector, "wants_color", False)
         if frameset.rgb is not None:
             grey = cv2.cvtColor(frameset.rgb, cv2.COLOR_RGB2GRAY)
-            if grey.mean() >= self.config.dark_rgb_level or frameset.ir is None:
-                return grey, "RGB"
+            if frameset.ir is None or grey[::4, ::4].mean() >= self.config.dark_rgb_level:
+                return (frameset.rgb if wants_color else grey), "RGB"
         ir = frameset.ir
-        return (normalize_ir(ir, self.preprocess) if ir.dtype != np.uint8 else ir), "IR"
+        return (ir if ir.dtype == np.uint8 else _ir_to_uint8(ir)), "IR"
 
-    def _smooth(self, box: Box) -> Box:
-        weight = self.config.smoothing
-        if weight > 0 and self._previous is not None and box_iou(box, self._previous) >= self.config.reset_iou:
-            box = tuple(weight * p + (1 - weight) * b for p, b in zip(self._previous, box))
-        self._previous = box
-        return box
-
-    def _crop(self, frameset: FrameSet, face: Box, source: str, num_faces: int) -> AlignResult:
+    def _find_faces(self, image: np.ndarray, source: str) -> Tuple[List[Detection], int]:
         cfg = self.config
-        size = max(face[2] - face[0], face[3] - face[1])
-        depth_box = face
-        distance = coverage = None
-        if frameset.depth is not None:
-            if source == "RGB" and not frameset.color_aligned_to_depth:
-                if frameset.depth_to_color is None or not {"rgb", "depth"} <= set(frameset.intrinsics):
-                    return AlignResult("error", "colour is not aligned to depth and the frameset has no intrinsics/"
-                                                "extrinsics to map the face box", num_faces=num_faces)
-                guess = face_depth_m(frameset.depth, frameset.depth_scale_m) or 0.6
-                depth_box = map_box_to_depth(face, guess, frameset)
-            x0, y0, x1, y1 = (int(round(v)) for v in depth_box)
-            region = frameset.depth[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
-            coverage = float((region > 0).mean()) if region.size else 0.0
-            distance = face_depth_m(region, frameset.depth_scale_m) if region.size else None
-        square = square_box(face, cfg.margin)
-        depth_square = square_box(depth_box, cfg.margin)
+        tracking = cfg.track and self._previous is not None and source == self._previous_source
+        if tracking and self._frames_since_full < cfg.full_search_every:
+            faces = self._search_near(image, self._previous[0])
+            if faces:
+                self._frames_since_full += 1
+                return faces, max(len(faces), self._last_count)
+        scale = min(1.0, cfg.detect_width / image.shape[1])
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        faces = [d.scaled(1.0 / scale) for d in to_detections(self.detector(small))]
+        self._frames_since_full, self._last_count = 0, len(faces)
+        return faces, len(faces)
+
+    def _search_near(self, image: np.ndarray, box: Box) -> List[Detection]:
+        side = max(box[2] - box[0], box[3] - box[1])
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        x0, y0 = max(0, int(cx - side)), max(0, int(cy - side))
+        x1, y1 = min(image.shape[1], int(cx + side)), min(image.shape[0], int(cy + side))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return []
+        scale = min(1.0, self.config.track_face_px / side)
+        window = image[y0:y1, x0:x1]
+        if scale < 1:
+            window = cv2.resize(window, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if getattr(self.detector, "takes_size_range", False):
+            # The face changes size by far less than ×1.4 between frames; a jump beyond is a new search.
+            expected = side * scale
+            found = self.detector(window, size_range=(int(expected / 1.4), int(np.ceil(expected * 1.4))))
+        else:
+            found = self.detector(window)
+        return [d.scaled(1.0 / scale, (x0, y0)) for d in to_detections(found)]
+
+    def _smooth(self, box: Box, angle: float, source: str) -> Tuple[Box, float]:
+        weight = self.config.smoothing
+        previous = self._previous if source == self._previous_source else None
+        if weight > 0 and previous is not None and box_iou(box, previous[0]) >= self.config.reset_iou:
+            box = tuple(weight * p + (1 - weight) * b for p, b in zip(previous[0], box))
+            angle = weight * previous[1] + (1 - weight) * angle
+        self._previous, self._previous_source = (box, angle), source
+        return box, angle
+
+    def _register(self, frameset: FrameSet, box: Box, source: str) -> Tuple[Box, Box]:
+        """The face box in colour pixels and in depth/IR pixels."""
+        unaligned = (not frameset.color_aligned_to_depth and frameset.rgb is not None
+                     and (frameset.depth is not None or frameset.ir is not None))
+        if not unaligned:
+            return box, box
+        if frameset.depth is None and frameset.depth_to_color is None:
+            # RGB + IR without depth or calibration (e.g. image-folder pairs): taken as registered.
+            return box, box
+        if source == "IR":
+            distance = self._face_distance(frameset, box) or self.config.nominal_distance_m
+            return map_box_to_color(box, distance, frameset), box
+        # Two passes: the nominal distance lands the box on the face (parallax error ≈ baseline·fx·|1/d - 1/d0|,
+        # ~15 px at 5 cm, 385 px focal length, 0.6 m guess for a face at 1 m), whose median depth then places it.
+        depth_box = map_box_to_depth(box, self.config.nominal_distance_m, frameset)
+        for _ in range(2):
+            distance = self._face_distance(frameset, depth_box)
+            if distance is None:
+                break
+            depth_box = map_box_to_depth(box, distance, frameset)
+        return box, depth_box
+
+    @staticmethod
+    def _face_distance(frameset: FrameSet, depth_box: Box) -> Optional[float]:
+        if frameset.depth is None:
+            return None
+        region = _region(frameset.depth, depth_box)
+        return face_depth_m(region, frameset.depth_scale_m) if region.size else None
+
+    def _crop(self, frameset: FrameSet, face: Box, rgb_box: Box, depth_box: Box, angle: float, source: str,
+              num_faces: int) -> AlignResult:
+        cfg = self.config
         mask = np.array(frameset.present)
         blank = np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8)
-        rgb = crop_square(frameset.rgb, square, cv2.INTER_AREA) if frameset.rgb is not None else blank
+        rgb = crop_square(frameset.rgb, square_box(rgb_box, cfg.margin), cv2.INTER_AREA, angle) \
+            if frameset.rgb is not None else blank
+        depth_square = square_box(depth_box, cfg.margin)
         depth_crop = ir_crop = blank
+        distance = coverage = None
         if frameset.depth is not None:
-            raw = crop_square(frameset.depth, depth_square, cv2.INTER_NEAREST)  # no blending across holes
+            region = _region(frameset.depth, depth_box)
+            coverage = float((region > 0).mean()) if region.size else 0.0
+            distance = face_depth_m(region, frameset.depth_scale_m) if region.size else None
             if distance is None:
-                mask[1] = False
+                mask[1] = False  # no depth on the face: nothing to centre the window on
             else:
+                raw = crop_square(frameset.depth, depth_square, cv2.INTER_NEAREST, angle)  # no blending across holes
                 depth_crop = gray_to_rgb(normalize_depth(raw, frameset.depth_scale_m, distance, self.preprocess))
         if frameset.ir is not None:
-            ir_crop = gray_to_rgb(normalize_ir(crop_square(frameset.ir, depth_square, cv2.INTER_AREA), self.preprocess))
-        blur_source = rgb if source == "RGB" else ir_crop
-        blur = float(cv2.Laplacian(cv2.cvtColor(blur_source, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+            ir_raw = crop_square(frameset.ir, depth_square, cv2.INTER_AREA, angle)
+            ir_crop = gray_to_rgb(normalize_ir(ir_raw, self.preprocess))
+        if not mask.any():
+            return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces, depth_box=depth_box)
+        blur_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if source == "RGB" else ir_crop[..., 0]
+        blur = float(cv2.Laplacian(blur_grey, cv2.CV_64F).var())
+        size = max(face[2] - face[0], face[3] - face[1])
+        failures = self._failures(size, distance, blur, coverage, num_faces)
+        quality = FaceQuality(size, distance, blur, coverage, not failures, tuple(failures))
+        crops = FaceCrops(rgb, depth_crop, ir_crop, mask, face, quality, num_faces)
+        return AlignResult("ok", f"face found in {source}", crops, num_faces, depth_box)
+
+    def _failures(self, size: float, distance: Optional[float], blur: float, coverage: Optional[float],
+                  num_faces: int) -> List[str]:
+        cfg = self.config
         failures = []
         if size < cfg.min_face_px:
             failures.append(f"face {size:.0f} px < {cfg.min_face_px:.0f} px")
@@ -217,8 +369,14 @@ class FaceAligner:
             failures.append(f"blur {blur:.1f} < {cfg.min_blur}")
         if coverage is not None and coverage < cfg.min_depth_coverage:
             failures.append(f"depth covers {coverage:.0%} of the face < {cfg.min_depth_coverage:.0%}")
-        quality = FaceQuality(size, distance, blur, coverage, not failures, tuple(failures))
-        if not mask.any():
-            return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces)
-        crops = FaceCrops(rgb, depth_crop, ir_crop, mask, face, quality, num_faces)
-        return AlignResult("ok", f"face found in {source}", crops, num_faces, depth_box)
+        if cfg.max_faces is not None and num_faces > cfg.max_faces:
+            failures.append(f"{num_faces} faces in view > {cfg.max_faces}")
+        return failures
+
+
+def _eye_angle(face: Detection) -> float:
+    """Degrees the eye line is tilted clockwise in the image (0 without landmarks)."""
+    if face.landmarks is None:
+        return 0.0
+    (rx, ry), (lx, ly) = face.landmarks[0], face.landmarks[1]
+    return math.degrees(math.atan2(ly - ry, lx - rx))

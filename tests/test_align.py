@@ -3,7 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mmdg_edge.align import AlignConfig, FaceAligner, choose_face, crop_square, map_box_to_depth, square_box
+from mmdg_edge.align import (
+    AlignConfig, Detection, FaceAligner, choose_face, crop_square, map_box_to_depth, square_box,
+)
 from mmdg_edge.frames import Extrinsics, FrameSet, Intrinsics
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the astronaut face photo")
@@ -131,3 +133,101 @@ def test_synthetic_faces_are_found_in_at_least_95_percent_of_200_framesets():
             hits += 1
             assert result.depth_box == result.crops.box  # registered streams: the same box in depth and IR
     assert hits >= 190, hits
+
+
+class _Recording:
+    """Wraps a detector and records the size of every image it is given."""
+
+    def __init__(self, inner):
+        self.inner, self.sizes = inner, []
+        self.wants_color = getattr(inner, "wants_color", False)
+        self.takes_size_range = getattr(inner, "takes_size_range", False)
+
+    def __call__(self, image, **kwargs):
+        self.sizes.append(image.shape[:2])
+        return self.inner(image, **kwargs)
+
+
+def test_tracking_searches_a_small_window_and_keeps_the_full_search_boxes():
+    from mmdg_edge.align import HaarFaceDetector
+    from mmdg_edge.sensors.synthetic import Segment, render_sequence
+    from mmdg_edge.temporal import box_iou
+
+    frames = list(render_sequence([Segment("live", 24, distance_start_m=0.8, distance_end_m=0.6)], seed=2))
+    tracked = _Recording(HaarFaceDetector())
+    tracker = FaceAligner(AlignConfig(smoothing=0.0, full_search_every=10), tracked)
+    searcher = FaceAligner(AlignConfig(smoothing=0.0, track=False))
+    for fs in frames:
+        a, b = tracker.align(fs), searcher.align(fs)
+        assert a.status == b.status == "ok"
+        assert box_iou(a.crops.box, fs.metadata["truth"]["box"]) >= 0.5
+        assert box_iou(a.crops.box, b.crops.box) >= 0.7
+    full = [s for s in tracked.sizes if s[1] == 320]
+    windows = [s for s in tracked.sizes if s[1] != 320]
+    assert len(full) == 3  # frames 0, 11 and 22: one full search, then ten tracked frames
+    assert len(windows) == 21 and max(h * w for h, w in windows) < 0.1 * 320 * 240
+
+
+def _fixed(detections):
+    """A detector callable that reports ``detections`` (640×480 pixels) in the image it is given."""
+    return lambda image: [d.scaled(image.shape[1] / 640) for d in detections]
+
+
+def test_eye_landmarks_level_the_crop():
+
+    angle = 20.0  # the eye line is tilted clockwise in the image (y grows downwards)
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    c, t = np.array([320.0, 240.0]), np.radians(angle)
+    direction = np.array([np.cos(t), np.sin(t)])
+    p0, p1 = c - 150 * direction, c + 150 * direction
+    cv2.line(rgb, tuple(int(v) for v in p0), tuple(int(v) for v in p1), (255, 255, 255), 3)
+    eyes = np.array([c - 30 * direction, c + 30 * direction, c, c + (0, 30), c + (10, 40)])
+    box = (260.0, 180.0, 380.0, 300.0)
+    aligner = FaceAligner(AlignConfig(min_blur=0.0), _fixed([Detection(box, 1.0, eyes)]))
+    result = aligner.align(FrameSet(rgb=rgb))
+    assert result.status == "ok", result.reason
+    rows = np.nonzero(result.crops.rgb[..., 0] > 128)[0]
+    assert rows.size > 100 and rows.max() - rows.min() <= 8  # the line is now horizontal
+    assert abs(rows.mean() - 112) <= 2
+    plain = FaceAligner(AlignConfig(min_blur=0.0), _fixed([Detection(box)])).align(FrameSet(rgb=rgb))
+    rows = np.nonzero(plain.crops.rgb[..., 0] > 128)[0]
+    assert rows.max() - rows.min() > 40  # without landmarks the crop keeps the tilt
+
+
+def test_yunet_needs_an_existing_model_file_it_can_load(tmp_path):
+    from mmdg_edge.align import YuNetFaceDetector
+
+    with pytest.raises(FileNotFoundError, match="model_path"):
+        YuNetFaceDetector(tmp_path / "missing.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not an onnx model")
+    with pytest.raises(ValueError, match="cannot load"):
+        YuNetFaceDetector(junk)
+
+
+def test_box_maps_to_colour_and_back():
+    from mmdg_edge.align import map_box_to_color
+
+    color = Intrinsics(640, 480, 615.0, 612.0, 318.0, 244.0)
+    depth = Intrinsics(640, 480, 385.0, 385.0, 321.0, 237.0)
+    c, s = np.cos(0.05), np.sin(0.05)
+    frameset = FrameSet(rgb=np.zeros((480, 640, 3), np.uint8), depth=np.zeros((480, 640), np.uint16),
+                        intrinsics={"rgb": color, "depth": depth},
+                        depth_to_color=Extrinsics(rotation=(c, 0, s, 0, 1, 0, -s, 0, c), translation=(0.015, 0.001, 0.0)))
+    box = (250.0, 180.0, 370.0, 300.0)
+    in_depth = map_box_to_depth(box, 0.7, frameset)
+    assert in_depth[2] - in_depth[0] < box[2] - box[0]  # the depth camera's focal length is shorter
+    # The way back deprojects at the same distance, which the rotation changed by < 1 mm: < 0.1 px off.
+    assert map_box_to_color(in_depth, 0.7, frameset) == pytest.approx(box, abs=0.1)
+
+
+def test_more_faces_than_allowed_fail_quality_and_bad_detector_output_is_an_error():
+    frame, face = _pasted(300, 0, 0)
+    other = (400.0, 300.0, 440.0, 340.0)
+    detector = _fixed([Detection(face), Detection(other)])
+    two = FaceAligner(AlignConfig(max_faces=1, min_blur=0.0), detector).align(FrameSet(rgb=frame))
+    assert two.status == "ok" and two.num_faces == 2
+    assert not two.crops.quality.passed and "2 faces in view > 1" in two.crops.quality.failures
+    assert two.crops.box == pytest.approx(face)  # the largest face is the one cropped
+    bad = FaceAligner(detector=lambda image: [(10.0, 10.0, float("nan"), 40.0)]).align(FrameSet(rgb=frame))
+    assert bad.status == "error" and "finite box" in bad.reason
