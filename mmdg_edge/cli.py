@@ -177,6 +177,36 @@ def live_command(source: str, model: str, engine: str, threshold, profile, headl
     click.echo(summary.format_table(), err=True)
 
 
+@main.command("record")
+@click.option("--source", required=True,
+              help="Frame source: realsense, realsense:SERIAL, FILE.bag, FILE.db3, synthetic or demo.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="The .db3 recording to write.")
+@click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None,
+              help="Stop after this many framesets (default: until the source ends or Ctrl-C).")
+def record_command(source: str, output: str, max_frames) -> None:
+    """Record a source (camera, recording, synthetic camera) to a RealSense .db3 file."""
+    import importlib.util
+    import itertools
+    import sys
+
+    from .sensors import open_source
+    from .sensors.recorder import record
+
+    try:
+        with _sdk_errors():
+            with open_source(source) as frames:
+                frames = itertools.islice(frames, max_frames) if max_frames else frames
+                if importlib.util.find_spec("tqdm") is not None:
+                    from tqdm import tqdm
+
+                    frames = tqdm(frames, total=max_frames, unit="frameset", file=sys.stderr)
+                written = record(frames, output)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        return
+    click.echo(f"wrote {written} framesets to {output}", err=True)
+
+
 @main.command("doctor")
 def doctor_command() -> None:
     """What is installed and usable here (cameras, engines, GPUs), with the fix for each missing piece."""

@@ -64,3 +64,19 @@ def test_colour_registration_by_hand():
     np.testing.assert_array_equal(out[1, 1:], color[1, :3])  # depth pixel u sees colour pixel u - 1
     assert (out[0, 0] == 0).all() and (out[:, 0][1:] == 0).all()
     assert is_registered(intr, intr, Extrinsics()) and not is_registered(intr, shifted, Extrinsics())
+
+
+def test_demo_spec_plays_the_demo_recording_or_says_it_is_missing(monkeypatch, tmp_path, d435_bag):
+    import mmdg_edge.sensors as sensors
+
+    monkeypatch.setattr(sensors, "DEMO_RECORDING", tmp_path / "demo.db3")
+    with pytest.raises(SourceError, match="demo.db3 is missing"):
+        open_source("demo")
+    monkeypatch.setattr(sensors, "DEMO_RECORDING", d435_bag)
+    with open_source("demo") as source:
+        assert [fs.serial for fs in source] == ["728612070259"]
+
+
+def test_open_source_refuses_unknown_specs():
+    with pytest.raises(ValueError, match="FILE.db3"):
+        open_source("rtsp://camera")
