@@ -44,3 +44,14 @@ def modality_certainty(certainty: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     weights = mask.to(certainty.dtype)
     return ((certainty.detach() * weights).sum(0) / weights.sum(0).clamp_min(1.0))
 
+
+
+def symmetric_prompt_losses(
+    features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, labels: torch.Tensor,
+    mask: torch.Tensor, live_slot: int,
+) -> torch.Tensor:
+    """The ablation without asymmetric domain prompts: per modality, a 2-way cross entropy between the
+    live slot and one spoof slot shared by every domain (the first non-live slot); masked as ``adp_losses``."""
+    spoof_slot = 0 if live_slot != 0 else 1
+    pair = text_features[:, [spoof_slot, live_slot]]  # (3, 2, E): index 1 = live
+    return adp_losses(features, pair, logit_scale, labels, torch.zeros_like(labels), mask, live_slot=1)
