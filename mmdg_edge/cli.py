@@ -303,3 +303,98 @@ def calibrate_command(live_path, attack_path, target_apcer, source, model, engin
     click.echo(f"BPCER {report.bpcer:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {report.live_count} live framesets"
                f" ({live_skipped} without a usable face)")
     click.echo(f"profile written to {output}")
+
+
+def _synthetic_sizes(ctx, param, value):
+    """``--synthetic-samples TRAIN,VAL,TEST`` → SyntheticSizes (framesets rendered per split)."""
+    from .train.experiment import SyntheticSizes
+
+    if value is None:
+        return SyntheticSizes()
+    try:
+        train, val, test = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three counts TRAIN,VAL,TEST such as 320,96,128, got {value!r}") from None
+    if min(train, val, test) < 2:
+        raise click.BadParameter(f"every split needs at least 2 framesets, got {value!r}")
+    return SyntheticSizes(train, val, test)
+
+
+_SYNTHETIC_SAMPLES = click.option(
+    "--synthetic-samples", "sizes", default=None, callback=_synthetic_sizes, metavar="TRAIN,VAL,TEST",
+    help="syn: protocols only: framesets rendered per split (default 320,96,128).")
+
+
+@main.command("train")
+@click.option("--protocol", required=True,
+              help="Protocol name: CPS-W, CPW-S, CSW-P, PSW-C, CW-PS, PS-CW, flexmodal-*, or syn:TRAIN-TEST (e.g. syn:012-3).")
+@click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder the split-list image paths are relative to (not needed for syn: protocols).")
+@click.option("--protocols-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of the split lists (default: ../shared/data/protocols beside the checkout).")
+@click.option("--config", "config_name", type=click.Choice(["paper", "tiny"]), default="paper", show_default=True,
+              help="Model size: the paper's ViT-B/16 or the tiny test/demo model.")
+@click.option("--pretrained", default=None, help="CLIP weights for --config paper: 'openai' or a local file.")
+@click.option("--epochs", default=80, show_default=True, type=click.IntRange(min=1),
+              help="Epochs (default: the nearest published prior, the same group's DADM script; neither paper states it).")
+@click.option("--lr", default=5e-5, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Adam learning rate (DADM prior, as --epochs).")
+@click.option("--weight-decay", default=5e-5, show_default=True, type=click.FloatRange(min=0),
+              help="Adam weight decay (DADM prior, as --epochs).")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Global batch size, split over torchrun processes (DADM prior, as --epochs).")
+@click.option("--no-regrad", is_flag=True, help="Switch ReGrad off (ablation).")
+@click.option("--no-adp", is_flag=True, help="Switch the asymmetric domain prompts off (ablation; with --no-regrad: plain fine-tuning).")
+@click.option("--amp", is_flag=True, help="bfloat16 autocast for forward and losses.")
+@click.option("--train-backbone", is_flag=True, help="Train the CLIP backbone too (lets a tiny config learn from scratch).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of initialisation, shuffling and synthetic data.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="DataLoader worker processes.")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Continue from a run's last.safetensors (its .state.pt beside it).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (best/last checkpoints, history.json).")
+@_SYNTHETIC_SAMPLES
+def train_command(protocol, data_root, protocols_dir, config_name, pretrained, epochs, lr, weight_decay, batch_size,
+                  no_regrad, no_adp, amp, train_backbone, seed, workers, resume, out_dir, sizes) -> None:
+    """Train MMDG++ on a protocol; keeps the best checkpoint by validation HTER. Multi-GPU: run under torchrun."""
+    import dataclasses
+
+    from .model import MMDGConfig
+    from .train.experiment import run_training
+    from .train.trainer import TrainConfig
+
+    with _sdk_errors():
+        model_config = MMDGConfig.tiny() if config_name == "tiny" else MMDGConfig.paper(pretrained=pretrained)
+        if train_backbone:
+            model_config = dataclasses.replace(model_config, train_backbone=True)
+        train_config = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+                                   regrad=not no_regrad, adp=not no_adp, amp=amp, seed=seed, num_workers=workers)
+        result = run_training(protocol, model_config, train_config, out_dir, data_root, protocols_dir, sizes,
+                              resume=resume)
+    if result["best_checkpoint"] is not None:
+        click.echo(f"best validation HTER {result['best_hter']:.4f}: {result['best_checkpoint']}")
+
+
+@main.command("eval")
+@click.argument("checkpoint")
+@click.option("--protocol", required=True, help="Protocol whose test split is scored (see `mmdg-edge train --help`).")
+@click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder the split-list image paths are relative to (not needed for syn: protocols).")
+@click.option("--protocols-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of the split lists (default: ../shared/data/protocols beside the checkout).")
+@click.option("--test-missing", default=None, help="Modalities absent at test: depth, ir or depth,ir (protocol 2).")
+@click.option("--roc", type=click.Path(dir_okay=False), default=None, help="ROC plot PNG to write.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic test data (syn: protocols).")
+@_SYNTHETIC_SAMPLES
+def eval_command(checkpoint, protocol, data_root, protocols_dir, test_missing, roc, seed, sizes) -> None:
+    """Score a checkpoint (.safetensors, or 'demo') on a protocol's test split at its stored threshold."""
+    from .train.experiment import evaluate_checkpoint
+
+    with _sdk_errors():
+        result = evaluate_checkpoint(_resolve_checkpoint(checkpoint), protocol, data_root, protocols_dir,
+                                     test_missing, roc, sizes, seed=seed)
+    click.echo(f"protocol {result['protocol']}  test samples {result['samples']}"
+               + (f"  missing {','.join(result['test_missing'])}" if result["test_missing"] else ""))
+    for key in ("hter", "auc", "eer", "tpr_at_fpr_1", "apcer", "bpcer", "acer", "threshold"):
+        click.echo(f"{key:<14}{result[key]:.4f}")
+    if "roc" in result:
+        click.echo(f"ROC plot: {result['roc']}")

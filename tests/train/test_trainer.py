@@ -7,7 +7,8 @@ from mmdg_edge.checkpoint import load_checkpoint
 from mmdg_edge.model import create_model
 from mmdg_edge.train.regrad import ConvergenceTracker, modality_gradients, regrad_combine
 from mmdg_edge.train.losses import adp_losses, modality_certainty
-from mmdg_edge.train.trainer import CropDataset, TrainConfig, fit, train_step, trainable_parameters
+from mmdg_edge.train.data import CropDataset
+from mmdg_edge.train.trainer import TrainConfig, fit, train_step, trainable_parameters
 
 
 def _dataset(n=8, seed=0):
@@ -65,3 +66,54 @@ def test_short_fit_writes_a_checkpoint_with_the_validation_threshold(tiny_config
     assert meta["provenance"]["protocol"] == "unit-test" and meta["provenance"]["epoch"] == 1
     assert 0.0 < meta["threshold"] < 1.0
     assert (tmp_path / "history.json").exists()
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+@pytest.mark.slow
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tiny_config, tmp_path):
+    train, val = _dataset(8), _dataset(6, seed=1)
+    config = TrainConfig(epochs=3, batch_size=4, lr=1e-3)
+    fit(tiny_config, train, val, config, tmp_path / "straight")
+    fit(tiny_config, train, val, TrainConfig(epochs=1, batch_size=4, lr=1e-3), tmp_path / "cut")
+    result = fit(tiny_config, train, val, config, tmp_path / "cut", resume=tmp_path / "cut" / "last.safetensors")
+    straight, resumed = _weights(tmp_path / "straight" / "last.safetensors"), _weights(tmp_path / "cut" / "last.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
+    with pytest.raises(ValueError, match="already finished epoch 3"):
+        fit(tiny_config, train, val, config, tmp_path / "cut", resume=tmp_path / "cut" / "last.safetensors")
+    with pytest.raises(FileNotFoundError, match="no trainer state"):
+        fit(tiny_config, train, val, config, tmp_path / "x", resume=tmp_path / "straight" / "best.safetensors")
+
+
+@pytest.mark.slow
+def test_two_process_gloo_training_keeps_the_ranks_in_step(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("ddp_fit.py")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(worker), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rank0, rank1 = _weights(tmp_path / "rank0.safetensors"), _weights(tmp_path / "rank1.safetensors")
+    moved = 0
+    for name in rank0:
+        # Each rank saw other samples, yet the all-reduced gradients and so the weights are the same.
+        torch.testing.assert_close(rank0[name], rank1[name], rtol=0, atol=0, msg=name)
+    saved = _weights(tmp_path / "last.safetensors")
+    for name, value in rank0.items():
+        if name.startswith("param."):
+            key = name[len("param."):]
+            assert torch.equal(saved[key], value), key
+            moved += 1
+    assert moved > 0 and any(v.abs().sum() > 0 for n, v in rank0.items() if n.startswith("grad."))
+    model, meta = load_checkpoint(tmp_path / "last.safetensors")
+    assert meta["provenance"]["world_size"] == 2 and meta["provenance"]["protocol"] == "ddp-test"
+    assert sorted(p.name for p in tmp_path.glob("rank*")) == ["rank0.safetensors", "rank1.safetensors"]
