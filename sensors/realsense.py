@@ -1,50 +1,146 @@
 """Live RealSense D4xx capture: depth z16 + left IR y8 + colour rgb8, colour aligned to depth.
 
-Shaped like pyrealsense2's align-depth2color example inside a context manager: one explicit
-enable_stream per stream, depth scale / intrinsics / extrinsics read once, `rs.align` built once
-outside the frame loop, the pipeline stopped on exit. A frame timeout raises FrameTimeout.
+Shaped like pyrealsense2's align-depth2color example inside a context manager: the requested
+profiles checked against what the camera offers, one explicit enable_stream per stream, depth
+scale / intrinsics / extrinsics read once, ``rs.align`` built once outside the frame loop, the
+pipeline stopped on exit.
+
+Run-time faults, none of which hangs the caller:
+- no frameset within ``timeout_ms`` while the camera is still connected: ``FrameTimeout``;
+- the camera unplugged (it leaves the device list, or librealsense raises): the pipeline is
+  restarted with exponential backoff until ``reconnect_timeout_s`` has passed, then
+  ``DeviceDisconnected``;
+- streams whose timestamps differ by more than ``max_skew_ms``: the frameset is dropped and
+  counted in ``stats``.
+
+Emitter modes: "on" (dotted IR, best depth), "off" (clean IR, depth from texture only) and
+"interleaved": the camera switches its projector on and off every frame (``emitter_on_off``) and
+each FrameSet combines the depth and colour of the latest emitter-on frame with the IR of the
+following emitter-off frame, so the model sees dotted depth and clean IR (at half the frame rate).
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import FrameTimeout, SourceError, require
+from ..errors import DeviceDisconnected, FrameTimeout, SourceError, require
 from ..frames import FrameSet
 from .playback import _extrinsics, _intrinsics
 
 logger = logging.getLogger(__name__)
 
-EMITTER_MODES = ("on", "off")
+EMITTER_MODES = ("on", "off", "interleaved")
+# FrameSet name → (librealsense stream, stream index, format name)
+_STREAMS = {"depth": ("depth", 0, "z16"), "ir": ("infrared", 1, "y8"), "rgb": ("color", 0, "rgb8")}
 
 
 @dataclass(frozen=True)
 class RealSenseConfig:
-    """Stream settings (the defaults every D4xx supports) and the frame timeout."""
+    """Stream settings (the defaults every D4xx supports), timeouts and reconnect policy.
+
+    Attributes:
+        width, height, fps: the profile of all three streams.
+        emitter: "on", "off" or "interleaved" (see the module docstring).
+        timeout_ms: longest wait for one frameset before ``FrameTimeout``.
+        max_skew_ms: framesets whose stream timestamps spread wider are dropped (None: half a
+            frame period; one more frame period in interleaved mode, whose IR is a frame later).
+        reconnect_timeout_s: how long to keep trying to reopen an unplugged camera.
+        backoff_s: first and longest wait between reconnect attempts (doubling in between).
+    """
 
     width: int = 640
     height: int = 480
     fps: int = 30
     emitter: str = "on"
     timeout_ms: int = 2000
+    max_skew_ms: Optional[float] = None
+    reconnect_timeout_s: float = 30.0
+    backoff_s: Tuple[float, float] = (0.5, 4.0)
 
     def __post_init__(self) -> None:
         if self.emitter not in EMITTER_MODES:
             raise ValueError(f"RealSenseConfig.emitter: expected one of {EMITTER_MODES}, got {self.emitter!r}")
+        for name in ("width", "height", "fps", "timeout_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"RealSenseConfig.{name}: expected a positive int, got {value!r}")
+        if self.max_skew_ms is not None and not self.max_skew_ms >= 0:
+            raise ValueError(f"RealSenseConfig.max_skew_ms: expected None or ≥ 0 ms, got {self.max_skew_ms!r}")
+        if not self.reconnect_timeout_s >= 0:
+            raise ValueError(f"RealSenseConfig.reconnect_timeout_s: expected ≥ 0 s, got {self.reconnect_timeout_s!r}")
+        if len(self.backoff_s) != 2 or not 0 < self.backoff_s[0] <= self.backoff_s[1]:
+            raise ValueError(f"RealSenseConfig.backoff_s: expected (first, longest) with 0 < first ≤ longest, "
+                             f"got {self.backoff_s!r}")
+
+    @property
+    def skew_limit_ms(self) -> float:
+        """The timestamp spread above which a frameset is dropped."""
+        if self.max_skew_ms is not None:
+            return float(self.max_skew_ms)
+        period = 1000.0 / self.fps
+        return period / 2 + (period if self.emitter == "interleaved" else 0.0)
+
+
+def _serial_of(rs: Any, device: Any) -> str:
+    return device.get_info(rs.camera_info.serial_number)
+
+
+def _find_device(rs: Any, serial: Optional[str]) -> Optional[Any]:
+    """The connected device with ``serial`` (or the first one), None when there is none."""
+    for device in rs.context().query_devices():
+        if serial is None or _serial_of(rs, device) == serial:
+            return device
+    return None
+
+
+def _offered_profiles(rs: Any, device: Any) -> Dict[str, List[Tuple[int, int, int]]]:
+    """(width, height, fps) per FrameSet stream the device offers in the format the SDK reads."""
+    offered: Dict[str, List[Tuple[int, int, int]]] = {name: [] for name in _STREAMS}
+    for sensor in device.query_sensors():
+        for profile in sensor.get_stream_profiles():
+            for name, (stream, index, fmt) in _STREAMS.items():
+                if (profile.stream_type() == getattr(rs.stream, stream) and profile.format() == getattr(rs.format, fmt)
+                        and (stream != "infrared" or profile.stream_index() == index)):
+                    video = profile.as_video_stream_profile()
+                    offered[name].append((video.width(), video.height(), profile.fps()))
+    return {name: sorted(set(modes)) for name, modes in offered.items()}
+
+
+def check_profiles(rs: Any, device: Any, config: RealSenseConfig) -> None:
+    """Raise SourceError naming what the camera offers when it lacks the requested profile."""
+    wanted = (config.width, config.height, config.fps)
+    offered = _offered_profiles(rs, device)
+    missing = [name for name, modes in offered.items() if wanted not in modes]
+    if missing:
+        lines = [f"{name} ({_STREAMS[name][2]}): " + (", ".join(f"{w}x{h}@{f}" for w, h, f in offered[name]) or "none")
+                 for name in missing]
+        raise SourceError(f"camera {_serial_of(rs, device)} cannot stream {config.width}x{config.height}@{config.fps} "
+                          f"for {', '.join(missing)}; it offers " + "; ".join(lines))
 
 
 class RealSenseSource:
-    """Framesets from a connected camera (the first one, or the one with ``serial``)."""
+    """Framesets from a connected camera (the first one, or the one with ``serial``).
+
+    Attributes:
+        stats: counters since open: ``delivered``, ``dropped_skew``, ``reconnects``.
+
+    Example:
+        >>> with RealSenseSource(config=RealSenseConfig(emitter="interleaved")) as camera:  # doctest: +SKIP
+        ...     frameset = next(iter(camera))
+    """
 
     is_live = True
 
     def __init__(self, serial: Optional[str] = None, config: RealSenseConfig = RealSenseConfig()) -> None:
         self.serial = serial
         self.config = config
+        self.stats = {"delivered": 0, "dropped_skew": 0, "reconnects": 0}
         self._pipeline: Any = None
+        self._rs: Any = None
 
     def __enter__(self) -> "RealSenseSource":
         self.open()
@@ -54,62 +150,168 @@ class RealSenseSource:
         self.close()
 
     def open(self) -> None:
-        rs = require("pyrealsense2", "realsense")
+        """Find the camera, check its profiles, start the pipeline (SourceError when it cannot)."""
+        rs = self._rs = require("pyrealsense2", "realsense")
+        device = _find_device(rs, self.serial)
+        if device is None:
+            raise SourceError(f"no RealSense camera{' with serial ' + self.serial if self.serial else ''} is connected;"
+                              " run `mmdg-edge doctor`")
+        check_profiles(rs, device, self.config)
+        self._start(rs, _serial_of(rs, device))
+
+    def _start(self, rs: Any, serial: str) -> None:
         c = self.config
         rs_config = rs.config()
-        if self.serial:
-            rs_config.enable_device(self.serial)
-        rs_config.enable_stream(rs.stream.depth, c.width, c.height, rs.format.z16, c.fps)
-        rs_config.enable_stream(rs.stream.infrared, 1, c.width, c.height, rs.format.y8, c.fps)
-        rs_config.enable_stream(rs.stream.color, c.width, c.height, rs.format.rgb8, c.fps)
-        self._pipeline = rs.pipeline()
-        if not rs_config.can_resolve(self._pipeline):
-            raise SourceError(
-                f"no connected RealSense camera{' ' + self.serial if self.serial else ''} supports depth z16 + "
-                f"infrared y8 + colour rgb8 at {c.width}x{c.height}@{c.fps}; run `mmdg-edge doctor`"
-            )
+        rs_config.enable_device(serial)
+        for stream, index, fmt in _STREAMS.values():
+            if stream == "infrared":
+                rs_config.enable_stream(rs.stream.infrared, index, c.width, c.height, rs.format.y8, c.fps)
+            else:
+                rs_config.enable_stream(getattr(rs.stream, stream), c.width, c.height, getattr(rs.format, fmt), c.fps)
+        pipeline = rs.pipeline()
         try:
-            profile = self._pipeline.start(rs_config)
+            profile = pipeline.start(rs_config)
         except RuntimeError as exc:
-            raise SourceError(f"cannot start the RealSense camera ({exc})") from exc
+            raise SourceError(f"cannot start RealSense camera {serial} ({exc})") from exc
+        self._pipeline = pipeline
+        self._serial = serial
         device = profile.get_device()
         depth_sensor = device.first_depth_sensor()
-        if depth_sensor.supports(rs.option.emitter_enabled):
-            depth_sensor.set_option(rs.option.emitter_enabled, 1.0 if c.emitter == "on" else 0.0)
+        self._set_emitter(rs, depth_sensor)
         self._depth_scale = float(depth_sensor.get_depth_scale())
-        self._serial = device.get_info(rs.camera_info.serial_number)
         self._firmware = device.get_info(rs.camera_info.firmware_version)
         streams = {name: profile.get_stream(kind) for name, kind in
                    (("depth", rs.stream.depth), ("ir", rs.stream.infrared), ("rgb", rs.stream.color))}
         self._intrinsics = {name: _intrinsics(p) for name, p in streams.items()}
+        # Colour is resampled onto the depth grid: after alignment it has the depth intrinsics.
+        self._intrinsics["rgb"] = self._intrinsics["depth"]
         self._depth_to_color = _extrinsics(streams["depth"], streams["rgb"])
         self._align = rs.align(rs.stream.depth)
-        self._rs = rs
+        self._pending: Optional[Dict[str, Any]] = None  # interleaved: the last emitter-on frame
+
+    def _set_emitter(self, rs: Any, depth_sensor: Any) -> None:
+        mode = self.config.emitter
+        if mode == "interleaved":
+            if not depth_sensor.supports(rs.option.emitter_on_off):
+                self.close()
+                raise SourceError(f"camera {self._serial} has no emitter_on_off option (interleaved needs a D4xx "
+                                  "with firmware 5.12+); use emitter 'on' or 'off'")
+            depth_sensor.set_option(rs.option.emitter_enabled, 1.0)
+            depth_sensor.set_option(rs.option.emitter_on_off, 1.0)
+        elif depth_sensor.supports(rs.option.emitter_enabled):
+            if depth_sensor.supports(rs.option.emitter_on_off):
+                depth_sensor.set_option(rs.option.emitter_on_off, 0.0)
+            depth_sensor.set_option(rs.option.emitter_enabled, 1.0 if mode == "on" else 0.0)
 
     def close(self) -> None:
+        """Stop the pipeline (safe to call twice)."""
         if self._pipeline is not None:
-            self._pipeline.stop()
+            try:
+                self._pipeline.stop()
+            except RuntimeError as exc:  # already gone with an unplugged camera
+                logger.debug("pipeline stop: %s", exc)
             self._pipeline = None
 
     def __iter__(self) -> Iterator[FrameSet]:
         if self._pipeline is None:
             self.open()
         while True:
-            ok, frames = self._pipeline.try_wait_for_frames(self.config.timeout_ms)
-            if not ok:
-                raise FrameTimeout(f"no frameset from camera {self._serial} within {self.config.timeout_ms} ms")
-            aligned = self._align.process(frames)
-            depth, color, ir = aligned.get_depth_frame(), aligned.get_color_frame(), aligned.get_infrared_frame(1)
-            if not (depth and color and ir):
-                raise FrameTimeout(f"camera {self._serial} delivered an incomplete frameset")
-            yield FrameSet(
-                rgb=np.array(np.asanyarray(color.get_data()), copy=True),
-                depth=np.array(np.asanyarray(depth.get_data()), copy=True),
-                ir=np.array(np.asanyarray(ir.get_data()), copy=True),
-                depth_scale_m=self._depth_scale,
-                timestamps_ms={"depth": depth.get_timestamp(), "rgb": color.get_timestamp(), "ir": ir.get_timestamp()},
-                frame_numbers={"depth": depth.get_frame_number(), "rgb": color.get_frame_number(),
-                               "ir": ir.get_frame_number()},
-                intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=True,
-                serial=self._serial, metadata={"source": "realsense", "firmware": self._firmware},
-            )
+            frames = self._wait()
+            parts = self._split(frames)
+            if parts is None:
+                continue
+            frameset = self._frameset(parts)
+            skew = max(frameset.timestamps_ms.values()) - min(frameset.timestamps_ms.values())
+            if skew > self.config.skew_limit_ms:
+                self.stats["dropped_skew"] += 1
+                logger.debug("dropped a frameset whose timestamps spread %.1f ms > %.1f ms", skew,
+                             self.config.skew_limit_ms)
+                continue
+            self.stats["delivered"] += 1
+            yield frameset
+
+    def _wait(self) -> Any:
+        """The next frameset from the pipeline, reconnecting through an unplug."""
+        while True:
+            try:
+                ok, frames = self._pipeline.try_wait_for_frames(self.config.timeout_ms)
+            except RuntimeError as exc:
+                logger.warning("camera %s: %s", self._serial, exc)
+                ok, frames = False, None
+            if ok:
+                return frames
+            if _find_device(self._rs, self._serial) is not None:
+                raise FrameTimeout(f"no frameset from camera {self._serial} within {self.config.timeout_ms} ms "
+                                   "(the camera is still connected)")
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        """Reopen the camera with exponential backoff, or raise DeviceDisconnected."""
+        self.close()
+        deadline = time.monotonic() + self.config.reconnect_timeout_s
+        delay, longest = self.config.backoff_s
+        attempts = 0
+        while True:
+            attempts += 1
+            if _find_device(self._rs, self._serial) is not None:
+                try:
+                    self._start(self._rs, self._serial)
+                except SourceError as exc:
+                    logger.warning("camera %s: reconnect attempt %d failed (%s)", self._serial, attempts, exc)
+                else:
+                    self.stats["reconnects"] += 1
+                    logger.warning("camera %s reconnected after %d attempts", self._serial, attempts)
+                    return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceDisconnected(f"camera {self._serial} was disconnected and did not come back within "
+                                         f"{self.config.reconnect_timeout_s:g} s ({attempts} attempts)")
+            time.sleep(min(delay, remaining))
+            delay = min(2 * delay, longest)
+
+    def _split(self, frames: Any) -> Optional[Dict[str, Any]]:
+        """The depth, colour and IR frames to combine into one FrameSet (None: wait for more)."""
+        aligned = self._align.process(frames)
+        depth, color, ir = aligned.get_depth_frame(), aligned.get_color_frame(), aligned.get_infrared_frame(1)
+        if not (depth and color and ir):
+            logger.debug("camera %s delivered an incomplete frameset", self._serial)
+            return None
+        if self.config.emitter != "interleaved":
+            return {"depth": depth, "rgb": color, "ir": ir}
+        if _emitter_on(self._rs, depth):
+            # Keep this frame's depth and colour; its IR shows the projector's dots.
+            self._pending = {"depth": _copy_frame(depth), "rgb": _copy_frame(color)}
+            return None
+        if self._pending is None:
+            return None
+        parts, self._pending = {**self._pending, "ir": _copy_frame(ir)}, None
+        return parts
+
+    def _frameset(self, parts: Dict[str, Any]) -> FrameSet:
+        frames = {name: _copy_frame(frame) for name, frame in parts.items()}
+        return FrameSet(
+            rgb=frames["rgb"]["data"], depth=frames["depth"]["data"], ir=frames["ir"]["data"],
+            depth_scale_m=self._depth_scale,
+            timestamps_ms={name: f["timestamp"] for name, f in frames.items()},
+            frame_numbers={name: f["number"] for name, f in frames.items()},
+            intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=True,
+            serial=self._serial,
+            metadata={"source": "realsense", "firmware": self._firmware, "emitter": self.config.emitter},
+        )
+
+
+def _copy_frame(frame: Any) -> Dict[str, Any]:
+    """Pixels, timestamp and number out of a librealsense frame (held frames starve its pool)."""
+    if isinstance(frame, dict):
+        return frame
+    return {"data": np.array(np.asanyarray(frame.get_data()), copy=True), "timestamp": float(frame.get_timestamp()),
+            "number": int(frame.get_frame_number())}
+
+
+def _emitter_on(rs: Any, frame: Any) -> bool:
+    """Whether the projector lit this frame (frame metadata; firmware without it counts as on)."""
+    for key in ("frame_emitter_mode", "frame_laser_power_mode"):
+        value = getattr(rs.frame_metadata_value, key, None)
+        if value is not None and frame.supports_frame_metadata(value):
+            return frame.get_frame_metadata(value) != 0
+    return True
