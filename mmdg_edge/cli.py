@@ -120,20 +120,6 @@ def _engine_choices() -> list:
     return ["auto", *list_engines()]
 
 
-def _demo_source() -> str:
-    """The demo recording, or the bundled real D435 recording while the demo recording is not built."""
-    from .detector import ASSETS
-
-    if (ASSETS / "demo.db3").is_file():
-        return "demo"
-    click.echo(
-        "The synthetic demo recording (mmdg_edge/assets/demo.db3) is not in this build yet: running the demo "
-        "model on the bundled real RealSense D435 recording instead (an office, no person: every verdict "
-        "should be no_face).", err=True,
-    )
-    return str(ASSETS / "d435_office.bag")
-
-
 @main.command("live")
 @click.option("--source", default="demo", show_default=True,
               help="Frame source: demo, realsense, realsense:SERIAL, FILE.bag, FILE.db3 or synthetic.")
@@ -147,28 +133,45 @@ def _demo_source() -> str:
 @click.option("--headless", is_flag=True, help="No window: one JSON line per frameset on stdout, a summary on stderr.")
 @click.option("--save-video", type=click.Path(dir_okay=False), default=None, help="Also write the annotated stream to this .mp4.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many framesets.")
-def live_command(source: str, model: str, engine: str, threshold, profile, headless: bool, save_video, max_frames) -> None:
+@click.option("--emitter", type=click.Choice(["on", "off", "interleaved"]), default=None,
+              help="RealSense cameras: IR projector on, off, or interleaved (dotted depth + clean IR; default on).")
+@click.option("--segments", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Ground-truth segments JSON of the recording (default for --source demo: its demo_segments.json);"
+                   " the summary then shows the session decision per segment.")
+@click.option("--contact-sheet", type=click.Path(dir_okay=False), default=None,
+              help="Headless: also write a PNG of annotated frames (the last of each segment, or every 10th).")
+def live_command(source: str, model: str, engine: str, threshold, profile, headless: bool, save_video, max_frames,
+                 emitter, segments, contact_sheet) -> None:
     """Camera (or recording) to verdict: the three modalities, face box, score bar and verdict."""
     import itertools
     import sys
 
     from .detector import Detector
-    from .live import run_headless, run_window
+    from .live import LiveSummary, run_headless, run_window
+    from .sensors import load_segments, open_source, parse_source_spec
 
+    if headless and save_video is not None:
+        raise click.BadParameter("--save-video needs the window mode (drop --headless; or use --contact-sheet)")
+    if contact_sheet is not None and not headless:
+        raise click.BadParameter("--contact-sheet is for --headless runs (the window mode has --save-video)")
     try:
         with _sdk_errors():
-            if source == "demo":
-                source = _demo_source()
             detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
             click.echo(f"engine: {detector.engine.describe()}", err=True)
-            from .sensors import open_source
+            summary = LiveSummary()
+            if segments is not None or source == "demo":
+                summary = LiveSummary.for_segments(load_segments(segments))
+            options = {}
+            if emitter is not None:
+                if parse_source_spec(source)[0] != "realsense":
+                    raise click.BadParameter("--emitter applies to RealSense cameras only")
+                from .sensors.realsense import RealSenseConfig
 
-            with open_source(source) as frames:
+                options["config"] = RealSenseConfig(emitter=emitter)
+            with open_source(source, **options) as frames:
                 frames = itertools.islice(frames, max_frames) if max_frames else frames
                 if headless:
-                    summary = run_headless(detector, frames, sys.stdout)
-                    if save_video is not None:
-                        raise click.BadParameter("--save-video needs the window mode (drop --headless)")
+                    run_headless(detector, frames, sys.stdout, summary=summary, contact_sheet=contact_sheet)
                 else:
                     summary = run_window(detector, frames, save_video=save_video)
     except KeyboardInterrupt:

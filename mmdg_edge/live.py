@@ -10,7 +10,7 @@ import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Optional, TextIO
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
 import numpy as np
 
@@ -27,13 +27,44 @@ PANEL_HEIGHT = 240
 
 
 @dataclass
+class SegmentTally:
+    """Verdicts of one ground-truth segment of a recording (e.g. the demo's demo_segments.json).
+
+    ``session`` is the session decision at the segment's last frameset seen; ``decided_after`` the
+    number of its framesets until the session first left "pending"/"no_face".
+    """
+
+    kind: str
+    label: str
+    first_frame: int
+    last_frame: int
+    framesets: int = 0
+    verdicts: Counter = field(default_factory=Counter)
+    session: str = "unseen"
+    decided_after: Optional[int] = None
+
+    @property
+    def correct(self) -> bool:
+        """Live segments end in a live session, attack segments in anything but live."""
+        return self.framesets > 0 and (self.session == "live") == (self.label == "live")
+
+
+@dataclass
 class LiveSummary:
-    """Counts of verdicts and session decisions, overall and per ground-truth label when known."""
+    """Counts of verdicts and session decisions: overall, per ground-truth label carried in the
+    framesets' metadata (synthetic camera), and per segment when the recording's segments are known."""
 
     framesets: int = 0
     verdicts: Counter = field(default_factory=Counter)
     sessions: Counter = field(default_factory=Counter)
     by_truth: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    segments: List[SegmentTally] = field(default_factory=list)
+
+    @classmethod
+    def for_segments(cls, segments: Sequence[Dict[str, Any]]) -> "LiveSummary":
+        """A summary that tallies each ``{"kind", "label", "first_frame", "last_frame"}`` segment."""
+        return cls(segments=[SegmentTally(str(s["kind"]), str(s["label"]), int(s["first_frame"]), int(s["last_frame"]))
+                             for s in segments])
 
     def add(self, result: StreamResult) -> None:
         frameset = result.frameset
@@ -44,6 +75,20 @@ class LiveSummary:
         if isinstance(truth, dict):
             label = truth.get("attack") or truth.get("label") or "unknown"
             self.by_truth[str(label)][result.session.status] += 1
+        segment = self.segment_of(result.verdict.frame_number)
+        if segment is not None:
+            segment.framesets += 1
+            segment.verdicts[result.verdict.status] += 1
+            segment.session = result.session.status
+            if segment.decided_after is None and result.session.status not in ("pending", "no_face"):
+                segment.decided_after = segment.framesets
+
+    def segment_of(self, frame_number: Optional[int]) -> Optional[SegmentTally]:
+        """The segment holding ``frame_number``, if any."""
+        for segment in self.segments:
+            if frame_number is not None and segment.first_frame <= frame_number <= segment.last_frame:
+                return segment
+        return None
 
     def format_table(self) -> str:
         lines = [f"framesets: {self.framesets}", "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(self.verdicts.items()))]
@@ -52,6 +97,16 @@ class LiveSummary:
             lines.append(f"{'ground truth':<14}" + "".join(f"{s:>9}" for s in statuses))
             for label, counts in sorted(self.by_truth.items()):
                 lines.append(f"{label:<14}" + "".join(f"{counts.get(s, 0):>9}" for s in statuses))
+        if self.segments:
+            lines.append(f"{'segment':<9}{'frames':>8}{'live':>6}{'attack':>8}{'other':>7}{'session':>10}"
+                         f"{'decided at':>12}{'expected':>10}{'ok':>5}")
+            for seg in self.segments:
+                other = seg.framesets - seg.verdicts["live"] - seg.verdicts["attack"]
+                decided = "-" if seg.decided_after is None else f"frame {seg.decided_after}"
+                expected = "live" if seg.label == "live" else "not live"
+                lines.append(f"{seg.kind:<9}{f'{seg.first_frame}-{seg.last_frame}':>8}{seg.verdicts['live']:>6}"
+                             f"{seg.verdicts['attack']:>8}{other:>7}{seg.session:>10}{decided:>12}{expected:>10}"
+                             f"{'yes' if seg.correct else 'NO':>5}")
         return "\n".join(lines)
 
 
@@ -65,16 +120,47 @@ def verdict_line(result: StreamResult) -> Dict[str, Any]:
     }
 
 
-def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None) -> LiveSummary:
-    """Print one JSON line per frameset to ``out``; return the summary."""
-    summary = LiveSummary()
+def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None,
+                 summary: Optional[LiveSummary] = None, contact_sheet: Optional[str] = None) -> LiveSummary:
+    """Print one JSON line per frameset to ``out``; return the summary.
+
+    Args:
+        summary: the summary to fill (e.g. ``LiveSummary.for_segments``); default a plain one.
+        contact_sheet: write a PNG of annotated panels here: the last frameset of each segment
+            when the summary has segments, else every 10th frameset (at most 24 panels).
+    """
+    summary = summary if summary is not None else LiveSummary()
+    panels: Dict[Any, np.ndarray] = {}
     for index, result in enumerate(detector.stream(framesets)):
         if max_frames is not None and index >= max_frames:
             break
         summary.add(result)
         out.write(json.dumps(verdict_line(result)) + "\n")
         out.flush()
+        if contact_sheet is not None:
+            key = id(summary.segment_of(result.verdict.frame_number)) if summary.segments else index // 10
+            if summary.segments or (index % 10 == 0 and len(panels) < 24):
+                panels[key] = render_panel(result.frameset, result.verdict)
+    if contact_sheet is not None:
+        write_contact_sheet(list(panels.values()), contact_sheet)
     return summary
+
+
+def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 2) -> None:
+    """Tile annotated panels (half size) into one PNG; an empty list writes nothing and says so."""
+    cv2 = __import__("cv2")
+    if not panels:
+        logger.warning("contact sheet %s: no framesets to show", path)
+        return
+    small = [cv2.resize(p, (p.shape[1] // 2, p.shape[0] // 2), interpolation=cv2.INTER_AREA) for p in panels]
+    height, width = max(p.shape[0] for p in small), max(p.shape[1] for p in small)
+    rows = -(-len(small) // columns)
+    sheet = np.zeros((rows * height, columns * width, 3), np.uint8)
+    for i, tile in enumerate(small):
+        y, x = (i // columns) * height, (i % columns) * width
+        sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+    if not cv2.imwrite(str(path), sheet):
+        raise OSError(f"contact sheet: cannot write {path}")
 
 
 def _to_bgr(image: Optional[np.ndarray], kind: str) -> np.ndarray:
@@ -95,6 +181,14 @@ def _to_bgr(image: Optional[np.ndarray], kind: str) -> np.ndarray:
         bgr = cv2.cvtColor(ir8, cv2.COLOR_GRAY2BGR)
     scale = PANEL_HEIGHT / bgr.shape[0]
     return cv2.resize(np.ascontiguousarray(bgr), (int(round(bgr.shape[1] * scale)), PANEL_HEIGHT))
+
+
+_ASCII = str.maketrans({"≥": ">=", "≤": "<=", "×": "x", "–": "-", "—": "-", "·": "*", "²": "2", "µ": "u"})
+
+
+def _ascii(text: str) -> str:
+    """OpenCV's Hershey fonts draw ASCII only: spell the reasons' symbols out."""
+    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
 
 
 def render_panel(frameset: FrameSet, verdict: Verdict) -> np.ndarray:
@@ -118,8 +212,8 @@ def render_panel(frameset: FrameSet, verdict: Verdict) -> np.ndarray:
     if verdict.threshold is not None:
         tx = 10 + int(verdict.threshold * (panel.shape[1] - 20))
         cv2.line(banner, (tx, 28), (tx, 48), (0, 0, 0), 2)
-    cv2.putText(banner, f"{verdict.status.upper()}  {verdict.reason[:80]}", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                (255, 255, 255), 1)
+    cv2.putText(banner, _ascii(f"{verdict.status.upper()}  {verdict.reason}")[:90], (10, 22),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
     return np.concatenate([banner, panel], axis=0)
 
 

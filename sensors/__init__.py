@@ -5,13 +5,35 @@ FrameSet. pyrealsense2 is imported only when a camera or recording opens.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..errors import SourceError
 
 SPEC_FORMS = ("realsense", "realsense:SERIAL", "FILE.bag", "FILE.db3", "synthetic", "demo")
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "mmdg_edge" / "assets" / "demo.db3"
+
+
+def load_segments(path: Optional[Union[str, Path]] = None) -> List[Dict[str, Any]]:
+    """Ground-truth segments of a recording (default: the demo recording's demo_segments.json).
+
+    Returns:
+        ``[{"kind", "label", "first_frame", "last_frame"}, ...]`` as written by
+        scripts/make_demo_recording.py.
+
+    Raises:
+        SourceError: the file is missing or not a segment list.
+    """
+    path = Path(path) if path is not None else DEMO_RECORDING.with_name("demo_segments.json")
+    try:
+        segments = json.loads(path.read_text())["segments"]
+        for segment in segments:
+            if not {"kind", "label", "first_frame", "last_frame"} <= set(segment):
+                raise KeyError(f"a segment lacks kind/label/first_frame/last_frame: {segment}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SourceError(f"{path}: not a segment list ({exc})") from exc
+    return segments
 
 
 def parse_source_spec(spec: str) -> Tuple[str, str]:

@@ -34,3 +34,18 @@ def test_session_decision_is_live_only_for_live_segments(detector, kind):
     else:
         assert "live" not in sessions and results[-1].session.status == "attack"
         assert not any(r.verdict.status == "live" for r in results)
+
+
+def test_demo_recording_sessions_follow_its_ground_truth_segments(detector):
+    import io
+
+    from mmdg_edge.live import LiveSummary, run_headless
+    from mmdg_edge.sensors import load_segments, open_source
+
+    summary = LiveSummary.for_segments(load_segments())
+    with open_source("demo") as frames:
+        run_headless(detector, frames, io.StringIO(), summary=summary)
+    assert [(s.kind, s.correct) for s in summary.segments] == [
+        ("live", True), ("print", True), ("replay", True), ("live", True)], summary.format_table()
+    assert all(s.verdicts["live"] == 0 for s in summary.segments if s.label == "attack")
+    assert sum(s.framesets for s in summary.segments) == summary.framesets == 36

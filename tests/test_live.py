@@ -73,9 +73,39 @@ def test_live_with_a_missing_model_fails_cleanly(tmp_path):
     assert result.exit_code == 1 and "no such file" in result.output
 
 
-def test_make_demo_path_runs_headless_with_json_lines_and_a_summary():
-    result = CliRunner().invoke(main, ["live", "--source", "demo", "--headless"])
+def test_make_demo_path_runs_headless_with_json_lines_a_segment_summary_and_a_contact_sheet(tmp_path):
+    sheet = tmp_path / "sheet.png"
+    result = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", "--contact-sheet", str(sheet)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
-    assert lines and all(line["status"] == "no_face" for line in lines)  # the office recording has no person
-    assert "framesets: 1" in result.output
+    assert [line["frame"] for line in lines] == list(range(36))  # playback keeps the first frameset
+    assert "framesets: 36" in result.output
+    rows = [line.split() for line in result.output.splitlines() if line.split()[:1] in (["live"], ["print"], ["replay"])
+            and "-" in line.split()[1]]
+    assert [row[0] for row in rows] == ["live", "print", "replay", "live"] and all(row[-1] == "yes" for row in rows)
+    import cv2
+
+    image = cv2.imread(str(sheet))
+    # four half-size panels (banner 50 + 240 px high, three 424 px tiles wide), two per row
+    assert image is not None and image.shape[:2] == (2 * (50 + 240) // 2, 2 * 3 * 424 // 2)
+
+
+def test_segment_summary_by_hand():
+    summary = LiveSummary.for_segments([{"kind": "live", "label": "live", "first_frame": 0, "last_frame": 2},
+                                        {"kind": "print", "label": "attack", "first_frame": 3, "last_frame": 4}])
+    for frame, status, session in [(0, "live", "pending"), (1, "live", "live"), (2, "uncertain", "live"),
+                                   (3, "live", "live"), (4, "attack", "live"), (9, "attack", "attack")]:
+        summary.add(SimpleNamespace(frameset=None, verdict=Verdict(status, "", frame_number=frame),
+                                    session=SimpleNamespace(status=session)))
+    live, attack = summary.segments
+    assert (live.framesets, live.verdicts["live"], live.session, live.decided_after, live.correct) == (3, 2, "live", 2, True)
+    assert (attack.framesets, attack.session, attack.correct) == (2, "live", False)  # a live session on a print
+    table = summary.format_table()
+    assert "frame 2" in table and table.splitlines()[-1].endswith("NO")
+
+
+def test_live_options_that_do_not_fit_the_source_or_mode_are_refused():
+    for args, message in [(["--emitter", "off"], "RealSense cameras only"),
+                          (["--save-video", "x.mp4"], "needs the window mode")]:
+        result = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", *args])
+        assert result.exit_code != 0 and message in result.output, result.output
