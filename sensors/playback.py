@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Union
 
@@ -78,6 +80,8 @@ class PlaybackSource:
         self.close()
 
     def open(self) -> None:
+        if self.path.is_symlink() and not self.path.exists():
+            raise SourceError(f"{self.path}: a symbolic link that leads to no file (dangling, or a loop)")
         if not self.path.exists():
             raise SourceError(f"{self.path}: no such recording")
         if not self.path.is_file():
@@ -124,12 +128,33 @@ class PlaybackSource:
                                 if {"depth", "color"} <= set(self._profiles) else None)
 
     def close(self) -> None:
-        for sensor in self._sensors:
-            try:
-                sensor.stop()
-                sensor.close()
-            except RuntimeError:  # a sensor that never started cannot be stopped; nothing to release
-                logger.debug("sensor of %s was not streaming", self.path)
+        """Stop playback, also midway through the file.
+
+        Non-real-time playback blocks while the syncer's queue is full, and a sensor's stop() waits
+        for that blocked reader: the sensors are stopped on a helper thread while this one keeps
+        draining the syncer, so stopping early never deadlocks.
+        """
+        stopped = threading.Event()
+
+        def stop_sensors() -> None:
+            for sensor in self._sensors:
+                try:
+                    sensor.stop()
+                    sensor.close()
+                except RuntimeError:  # a sensor that never started cannot be stopped; nothing to release
+                    logger.debug("sensor of %s was not streaming", self.path)
+            stopped.set()
+
+        if self._sensors:
+            threading.Thread(target=stop_sensors, name="mmdg-edge-playback-stop", daemon=True).start()
+            deadline = time.monotonic() + 10.0
+            while not stopped.is_set() and time.monotonic() < deadline:
+                if self._syncer is not None:
+                    self._syncer.try_wait_for_frames(10)
+                else:
+                    stopped.wait(0.01)
+            if not stopped.is_set():
+                logger.error("%s: playback did not stop within 10 s; leaving its thread behind", self.path)
         self._sensors, self._device, self._syncer = [], None, None
 
     def __iter__(self) -> Iterator[FrameSet]:

@@ -80,3 +80,15 @@ def test_demo_spec_plays_the_demo_recording_or_says_it_is_missing(monkeypatch, t
 def test_open_source_refuses_unknown_specs():
     with pytest.raises(ValueError, match="FILE.db3"):
         open_source("rtsp://camera")
+
+
+@pytest.mark.timeout(60)
+def test_stopping_midway_does_not_deadlock_on_a_full_playback_queue():
+    import itertools
+    import time
+
+    with open_source("demo") as source:
+        first = list(itertools.islice(iter(source), 3))
+        time.sleep(0.5)  # non-real-time playback fills the syncer's queue and blocks
+        started = time.monotonic()
+    assert len(first) == 3 and time.monotonic() - started < 5.0
