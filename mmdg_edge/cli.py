@@ -169,10 +169,10 @@ def live_command(source: str, model: str, engine: str, threshold, profile, headl
 
                 options["config"] = RealSenseConfig(emitter=emitter)
             with open_source(source, **options) as frames:
-                frames = itertools.islice(frames, max_frames) if max_frames else frames
-                if headless:
-                    run_headless(detector, frames, sys.stdout, summary=summary, contact_sheet=contact_sheet)
+                if headless:  # max_frames inside: a live source keeps its newest-frame pacing
+                    run_headless(detector, frames, sys.stdout, max_frames, summary, contact_sheet)
                 else:
+                    frames = itertools.islice(frames, max_frames) if max_frames else frames
                     summary = run_window(detector, frames, save_video=save_video)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)

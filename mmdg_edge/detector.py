@@ -59,19 +59,50 @@ class StreamResult:
     frameset: Any
     verdict: Verdict
     session: SessionDecision
+    skipped: int = 0  # live sources: framesets dropped just before this one because scoring was busy
 
 
 def resolve_model_path(model: PathLike) -> Path:
-    """``"demo"`` → the bundled demo ONNX model; anything else must be an existing file."""
+    """``"demo"`` → the bundled demo ONNX model; anything else is a model file the caller chose.
+
+    Only the exact name ``"demo"`` is looked up among the bundled assets and it is never joined to a
+    directory, so no name can reach outside them. Every other argument is an explicit path (relative
+    to the working directory), allowed wherever it points if it is a regular file; whether it is a
+    model this SDK runs is for ``mmdg_edge.engines.create_engine`` to decide.
+
+    Raises:
+        TypeError, ValueError: ``model`` is not a path, or empty.
+        FileNotFoundError: no regular file there (missing, a directory or device, a dangling link or a link loop).
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model: expected 'demo' or the path of a model file, got {type(model).__name__}")
+    if not os.fspath(model):
+        raise ValueError("model: expected 'demo' or the path of a model file, got an empty string")
     if str(model) == "demo":
         path = ASSETS / "demo.onnx"
         if not path.is_file():
             raise FileNotFoundError(f"the bundled demo model is missing ({path}); pass a model path")
         return path
     path = Path(model)
-    if not path.is_file():
-        raise FileNotFoundError(f"model: no such file {path}")
-    return path
+    if path.is_file():
+        return path
+    if path.is_symlink():
+        raise FileNotFoundError(f"model: {path} is a symbolic link that leads to no file (dangling, or a loop)")
+    if path.exists():
+        raise FileNotFoundError(f"model: {path} is not a regular file")
+    raise FileNotFoundError(f"model: no such file {path}")
+
+
+def _timestamp(frameset: Any) -> Optional[float]:
+    """The capture time of a valid frameset, else None: an invalid one is reported by ``check``, and
+    its timestamps (NaN, text) must neither crash a stream nor move its clock."""
+    if not isinstance(frameset, FrameSet):
+        return None
+    try:
+        frameset.validate()
+    except ValueError:
+        return None
+    return frameset.timestamp_ms
 
 
 class Detector:
@@ -215,21 +246,35 @@ class Detector:
         """Verdict per frameset plus the session decision of the current face track.
 
         Timestamps that do not advance (a stale or replayed frame) give an "unreliable" verdict.
-        The iterable is consumed as fast as the engine scores; a live camera source drops frames
-        it could not deliver in time rather than queueing them (see mmdg_edge.sensors).
+        A live source (``is_live``, e.g. a RealSense camera) is read on a background thread and
+        only its newest frameset is scored, so a slow engine skips frames (``StreamResult.skipped``)
+        instead of falling behind; recordings and lists are scored frame by frame.
         """
+        from .sensors.latest import LatestOnly
+
         tracker = tracker if tracker is not None else SessionTracker(self.config.temporal)
         reset = getattr(self.aligner, "reset", None)
         if reset is not None:
             reset()
+        latest = LatestOnly(framesets) if getattr(framesets, "is_live", False) else None
+        try:
+            yield from self._stream(latest if latest is not None else framesets, tracker, latest)
+        finally:
+            if latest is not None:
+                latest.close()
+
+    def _stream(self, framesets: Iterable[FrameSet], tracker: SessionTracker,
+                latest: Optional[Any]) -> Iterator[StreamResult]:
         last_stamp: Optional[float] = None
         for index, frameset in enumerate(framesets):
-            stamp = frameset.timestamp_ms if isinstance(frameset, FrameSet) else None
+            stamp = _timestamp(frameset)
             if stamp is not None and last_stamp is not None and stamp <= last_stamp:
                 verdict = Verdict("unreliable", f"stale frame: timestamp {stamp} ms did not advance past {last_stamp} ms",
                                   threshold=self.threshold, frame_number=frameset.frame_number)
             else:
                 verdict = self.check(frameset)
                 last_stamp = stamp if stamp is not None else last_stamp
-            yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None else float(index)))
+            skipped = latest.skipped_before if latest is not None else 0
+            yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None else float(index)),
+                               skipped)
 

@@ -116,7 +116,8 @@ def verdict_line(result: StreamResult) -> Dict[str, Any]:
     return {
         "frame": verdict.frame_number, "status": verdict.status, "score": verdict.score,
         "threshold": verdict.threshold, "reason": verdict.reason, "modalities": list(verdict.modalities),
-        "session": result.session.status, "timings_ms": {k: round(v, 2) for k, v in verdict.timings_ms.items()},
+        "session": result.session.status, "skipped": result.skipped,
+        "timings_ms": {k: round(v, 2) for k, v in verdict.timings_ms.items()},
     }
 
 
@@ -132,8 +133,6 @@ def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO,
     summary = summary if summary is not None else LiveSummary()
     panels: Dict[Any, np.ndarray] = {}
     for index, result in enumerate(detector.stream(framesets)):
-        if max_frames is not None and index >= max_frames:
-            break
         summary.add(result)
         out.write(json.dumps(verdict_line(result)) + "\n")
         out.flush()
@@ -141,6 +140,8 @@ def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO,
             key = id(summary.segment_of(result.verdict.frame_number)) if summary.segments else index // 10
             if summary.segments or (index % 10 == 0 and len(panels) < 24):
                 panels[key] = render_panel(result.frameset, result.verdict)
+        if max_frames is not None and index + 1 >= max_frames:
+            break
     if contact_sheet is not None:
         write_contact_sheet(list(panels.values()), contact_sheet)
     return summary

@@ -184,3 +184,43 @@ def test_end_to_end_on_a_real_face_photo_scores_every_present_modality(tiny_onnx
     assert verdict.modalities == ("rgb", "depth", "ir") and verdict.box is not None
     assert verdict.status in ("live", "attack", "uncertain")
     assert verdict.threshold == pytest.approx(0.4)  # from the checkpoint metadata
+
+
+class _SlowEngine:
+    """The real engine plus 40 ms per call: a kiosk CPU that cannot keep up with 30 fps."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def run(self, crops, mask):
+        import time
+
+        time.sleep(0.04)
+        return self.engine.run(crops, mask)
+
+    def __getattr__(self, name):  # metadata, describe(), ... of the real engine
+        return getattr(self.engine, name)
+
+
+class _LiveCamera:
+    """A live source delivering a frameset every 5 ms, whether or not anyone keeps up."""
+
+    is_live = True
+
+    def __iter__(self):
+        import time
+
+        for i in range(60):
+            time.sleep(0.005)
+            yield _head_frameset(stamp=5.0 * (i + 1))
+
+
+def test_stream_of_a_live_source_scores_the_newest_frames_and_reports_the_skipped(engine, score):
+    detector = _detector(_SlowEngine(engine), _Result("ok", "", _crops()), threshold=score - 0.2)
+    results = list(detector.stream(_LiveCamera()))
+    numbers = [r.frameset.frame_number for r in results]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 300  # in order, the last frameset (5 ms × 60) scored
+    assert len(results) < 20 and len(results) + sum(r.skipped for r in results) == 60
+    assert results[-1].session.status == "live"
+    recorded = list(detector.stream([_head_frameset(stamp=5.0 * (i + 1)) for i in range(10)]))
+    assert len(recorded) == 10 and not any(r.skipped for r in recorded)  # not live: every frameset
