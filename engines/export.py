@@ -31,9 +31,11 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_OPSET = 18
-# The exporter writes opset 18 natively; its down-conversion to 17 fails on this graph (Reduce*
-# axes moved from attributes to inputs in 18). onnxruntime ≥ 1.14 and TensorRT 10 read 18.
-MIN_OPSET = 18
+# The exporter writes opset 18 natively (onnxruntime ≥ 1.14 and TensorRT 10 read it); opset 17,
+# for older runtimes (e.g. TensorRT 8.5 on JetPack 5), is the 18 graph down-converted by ONNX's
+# version converter (see ``downgrade_opset``).
+MIN_OPSET = 17
+_NATIVE_OPSET = 18
 INT8_MODES = ("dynamic", "static")
 RANDOM_OPS = ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli")
 _EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so trace with 2 to keep the batch symbolic
@@ -121,9 +123,40 @@ def export_model(
         with tempfile.TemporaryDirectory() as scratch:
             fp32_path = export_model(model, metadata, Path(scratch) / "fp32.onnx", opset=opset)
             return quantize_onnx(fp32_path, output, int8, calibration=calibration)
-    _trace_to_onnx(model, output, opset, fp16)
+    _trace_to_onnx(model, output, max(opset, _NATIVE_OPSET), fp16)
+    if opset < _NATIVE_OPSET:
+        downgrade_opset(output, opset)
     _finish(output, dict(metadata), export_info)
     return output
+
+
+def downgrade_opset(path: PathLike, opset: int) -> None:
+    """Rewrite an ONNX file in place at an older default-domain opset (17 for an 18 export).
+
+    ONNX's version converter moves the Reduce* ``axes`` back from inputs to attributes but leaves
+    opset 18's ``noop_with_empty_axes`` attribute on ops whose opset-13 form lacks it; it is
+    dropped when it has its default (0) and refused otherwise.
+
+    Raises:
+        EngineError: the converter cannot express the graph at ``opset``.
+    """
+    onnx = require("onnx", "torch")
+    from onnx import version_converter
+
+    path = Path(path)
+    try:
+        model = version_converter.convert_version(onnx.load(str(path)), opset)
+        for node in model.graph.node:
+            if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+                for attribute in [a for a in node.attribute if a.name == "noop_with_empty_axes"]:
+                    if attribute.i:
+                        raise ValueError(f"{node.name}: {node.op_type} with noop_with_empty_axes=1 has no opset "
+                                         f"{opset} form")
+                    node.attribute.remove(attribute)
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # the converter and checker raise assorted internal types
+        raise EngineError(f"{path.name}: conversion to opset {opset} failed ({exc})") from exc
+    onnx.save(model, str(path))
 
 
 def _trace_to_onnx(model: "MMDGPlusPlus", output: Path, opset: int, fp16: bool) -> None:

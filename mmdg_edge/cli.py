@@ -47,7 +47,8 @@ def _resolve_checkpoint(value: str) -> str:
 @main.command("export")
 @click.option("--checkpoint", required=True, help="Checkpoint (.safetensors) to export, or 'demo' for the bundled one.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="ONNX file to write.")
-@click.option("--opset", default=18, show_default=True, type=click.IntRange(min=18), help="ONNX opset (18 or newer).")
+@click.option("--opset", default=18, show_default=True, type=click.IntRange(min=17),
+              help="ONNX opset: 18 or newer, or 17 for older runtimes (converted from 18).")
 @click.option("--fp16", is_flag=True, help="FP16 weights and arithmetic inside (FP32 inputs/outputs), for GPU providers.")
 @click.option(
     "--int8", type=click.Choice(["dynamic", "static"]), default=None, is_flag=False, flag_value="dynamic",
