@@ -71,6 +71,9 @@ def to_detections(found: Union[np.ndarray, List[Any], Tuple[Any, ...], None]) ->
 class HaarFaceDetector:
     """OpenCV's frontal-face Haar cascade (ships inside opencv-python 4.x: nothing is downloaded).
 
+    Not thread-safe (OpenCV's CascadeClassifier keeps per-call state): give each thread's aligner
+    its own, as ``FaceAligner()`` does by default.
+
     Args:
         min_neighbors: overlapping hits needed to accept a face; 7 (OpenCV's default is 3) gives
             fewer false faces on clothing and backgrounds at no cost on real faces.

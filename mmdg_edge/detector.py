@@ -86,10 +86,10 @@ def resolve_model_path(model: PathLike) -> Path:
     path = Path(model)
     if path.is_file():
         return path
-    if path.is_symlink():
-        raise FileNotFoundError(f"model: {path} is a symbolic link that leads to no file (dangling, or a loop)")
     if path.exists():
         raise FileNotFoundError(f"model: {path} is not a regular file")
+    if path.is_symlink():
+        raise FileNotFoundError(f"model: {path} is a symbolic link that leads to no file (dangling, or a loop)")
     raise FileNotFoundError(f"model: no such file {path}")
 
 
@@ -175,24 +175,43 @@ class Detector:
                    profile=loaded_profile, config=config)
 
     def check(self, frameset: Any) -> Verdict:
-        """Score one frameset. Never raises; never "live" on anything unexpected.
+        """Score one frameset on its own. Never raises; never "live" on anything unexpected.
+
+        The verdict does not depend on earlier calls: the aligner's face tracking and smoothing
+        serve ``stream`` only, so framesets of different cameras can share one Detector.
 
         Returns:
             A Verdict: live / attack / uncertain / no_face / unreliable / error, with the reason,
             score, threshold, modalities used, face box, quality and per-stage timings.
         """
+        return self._guarded(frameset, track=False)
+
+    def _guarded(self, frameset: Any, track: bool) -> Verdict:
         with self._lock:
             start = time.perf_counter()
             try:
+                if not track:
+                    reset = getattr(self.aligner, "reset", None)
+                    if reset is not None:
+                        reset()
                 verdict = self._check(frameset, start)
             except Exception as exc:  # fail closed: any failure is a denial with its reason
-                key = (type(exc).__name__, str(exc))
-                if key not in self._reported:
-                    self._reported.add(key)
-                    logger.exception("unexpected failure while checking a frameset")
+                self._log_once(exc)
                 verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self.threshold)
             verdict.timings_ms["total"] = (time.perf_counter() - start) * 1000.0
             return verdict
+
+    def _log_once(self, exc: Exception) -> None:
+        """Log an unexpected failure with its traceback the first time; at most 64 distinct ones are
+        remembered, so messages carrying per-frame values cannot grow the set without bound."""
+        key = (type(exc).__name__, str(exc)[:200])
+        if key in self._reported:
+            return
+        if len(self._reported) < 64:
+            self._reported.add(key)
+            logger.exception("unexpected failure while checking a frameset")
+        else:
+            logger.debug("unexpected failure while checking a frameset: %s", key)
 
     def _check(self, frameset: Any, start: float) -> Verdict:
         if not isinstance(frameset, FrameSet):
@@ -272,7 +291,7 @@ class Detector:
                 verdict = Verdict("unreliable", f"stale frame: timestamp {stamp} ms did not advance past {last_stamp} ms",
                                   threshold=self.threshold, frame_number=frameset.frame_number)
             else:
-                verdict = self.check(frameset)
+                verdict = self._guarded(frameset, track=True)
                 last_stamp = stamp if stamp is not None else last_stamp
             skipped = latest.skipped_before if latest is not None else 0
             yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None else float(index)),
