@@ -176,6 +176,12 @@ def map_box_to_color(box: Box, distance_m: float, frameset: FrameSet) -> Box:
     return _move_box(box, distance_m, depth, color, rotation, translation)
 
 
+def _shrink(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` scaled by ``scale`` < 1, never below one pixel a side (a 1×8000 strip stays 1 high)."""
+    size = (max(1, int(round(image.shape[1] * scale))), max(1, int(round(image.shape[0] * scale))))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _region(image: np.ndarray, box: Box) -> np.ndarray:
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     return image[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
@@ -263,7 +269,7 @@ class FaceAligner:
                 self._frames_since_full += 1
                 return faces, max(len(faces), self._last_count)
         scale = min(1.0, cfg.detect_width / image.shape[1])
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        small = _shrink(image, scale) if scale < 1 else image
         faces = [d.scaled(1.0 / scale) for d in to_detections(self.detector(small))]
         self._frames_since_full, self._last_count = 0, len(faces)
         return faces, len(faces)
@@ -278,7 +284,7 @@ class FaceAligner:
         scale = min(1.0, self.config.track_face_px / side)
         window = image[y0:y1, x0:x1]
         if scale < 1:
-            window = cv2.resize(window, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            window = _shrink(window, scale)
         if getattr(self.detector, "takes_size_range", False):
             # The face changes size by far less than ×1.4 between frames; a jump beyond is a new search.
             expected = side * scale

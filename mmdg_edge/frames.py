@@ -32,6 +32,16 @@ class Intrinsics:
     model: str = "none"
     coeffs: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
+    def __post_init__(self) -> None:
+        # A zero, negative or NaN value would misplace the face box between the streams, or fail deep
+        # inside the aligner with an arithmetic error that names nothing.
+        for name in ("width", "height", "fx", "fy", "ppx", "ppy"):
+            value = getattr(self, name)
+            positive = name not in ("ppx", "ppy")
+            if not math.isfinite(value) or (positive and value <= 0):
+                raise ValueError(f"Intrinsics.{name}: expected a finite{' positive' if positive else ''} number, "
+                                 f"got {value!r}")
+
     def to_dict(self) -> Dict[str, Any]:
         return {**self.__dict__, "coeffs": list(self.coeffs)}
 
@@ -53,6 +63,10 @@ class Extrinsics:
                 f"Extrinsics: rotation needs 9 values and translation 3, got {len(self.rotation)} and "
                 f"{len(self.translation)}"
             )
+        if not all(math.isfinite(value) for value in (*self.rotation, *self.translation)):
+            raise ValueError(
+                f"Extrinsics: rotation and translation must be finite, got {self.rotation} and {self.translation}"
+            )
 
     def matrix(self) -> Tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.rotation, np.float64).reshape(3, 3), np.asarray(self.translation, np.float64)
@@ -68,6 +82,9 @@ class Extrinsics:
 def _check_image(name: str, value: Any, ndim: int, dtypes: Tuple[type, ...], channels: Optional[int] = None) -> None:
     if not isinstance(value, np.ndarray):
         raise ValueError(f"FrameSet.{name}: expected a numpy array, got {type(value).__name__}")
+    if isinstance(value, (np.matrix, np.ma.MaskedArray)):
+        raise ValueError(f"FrameSet.{name}: expected a plain numpy array, got {type(value).__name__} (the SDK would "
+                         "ignore its mask or matrix semantics)")
     if value.ndim != ndim or (channels is not None and value.shape[-1] != channels):
         want = "H×W×3" if channels else "H×W"
         raise ValueError(f"FrameSet.{name}: expected shape {want}, got {value.shape}")
@@ -134,6 +151,9 @@ class FrameSet:
                     f"FrameSet.rgb: shape {self.rgb.shape[:2]} differs from depth {self.depth.shape} although "
                     "color_aligned_to_depth is True"
                 )
+        for name in ("timestamps_ms", "frame_numbers", "intrinsics", "metadata"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"FrameSet.{name}: expected a dict, got {type(getattr(self, name)).__name__}")
         scale = self.depth_scale_m
         if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale < 1:
             raise ValueError(f"FrameSet.depth_scale_m: expected a finite value in (0, 1) metres, got {scale!r}")

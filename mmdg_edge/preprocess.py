@@ -7,6 +7,8 @@ it was trained on. numpy only: the kiosk path imports no torch.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -41,6 +43,11 @@ class PreprocessConfig:
             raise ValueError(f"PreprocessConfig.crop_size: the model takes {CROP_SIZE} px crops, got {self.crop_size}")
         if not self.depth_window_m > 0:
             raise ValueError(f"PreprocessConfig.depth_window_m: expected > 0 metres, got {self.depth_window_m}")
+        values = (*self.mean, *self.std)
+        if len(self.mean) != 3 or len(self.std) != 3 or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in values) or min(self.std) <= 0:
+            raise ValueError(f"PreprocessConfig.mean/std: expected 3 finite values each with std > 0, got "
+                             f"{list(self.mean)} and {list(self.std)}")
         if not 0 <= self.ir_low_percentile < self.ir_high_percentile <= 100:
             raise ValueError(
                 "PreprocessConfig.ir_low_percentile/ir_high_percentile: expected 0 <= low < high <= 100, got "
