@@ -1,4 +1,4 @@
-"""Live RealSense capture through a fake pyrealsense2 (tests/sensors/fake_rs.py): profile checks,
+"""Live RealSense capture through a fake pyrealsense2 (tests/fake_rs.py): profile checks,
 emitter modes, timestamp skew, timeouts, unplug/replug with backoff."""
 import itertools
 import sys

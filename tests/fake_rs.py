@@ -6,10 +6,12 @@
 - ``TIMEOUT``: nothing within the timeout, camera still connected;
 - ``Unplug(queries)``: librealsense raises, and the camera is missing from the next ``queries``
   device-list queries (``None``: for good).
+After the last event the camera delivers nothing (a timeout while connected).
 ``camera.module()`` is the fake module to put in ``sys.modules["pyrealsense2"]``.
 """
 from __future__ import annotations
 
+import time
 import types
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -152,6 +154,7 @@ class FakeCamera:
     """The scripted camera and what the SDK did to it (``options``, ``starts``, ``stops``)."""
 
     events: List[Any]
+    period_s: float = 0.0  # time each frame takes to arrive (0: at once)
     modes: Tuple[Tuple[int, int, int], ...] = ((WIDTH, HEIGHT, 30), (WIDTH, HEIGHT, 15))
     has_on_off: bool = True
     options: Dict[str, float] = field(default_factory=dict)
@@ -206,6 +209,7 @@ class FakeCamera:
                     return False, None
                 event = camera.events.pop(0)
                 if isinstance(event, Frame):
+                    time.sleep(camera.period_s)
                     return True, _Frames(event, camera._size)
                 if isinstance(event, Unplug):
                     camera._absent = event.queries
