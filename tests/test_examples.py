@@ -21,3 +21,29 @@ def test_kiosk_loop_keeps_the_door_shut_without_a_face(tiny_onnx, d435_bag):
     result = _run("kiosk_loop.py", tiny_onnx, d435_bag, 5)
     assert result.returncode == 0, result.stderr
     assert "door opened" not in result.stdout and "session ended: timeout" in result.stdout
+
+
+def test_kiosk_loop_opens_the_door_on_the_demo_recordings_live_person():
+    result = _run("kiosk_loop.py", "demo", "demo", 30)
+    assert result.returncode == 0, result.stderr
+    assert "door opened after" in result.stdout
+
+
+def test_train_on_synthetic_runs_end_to_end_with_a_small_budget(tmp_path):
+    result = _run("train_on_synthetic.py", "--epochs", "1", "--samples", "24,12,12", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "held-out domain 3: HTER" in result.stdout and (tmp_path / "model.onnx").is_file()
+    assert "segment" in result.stdout and "replay" in result.stdout  # the demo recording's table
+
+
+def test_export_to_tensorrt_exports_checks_and_says_what_tensorrt_needs(tmp_path):
+    import importlib.util
+
+    result = _run("export_to_tensorrt.py", "demo", "--out", tmp_path, "--opset", "17")
+    assert "ONNX opset 17" in result.stdout, result.stderr[-3000:]
+    error = float(result.stdout.split("max |live_prob - torch| = ")[1].split()[0])
+    assert error < 1e-4
+    if importlib.util.find_spec("tensorrt") is None:
+        assert result.returncode == 3 and "TensorRT build skipped" in result.stdout and "tensorrt" in result.stdout
+    else:
+        assert result.returncode == 0 and "TensorRT FP16 plan" in result.stdout
