@@ -64,8 +64,11 @@ def _check_file(path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{path}: is not a regular file")
     with path.open("rb") as handle:
-        head = handle.read(8)
-    if any(head.startswith(magic) for magic in _PICKLE_MAGIC):
+        head, first = handle.read(8), handle.read(1)
+    # A safetensors file is an 8-byte header length, then the JSON header; that length's low byte can
+    # be 0x80 like a pickle's first byte, so a plausible length followed by "{" decides first.
+    plausible = len(head) == 8 and struct.unpack("<Q", head)[0] <= min(_MAX_HEADER_BYTES, path.stat().st_size - 8)
+    if not (plausible and first == b"{") and any(head.startswith(magic) for magic in _PICKLE_MAGIC):
         raise CheckpointError(
             f"{path}: looks like a pickle/torch.save file; mmdg-edge never unpickles checkpoints (that can run "
             "arbitrary code). Convert trusted weights to .safetensors with mmdg_edge.checkpoint.save_checkpoint."

@@ -146,3 +146,16 @@ def test_save_rejects_bad_arguments(tmp_path, tiny_model):
         save_checkpoint(tmp_path / "m.pt", tiny_model)
     with pytest.raises(ValueError, match="threshold"):
         save_checkpoint(tmp_path / "m.safetensors", tiny_model, threshold=1.5)
+
+
+def test_a_header_length_whose_low_byte_looks_like_pickle_still_loads(tiny_model, tmp_path):
+    import struct
+
+    path = tmp_path / "m.safetensors"
+    for pad in range(300):  # vary the header length until its first byte is 0x80, pickle's magic
+        save_checkpoint(path, tiny_model, threshold=0.5, provenance={"note": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80 and struct.unpack("<Q", path.read_bytes()[:8])[0] % 256 == 0x80
+    model, metadata = load_checkpoint(path)
+    assert metadata["provenance"]["note"] == "x" * pad
