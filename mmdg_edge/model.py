@@ -26,6 +26,10 @@ _PARTNERS = ((1, 2), (0, 2), (0, 1))
 NUM_CLASSES = 2  # index 1 = live
 
 
+# Fields added after checkpoints were first written, with the value that reproduces those checkpoints.
+_LEGACY_DEFAULTS = {"quick_gelu": None}
+
+
 @dataclass(frozen=True)
 class MMDGConfig:
     """Architecture of MMDG++; its dict form travels in every checkpoint.
@@ -33,6 +37,9 @@ class MMDGConfig:
     ``clip_model`` names an open_clip architecture; ``clip_overrides`` (open_clip format:
     embed_dim / vision_cfg / text_cfg) are applied last by open_clip's ``create_model``.
     ``pretrained`` is None (random init), "openai" or a local weights file, as in open_clip.
+    ``quick_gelu``: the MLP activation of the CLIP towers. OpenAI's CLIP was trained with
+    QuickGELU, but open_clip only infers that from the tag "openai", not from a local copy of
+    those weights; None keeps that inference (checkpoints written before this field load so).
     """
 
     clip_model: str = "ViT-B-16"
@@ -47,6 +54,7 @@ class MMDGConfig:
     prompt_length: int = 5
     live_slot: int = 1
     train_backbone: bool = False
+    quick_gelu: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if self.adapter_dim % self.adapter_heads:
@@ -60,8 +68,9 @@ class MMDGConfig:
 
     @classmethod
     def paper(cls, pretrained: Optional[str] = None) -> "MMDGConfig":
-        """The paper's setting: open_clip ViT-B-16 (``pretrained="openai"`` for CLIP weights)."""
-        return cls(pretrained=pretrained)
+        """The paper's setting: OpenAI's CLIP ViT-B/16 (QuickGELU), ``pretrained="openai"`` or a
+        local file of those weights."""
+        return cls(pretrained=pretrained, quick_gelu=True)
 
     @classmethod
     def tiny(cls) -> "MMDGConfig":
@@ -80,6 +89,7 @@ class MMDGConfig:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "MMDGConfig":
         names = {f.name for f in fields(cls)}
+        data = {**_LEGACY_DEFAULTS, **data}
         unknown, missing = sorted(set(data) - names), sorted(names - set(data))
         if unknown or missing:
             raise ValueError(f"MMDGConfig.from_dict: unknown keys {unknown}, missing keys {missing}")
@@ -99,7 +109,7 @@ class MMDGOutput:
 def _create_backbone(config: MMDGConfig) -> nn.Module:
     open_clip = require("open_clip", "torch")
     # OpenAI CLIP was trained with QuickGELU; open_clip only knows that from the pretrained tag.
-    quick_gelu = config.pretrained == "openai"
+    quick_gelu = config.quick_gelu if config.quick_gelu is not None else config.pretrained == "openai"
     return open_clip.create_model(
         config.clip_model, pretrained=config.pretrained, force_quick_gelu=quick_gelu, **config.clip_overrides
     )
