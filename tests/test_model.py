@@ -137,3 +137,17 @@ def test_text_features_get_gradients_only_into_prompts(tiny_config):
     model.text_features().sum().backward()
     assert all(p.grad is not None for p in model.prompts.contexts)
     assert model.backbone.token_embedding.weight.grad is None
+
+
+def test_quick_gelu_is_chosen_by_the_config_and_old_configs_keep_their_activation(tiny_config):
+    import dataclasses
+
+    from mmdg_edge.model import MMDGConfig, create_model
+
+    assert MMDGConfig.paper("/weights/openai-vit-b-16.bin").quick_gelu is True
+    quick = create_model(dataclasses.replace(tiny_config, quick_gelu=True))
+    plain = create_model(tiny_config)
+    assert type(quick.backbone.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
+    assert type(plain.backbone.visual.transformer.resblocks[0].mlp.gelu).__name__ == "GELU"
+    legacy = {k: v for k, v in tiny_config.to_dict().items() if k != "quick_gelu"}
+    assert MMDGConfig.from_dict(legacy).quick_gelu is None
