@@ -1,11 +1,12 @@
-"""Recording playback and colour→depth alignment, framesets/s at 640×480, one core.
+"""Sources at 640×480 on one core: recording playback (with and without alignment), the synthetic camera.
 
 The real D435 office frameset (depth z16 + unregistered colour rgb8, 640×480) is written N times to
 a temporary .db3 with the recorder, then read back, passes interleaved so machine load hits every
 case alike:
 - baseline: playback alone (``align=False``: decode + copy out, no registration);
 - playback + alignment: what ``open_source(FILE)`` does by default (colour resampled onto depth);
-- alignment alone: ``align_color_to_depth`` on the frames already in memory.
+- alignment alone: ``align_color_to_depth`` on the frames already in memory;
+- the synthetic camera rendering 640×480 RGB + depth + IR framesets (all classes and domains).
 
     python benchmarks/bench_sensors.py [--frames 60] [--passes 3]
 """
@@ -23,6 +24,7 @@ import numpy as np
 from mmdg_edge.sensors.playback import PlaybackSource
 from mmdg_edge.sensors.recorder import record
 from mmdg_edge.sensors.registration import align_color_to_depth
+from mmdg_edge.sensors.synthetic import SyntheticCamera
 
 OFFICE = Path(__file__).resolve().parents[1] / "mmdg_edge" / "assets" / "d435_office.bag"
 
@@ -57,6 +59,7 @@ def main() -> None:
             "alignment alone": lambda: sum(1 for f in frames if align_color_to_depth(
                 f.rgb, f.depth, f.depth_scale_m, f.intrinsics["depth"], f.intrinsics["rgb"],
                 f.depth_to_color) is not None),
+            "synthetic camera (RGB-D-IR)": lambda: sum(1 for _ in SyntheticCamera(seed=1, num_frames=args.frames)),
         }
         rates = {name: [] for name in cases}
         counts = {}
@@ -66,11 +69,12 @@ def main() -> None:
                 counts[name] = fn()
                 rates[name].append(counts[name] / (time.perf_counter() - t0))
     base = float(np.median(rates["baseline: playback only"]))
-    print(f"Recording playback, 640×480 depth + colour, 1 core, {args.frames} framesets × {args.passes} passes")
-    print(f"{'case':<26} {'framesets':>9} {'fps (median)':>13} {'vs baseline':>12}")
+    print(f"Sources at 640×480, 1 core, {args.frames} framesets × {args.passes} passes "
+          "(recording: depth + colour; synthetic: RGB + depth + IR)")
+    print(f"{'case':<30} {'framesets':>9} {'fps (median)':>13} {'vs baseline':>12}")
     for name, values in rates.items():
         rate = float(np.median(values))
-        print(f"{name:<26} {counts[name]:>9} {rate:>13.1f} {rate / base:>11.2f}x")
+        print(f"{name:<30} {counts[name]:>9} {rate:>13.1f} {rate / base:>11.2f}x")
 
 
 if __name__ == "__main__":
