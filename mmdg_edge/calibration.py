@@ -29,22 +29,32 @@ class ProfileMismatch(MMDGEdgeError):
 
 
 @dataclass(frozen=True)
-class DeviceProfile:
-    """A calibrated operating point for one camera and one model."""
+class CalibrationReport:
+    """Rates on the calibration captures at the chosen threshold."""
 
     threshold: float
-    uncertainty_band: float
-    camera_serial: str
-    camera_firmware: str
-    model_sha256: str
-    created: str
-    target_apcer: float
     apcer: float
     apcer_ci: Tuple[float, float]
     bpcer: float
     bpcer_ci: Tuple[float, float]
     live_count: int
     attack_count: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeviceProfile(CalibrationReport):
+    """A calibrated operating point for one camera and one model: the calibration's rates plus
+    what it is tied to."""
+
+    uncertainty_band: float
+    camera_serial: str
+    camera_firmware: str
+    model_sha256: str
+    created: str
+    target_apcer: float
     format_version: int = PROFILE_FORMAT
 
     def __post_init__(self) -> None:
@@ -110,20 +120,6 @@ def threshold_for_apcer(attack_scores: Sequence[float], target_apcer: float) -> 
     return float(min(np.nextafter(scores[allowed], np.inf), np.nextafter(1.0, 0.0)))
 
 
-@dataclass(frozen=True)
-class CalibrationReport:
-    """Rates on the calibration captures at the chosen threshold."""
-
-    threshold: float
-    apcer: float
-    apcer_ci: Tuple[float, float]
-    bpcer: float
-    bpcer_ci: Tuple[float, float]
-    live_count: int
-    attack_count: int
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
 
 
 def calibrate_scores(
