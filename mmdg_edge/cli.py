@@ -387,18 +387,23 @@ def train_command(protocol, data_root, protocols_dir, config_name, pretrained, e
               help="Folder of the split lists (default: ../shared/data/protocols beside the checkout).")
 @click.option("--test-missing", default=None, help="Modalities absent at test: depth, ir or depth,ir (protocol 2).")
 @click.option("--roc", type=click.Path(dir_okay=False), default=None, help="ROC plot PNG to write.")
+@click.option("--det", type=click.Path(dir_okay=False), default=None, help="DET plot PNG to write.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic test data (syn: protocols).")
 @_SYNTHETIC_SAMPLES
-def eval_command(checkpoint, protocol, data_root, protocols_dir, test_missing, roc, seed, sizes) -> None:
+def eval_command(checkpoint, protocol, data_root, protocols_dir, test_missing, roc, det, seed, sizes) -> None:
     """Score a checkpoint (.safetensors, or 'demo') on a protocol's test split at its stored threshold."""
     from .train.experiment import evaluate_checkpoint
 
     with _sdk_errors():
         result = evaluate_checkpoint(_resolve_checkpoint(checkpoint), protocol, data_root, protocols_dir,
-                                     test_missing, roc, sizes, seed=seed)
+                                     test_missing, roc, sizes, seed=seed, det_path=det)
     click.echo(f"protocol {result['protocol']}  test samples {result['samples']}"
                + (f"  missing {','.join(result['test_missing'])}" if result["test_missing"] else ""))
     for key in ("hter", "auc", "eer", "tpr_at_fpr_1", "apcer", "bpcer", "acer", "threshold"):
         click.echo(f"{key:<14}{result[key]:.4f}")
-    if "roc" in result:
-        click.echo(f"ROC plot: {result['roc']}")
+    from .train.reporting import format_table
+
+    click.echo(format_table(result["iso"]))
+    for kind in ("roc", "det"):
+        if kind in result:
+            click.echo(f"{kind.upper()} plot: {result[kind]}")

@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -79,10 +79,11 @@ class CropDataset:
         labels: (N,) 1 = live, 0 = attack.
         domains: (N,) domain index (a training sample's ADP spoof slot).
         preprocess: the crop encoding, as in the checkpoint.
+        species: (N,) attack species names ("live" for live samples) for per-species reports, or None.
     """
 
     def __init__(self, images: np.ndarray, mask: np.ndarray, labels: np.ndarray, domains: np.ndarray,
-                 preprocess: PreprocessConfig = PreprocessConfig()) -> None:
+                 preprocess: PreprocessConfig = PreprocessConfig(), species: Optional[np.ndarray] = None) -> None:
         n = len(images)
         if not (len(mask) == len(labels) == len(domains) == n) or n == 0:
             raise ValueError(f"CropDataset: images, mask, labels and domains need the same non-zero length, got "
@@ -90,6 +91,9 @@ class CropDataset:
         self.images, self.mask = np.asarray(images), np.asarray(mask, bool)
         self.labels, self.domains = np.asarray(labels, np.int64), np.asarray(domains, np.int64)
         self.preprocess = preprocess
+        if species is not None and len(species) != n:
+            raise ValueError(f"CropDataset: species needs one entry per sample ({n}), got {len(species)}")
+        self.species = None if species is None else np.asarray(species)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -82,15 +82,17 @@ def run_training(protocol_name: str, model_config: MMDGConfig, train_config, out
 def evaluate_checkpoint(checkpoint: PathLike, protocol_name: str, data_root: Optional[PathLike] = None,
                         protocols_dir: Optional[PathLike] = None, test_missing: Optional[str] = None,
                         roc_path: Optional[PathLike] = None, sizes: SyntheticSizes = SyntheticSizes(),
-                        seed: int = 0, batch_size: int = 32) -> Dict[str, Any]:
+                        seed: int = 0, batch_size: int = 32, det_path: Optional[PathLike] = None) -> Dict[str, Any]:
     """Metrics of a checkpoint on a protocol's test split, at the threshold stored in the checkpoint.
 
     Returns:
-        ``compute_metrics``' dict plus ``"protocol"``, ``"samples"`` and ``"roc"`` (the PNG path, if written).
+        ``compute_metrics``' dict plus ``"protocol"``, ``"samples"``, ``"iso"`` (the ISO/IEC 30107-3
+        ``IsoReport``, per attack species where the data name them) and ``"roc"``/``"det"`` (PNG
+        paths, if written).
     """
     from ..checkpoint import load_checkpoint
     from .metrics import compute_metrics
-    from .reporting import save_roc_plot
+    from .reporting import iso_report, save_det_plot, save_roc_plot
     from .trainer import predict
 
     protocol = get_protocol(protocol_name, test_missing)
@@ -99,6 +101,9 @@ def evaluate_checkpoint(checkpoint: PathLike, protocol_name: str, data_root: Opt
     scores, labels = predict(model, test, batch_size)
     result = compute_metrics(scores, labels, threshold=metadata["threshold"])
     result.update(protocol=protocol.name, test_missing=list(protocol.test_missing), samples=len(labels))
+    result["iso"] = iso_report(scores, labels, getattr(test, "species", None), threshold=metadata["threshold"])
     if roc_path is not None:
         result["roc"] = str(save_roc_plot(scores, labels, roc_path, threshold=metadata["threshold"]))
+    if det_path is not None:
+        result["det"] = str(save_det_plot(scores, labels, det_path))
     return result

@@ -46,7 +46,7 @@ class SyntheticCrops:
         if unknown:
             raise ValueError(f"domain_index: no index for camera domains {unknown}")
         domains = np.array([domain_index[int(d)] for d in self.camera_domains], np.int64)
-        return CropDataset(self.images, self.mask, self.labels, domains, preprocess)
+        return CropDataset(self.images, self.mask, self.labels, domains, preprocess, species=self.attacks)
 
 
 def render_crops(domains: Sequence[int], count: int, seed: int, classes: Optional[Sequence[str]] = None,

@@ -19,14 +19,18 @@ def test_train_then_eval_a_synthetic_protocol(tmp_path):
     _, meta = load_checkpoint(out / "best.safetensors")
     assert meta["provenance"]["protocol"] == "syn:0-1" and 0 < meta["threshold"] < 1
     assert (out / "last.safetensors").is_file() and (out / "last.state.pt").is_file()
-    roc = tmp_path / "roc.png"
+    roc, det = tmp_path / "roc.png", tmp_path / "det.png"
     evaluated = CliRunner().invoke(main, ["eval", str(out / "best.safetensors"), "--protocol", "syn:0-1",
-                                          "--test-missing", "ir", "--synthetic-samples", "4,4,12", "--roc", str(roc)])
+                                          "--test-missing", "ir", "--synthetic-samples", "4,4,24", "--roc", str(roc),
+                                          "--det", str(det)])
     assert evaluated.exit_code == 0, evaluated.output
-    lines = dict(line.split(None, 1) for line in evaluated.output.splitlines()[1:] if line and not line.startswith("ROC"))
+    keys = ("hter", "auc", "eer", "tpr_at_fpr_1", "apcer", "bpcer", "acer", "threshold")
+    lines = dict(line.split(None, 1) for line in evaluated.output.splitlines() if line.split()[:1] and line.split()[0] in keys)
     assert float(lines["threshold"]) == pytest.approx(meta["threshold"], abs=1e-4)  # the validation threshold
     assert 0.0 <= float(lines["hter"]) <= 1.0 and "missing ir" in evaluated.output
-    assert roc.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [line.split()[1] for line in evaluated.output.splitlines() if line.startswith("APCER ")]
+    assert {"print", "replay", "mask"} & set(rows), evaluated.output  # ISO rows per attack species
+    assert roc.read_bytes()[:8] == det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("args,message", [
