@@ -150,19 +150,9 @@ def create_profile(
 ) -> DeviceProfile:
     """A DeviceProfile from a calibration report, stamped with the current UTC date."""
     return DeviceProfile(
-        threshold=report.threshold,
-        uncertainty_band=uncertainty_band,
-        camera_serial=camera_serial,
-        camera_firmware=camera_firmware,
-        model_sha256=model_sha256,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        target_apcer=target_apcer,
-        apcer=report.apcer,
-        apcer_ci=report.apcer_ci,
-        bpcer=report.bpcer,
-        bpcer_ci=report.bpcer_ci,
-        live_count=report.live_count,
-        attack_count=report.attack_count,
+        **asdict(report), uncertainty_band=uncertainty_band, camera_serial=camera_serial,
+        camera_firmware=camera_firmware, model_sha256=model_sha256,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), target_apcer=target_apcer,
     )
 
 
