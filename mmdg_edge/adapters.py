@@ -6,7 +6,6 @@ composes them for one modality in one transformer block.
 """
 from __future__ import annotations
 
-import math
 from typing import Tuple
 
 import torch
