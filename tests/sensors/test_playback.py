@@ -92,3 +92,18 @@ def test_stopping_midway_does_not_deadlock_on_a_full_playback_queue():
         time.sleep(0.5)  # non-real-time playback fills the syncer's queue and blocks
         started = time.monotonic()
     assert len(first) == 3 and time.monotonic() - started < 5.0
+
+
+def test_segment_lists_load_and_malformed_ones_are_refused(tmp_path):
+    from mmdg_edge.sensors import load_segments
+
+    segments = load_segments()  # the demo recording's
+    assert [s["kind"] for s in segments] == ["live", "print", "replay", "live"]
+    assert [(s["first_frame"], s["last_frame"]) for s in segments] == [(0, 9), (10, 18), (19, 26), (27, 35)]
+    for name, content in {"missing.json": None, "junk.json": "{not json", "flat.json": '{"segments": [{"kind": "x"}]}',
+                          "list.json": "[1, 2]"}.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content)
+        with pytest.raises(SourceError, match=f"{name}: not a segment list"):
+            load_segments(path)
