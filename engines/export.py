@@ -90,16 +90,9 @@ def _check_options(opset: int, fp16: bool, int8: Optional[str], calibration: Any
         raise ValueError("calibration: static INT8 needs calibration crops (see load_calibration_crops)")
 
 
-def export_model(
-    model: "MMDGPlusPlus",
-    metadata: Mapping[str, Any],
-    output: PathLike,
-    *,
-    opset: int = DEFAULT_OPSET,
-    fp16: bool = False,
-    int8: Optional[str] = None,
-    calibration: Optional[Tuple[np.ndarray, np.ndarray]] = None,
-) -> Path:
+def export_model(model: "MMDGPlusPlus", metadata: Mapping[str, Any], output: PathLike, *, opset: int = DEFAULT_OPSET,
+                 fp16: bool = False, int8: Optional[str] = None,
+                 calibration: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Path:
     """Export an in-memory model with its checkpoint metadata (see ``export_onnx``).
 
     The model is not modified (a copy is put in eval mode and, for FP16, cast).

@@ -56,13 +56,9 @@ def _safe_ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Ten
     return torch.where(denominator > 0, numerator / denominator.clamp_min(tiny), torch.zeros_like(numerator))
 
 
-def _check_inputs(
-    fused_grads: Sequence[torch.Tensor],
-    modality_grads: Sequence[Optional[Sequence[torch.Tensor]]],
-    owner: Sequence[Optional[int]],
-    certainty: torch.Tensor,
-    fast: FastIndex,
-) -> None:
+def _check_inputs(fused_grads: Sequence[torch.Tensor], modality_grads: Sequence[Optional[Sequence[torch.Tensor]]],
+                  owner: Sequence[Optional[int]], certainty: torch.Tensor, fast: FastIndex) -> None:
+    """Refuse arguments of ``regrad_combine`` that do not fit together, naming the one at fault."""
     count = len(fused_grads)
     if count == 0:
         raise ValueError("fused_grads: expected one gradient per trainable tensor, got an empty list")
