@@ -220,15 +220,15 @@ class RealSenseSource:
             parts = self._split(frames)
             if parts is None:
                 continue
-            frameset = self._frameset(parts)
-            skew = max(frameset.timestamps_ms.values()) - min(frameset.timestamps_ms.values())
-            if skew > self.config.skew_limit_ms:
+            stamps = [p["timestamp"] if isinstance(p, dict) else float(p.get_timestamp()) for p in parts.values()]
+            skew = max(stamps) - min(stamps)
+            if skew > self.config.skew_limit_ms:  # checked before the pixels are copied out
                 self.stats["dropped_skew"] += 1
                 logger.debug("dropped a frameset whose timestamps spread %.1f ms > %.1f ms", skew,
                              self.config.skew_limit_ms)
                 continue
             self.stats["delivered"] += 1
-            yield frameset
+            yield self._frameset(parts)
 
     def _wait(self) -> Any:
         """The next frameset from the pipeline, reconnecting through an unplug."""
