@@ -18,6 +18,10 @@ CROP_SIZE = 224
 
 VERDICT_STATUSES = ("live", "attack", "uncertain", "no_face", "unreliable", "error")
 
+ORIGINS = ("camera", "recording", "images", "synthetic", "unknown")
+"""Where a FrameSet comes from. Only "camera" (a real-time sensor, now) may reach a live session;
+the others are replays of some kind and are labelled as such in every verdict."""
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -114,6 +118,12 @@ class FrameSet:
         depth_to_color: Extrinsics from the depth camera to the colour camera, or None.
         color_aligned_to_depth: True when ``rgb`` is already on the depth pixel grid.
         serial: camera serial number ("" when unknown).
+        origin: one of ORIGINS. Sources set it; a FrameSet built by hand is "unknown" until the
+            caller says it comes from a live camera ("camera", which then needs timestamps and
+            ``received_s``).
+        received_s: ``time.monotonic()`` when the sensors layer received the frameset from a
+            real-time camera (None otherwise); the detector refuses framesets older than its
+            maximum age.
         metadata: free-form extras (synthetic ground truth, firmware, source name).
     """
 
@@ -127,6 +137,8 @@ class FrameSet:
     depth_to_color: Optional[Extrinsics] = None
     color_aligned_to_depth: bool = False
     serial: str = ""
+    origin: str = "unknown"
+    received_s: Optional[float] = None
     metadata: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -160,6 +172,15 @@ class FrameSet:
         for name, stamp in self.timestamps_ms.items():
             if not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
                 raise ValueError(f"FrameSet.timestamps_ms[{name!r}]: expected a finite number, got {stamp!r}")
+        for name, number in self.frame_numbers.items():
+            if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
+                raise ValueError(f"FrameSet.frame_numbers[{name!r}]: expected an int, got {number!r}")
+        if self.origin not in ORIGINS:
+            raise ValueError(f"FrameSet.origin: expected one of {ORIGINS}, got {self.origin!r}")
+        if self.received_s is not None and (isinstance(self.received_s, bool) or not isinstance(
+                self.received_s, (int, float)) or not math.isfinite(self.received_s)):
+            raise ValueError(f"FrameSet.received_s: expected None or a finite time.monotonic() value, got "
+                             f"{self.received_s!r}")
         for name, intr in self.intrinsics.items():
             if not isinstance(intr, Intrinsics):
                 raise ValueError(f"FrameSet.intrinsics[{name!r}]: expected Intrinsics, got {type(intr).__name__}")
