@@ -1,18 +1,21 @@
 """Frame sources: live RealSense cameras, recordings, image folders and the synthetic camera.
 
 ``open_source(spec)`` is the one entry point; every source is a context-managed iterator of
-FrameSet. pyrealsense2 is imported only when a camera or recording opens.
+FrameSet that says whether it runs in real time (``is_realtime``) and labels its framesets with
+their ``origin``. pyrealsense2 is imported only when a camera or recording opens.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ..assets import DEMO_RECORDING, DEMO_SEGMENTS
 from ..errors import SourceError
 
-SPEC_FORMS = ("realsense", "realsense:SERIAL", "FILE.bag", "FILE.db3", "synthetic", "demo")
-DEMO_RECORDING = Path(__file__).resolve().parent.parent / "mmdg_edge" / "assets" / "demo.db3"
+SPEC_FORMS = ("realsense", "realsense:SERIAL", "FILE.bag", "FILE.db3", "FOLDER", "synthetic", "demo")
+RECORDING_SUFFIXES = (".bag", ".db3")
 
 
 def load_segments(path: Optional[Union[str, Path]] = None) -> List[Dict[str, Any]]:
@@ -25,7 +28,7 @@ def load_segments(path: Optional[Union[str, Path]] = None) -> List[Dict[str, Any
     Raises:
         SourceError: the file is missing or not a segment list.
     """
-    path = Path(path) if path is not None else DEMO_RECORDING.with_name("demo_segments.json")
+    path = Path(path) if path is not None else DEMO_SEGMENTS
     try:
         segments = json.loads(path.read_text())["segments"]
         for segment in segments:
@@ -36,11 +39,18 @@ def load_segments(path: Optional[Union[str, Path]] = None) -> List[Dict[str, Any
     return segments
 
 
+def _looks_like_path(spec: str) -> bool:
+    """A recording's name or a spec with a folder in it (a URL is not a path)."""
+    has_folder = "/" in spec or os.sep in spec or spec.startswith(("~", "."))
+    return Path(spec).suffix.lower() in RECORDING_SUFFIXES or (has_folder and "://" not in spec)
+
+
 def parse_source_spec(spec: str) -> Tuple[str, str]:
-    """``(kind, argument)`` for a source spec; kind is realsense, recording, synthetic or demo.
+    """``(kind, argument)`` for a source spec; kind is realsense, recording, images, synthetic or demo.
 
     Raises:
-        ValueError: anything else, listing the valid forms.
+        SourceError: a spec that names a file or folder that does not exist.
+        ValueError: anything else that is not a valid form, listing the valid forms.
     """
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"source: expected one of {', '.join(SPEC_FORMS)}, got {spec!r}")
@@ -50,8 +60,13 @@ def parse_source_spec(spec: str) -> Tuple[str, str]:
         return "realsense", spec[len("realsense:"):]
     if spec in ("synthetic", "demo"):
         return spec, ""
-    if Path(spec).suffix.lower() in (".bag", ".db3"):
+    path = Path(spec)
+    if _looks_like_path(spec) and not path.exists() and not path.is_symlink():
+        raise SourceError(f"no such file or folder: {spec}")
+    if path.suffix.lower() in RECORDING_SUFFIXES:
         return "recording", spec
+    if path.is_dir():
+        return "images", spec
     raise ValueError(f"source: unknown spec {spec!r}; expected one of {', '.join(SPEC_FORMS)}")
 
 
@@ -59,21 +74,24 @@ def open_source(spec: str, **options: Any):
     """Open a frame source.
 
     Args:
-        spec: ``realsense``, ``realsense:SERIAL``, a ``.bag``/``.db3`` recording, ``synthetic`` or ``demo``.
+        spec: ``realsense``, ``realsense:SERIAL``, a ``.bag``/``.db3`` recording, a folder of
+            ``NAME_rgb``/``NAME_depth``/``NAME_ir`` images, ``synthetic`` or ``demo``.
         **options: passed to the source (e.g. ``align=False`` for recordings, ``config=`` for cameras,
-            ``seed=`` for the synthetic camera).
+            ``depth_scale_m=`` for image folders, ``seed=`` for the synthetic camera).
 
     Returns:
-        A context-managed iterator of FrameSet.
+        A context-managed iterator of FrameSet: RealSenseSource, PlaybackSource, ImageFolderSource
+        or SyntheticCamera.
 
     Raises:
         ValueError: an unknown spec.
-        SourceError: the source cannot be opened (the message says why).
+        SourceError: a file or folder that does not exist ("no such file or folder: ..."), or a source
+            that cannot be opened (the message says why).
 
     Example:
         >>> with open_source("demo") as frames:  # doctest: +SKIP
         ...     for frameset in frames:
-        ...         print(frameset.frame_number)
+        ...         print(frameset.frame_number, frameset.origin)
     """
     kind, argument = parse_source_spec(spec)
     if kind == "realsense":
@@ -84,6 +102,10 @@ def open_source(spec: str, **options: Any):
         from .playback import PlaybackSource
 
         return PlaybackSource(argument, **options)
+    if kind == "images":
+        from .images import ImageFolderSource
+
+        return ImageFolderSource(argument, **options)
     if kind == "synthetic":
         from .synthetic import SyntheticCamera
 

@@ -1,8 +1,9 @@
 """Image triplets on disk as framesets: ``NAME_rgb.png``, ``NAME_depth.png``, ``NAME_ir.png``.
 
-For `mmdg-edge check DIR` and calibration from stills. Depth is a 16-bit PNG in millimetres
-(z16, depth scale 0.001 m unless given); IR is an 8- or 16-bit grey image; colour is assumed
-registered to depth (same viewpoint and size). Any of the three may be missing for a NAME.
+``open_source(FOLDER)`` returns an ``ImageFolderSource``: for `mmdg-edge check DIR` and calibration
+from stills. Depth is a 16-bit PNG in millimetres (z16, depth scale 0.001 m unless given); IR is an
+8- or 16-bit grey image; colour is assumed registered to depth (same viewpoint and size). Any of the
+three may be missing for a NAME.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 import numpy as np
 
@@ -73,14 +74,60 @@ def load_triplet(paths: Dict[str, Path], depth_scale_m: float = 0.001, name: Opt
     try:
         return FrameSet(rgb=images.get("rgb"), depth=images.get("depth"), ir=images.get("ir"),
                         depth_scale_m=depth_scale_m, color_aligned_to_depth="depth" in images and "rgb" in images,
-                        metadata={"source": "images", "name": name})
+                        origin="images", metadata={"source": "images", "name": name})
     except ValueError as exc:
         raise SourceError(f"{name or paths}: {exc}") from exc
 
 
+class ImageFolderSource:
+    """The triplets of a folder as framesets, in name order. Use as a context manager.
+
+    Args:
+        folder: a folder of ``NAME_rgb`` / ``NAME_depth`` / ``NAME_ir`` images.
+        depth_scale_m: metres per unit of the depth images.
+
+    Attributes:
+        is_realtime: False; stills are read at the consumer's pace.
+
+    Raises:
+        SourceError: on open, a missing folder or one without triplets; while iterating, an image
+            that cannot be read or does not validate (the message names the file).
+
+    Example:
+        >>> with ImageFolderSource("stills") as frames:  # doctest: +SKIP
+        ...     names = [frameset.metadata["name"] for frameset in frames]
+    """
+
+    is_realtime = False
+
+    def __init__(self, folder: PathLike, depth_scale_m: float = 0.001) -> None:
+        self.folder = Path(folder)
+        self.depth_scale_m = depth_scale_m
+        self._triplets: Optional[Dict[str, Dict[str, Path]]] = None
+
+    def __enter__(self) -> "ImageFolderSource":
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """List the folder's triplets (SourceError when there are none)."""
+        self._triplets = find_triplets(self.folder)
+
+    def close(self) -> None:
+        """Nothing stays open between framesets; here for the source contract."""
+        self._triplets = None
+
+    def __iter__(self) -> Iterator[FrameSet]:
+        triplets = self._triplets if self._triplets is not None else find_triplets(self.folder)
+        for index, (name, paths) in enumerate(triplets.items()):
+            frameset = load_triplet(paths, self.depth_scale_m, name)
+            frameset.frame_numbers = {kind: index for kind in paths}
+            yield frameset
+
+
 def iter_triplets(folder: PathLike, depth_scale_m: float = 0.001) -> Iterator[FrameSet]:
-    """Framesets for every triplet in ``folder``, frame numbers in name order."""
-    for index, (name, paths) in enumerate(find_triplets(folder).items()):
-        frameset = load_triplet(paths, depth_scale_m, name)
-        frameset.frame_numbers = {kind: index for kind in paths}
-        yield frameset
+    """Framesets for every triplet in ``folder``, frame numbers in name order (the CLI's folder path)."""
+    return iter(ImageFolderSource(folder, depth_scale_m))

@@ -1,4 +1,4 @@
-"""Newest-frameset-only reading of a live source, so a slow consumer never builds a queue.
+"""Newest-frameset-only reading of a real-time source, so a slow consumer never builds a queue.
 
 A camera delivers 30 framesets/s whether or not the model keeps up. ``LatestOnly`` drains the
 source on a background thread and hands the consumer the newest frameset each time it asks;
@@ -16,10 +16,11 @@ __all__ = ["LatestOnly"]
 
 
 class LatestOnly:
-    """Iterate a live source at the consumer's pace, skipping the framesets it had no time for.
+    """Iterate a real-time source at the consumer's pace, skipping the framesets it had no time for.
 
     Args:
-        source: any iterable of framesets (typically a RealSenseSource); iterated on one thread.
+        source: any iterable of framesets (typically a RealSenseSource, whose ``is_realtime`` is True);
+            iterated on one thread.
         timeout_s: longest wait for a new frameset before FrameTimeout.
 
     Attributes:
@@ -66,7 +67,7 @@ class LatestOnly:
 
     def __iter__(self) -> Iterator[Any]:
         if self._thread is not None:
-            raise RuntimeError("LatestOnly: a live source can be iterated once")
+            raise RuntimeError("LatestOnly: a real-time source can be iterated once")
         self._thread = threading.Thread(target=self._read, name="mmdg-edge-frames", daemon=True)
         self._thread.start()
         try:
@@ -75,7 +76,7 @@ class LatestOnly:
                     ready = self._condition.wait_for(
                         lambda: self._has_item or self._error is not None or self._finished, self.timeout_s)
                     if not ready:
-                        raise FrameTimeout(f"no frameset from the live source within {self.timeout_s:g} s")
+                        raise FrameTimeout(f"no frameset from the real-time source within {self.timeout_s:g} s")
                     if self._has_item:
                         item, self._slot, self._has_item = self._slot, None, False
                         self.skipped_before, self._pending_drops = self._pending_drops, 0

@@ -1,30 +1,42 @@
 """Playback of RealSense recordings (.bag ROS1, .db3 ROS2) through pyrealsense2.
 
-Frames are read from the recording's sensors directly, not through `rs.pipeline`, whose syncer
-drops the first frameset of a file. Playback is not real-time (deterministic: every recorded frame
-is delivered, however slow the consumer). A frameset is emitted once every stream of the file has
-delivered a new frame; colour is then resampled onto the depth viewpoint.
+Each stream of the file is read through a playback device of its own, not through `rs.pipeline`
+(whose syncer drops the first frameset of a file) nor through one device for all streams: starting
+the first sensor of a playback device plays the file at once (``pause()`` does nothing on a freshly
+loaded device), so the frames of a sensor started a moment later were lost (colour, in 5 % of opens
+of the bundled D435 recording and 75–90 % when another thread kept the CPU busy).
+
+Playback is not real-time (deterministic: every recorded frame is delivered, however slow the
+consumer). The streams' frames are paired into framesets: by the frameset index our recorder writes
+into every frame, else by timestamp (see ``PlaybackSource``). Colour is then resampled onto the
+depth viewpoint.
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
+import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 
 from ..errors import FrameTimeout, SourceError, require
 from ..frames import Extrinsics, FrameSet, Intrinsics
+from .recorder import FRAMESET_INDEX_METADATA, RECORDER_NAME
 from .registration import align_color_to_depth, is_registered
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
-RECORDING_SUFFIXES = (".bag", ".db3")
 _STREAM_NAMES = {"depth": "depth", "color": "rgb", "infrared": "ir"}
+# Frames decoded ahead per stream: enough to smooth out decoding jitter, small enough to bound memory
+# (four 640×480 colour frames are 3.7 MB); playback waits while the queue is full.
+_QUEUE_FRAMES = 4
+_POLL_S = 0.02
 
 
 def _intrinsics(profile: Any) -> Intrinsics:
@@ -48,29 +60,173 @@ def _pixels(frame: Any, stream: str) -> np.ndarray:
     return np.array(data, copy=True)
 
 
+def _stream_profiles(device: Any) -> Dict[str, Any]:
+    """librealsense stream name ("depth", "color", "infrared") → the first recorded profile of it."""
+    profiles: Dict[str, Any] = {}
+    for sensor in device.query_sensors():
+        for profile in sensor.get_stream_profiles():
+            stream = profile.stream_name().split(" ")[0].lower()
+            if stream in _STREAM_NAMES and profile.stream_index() <= 1:
+                profiles.setdefault(stream, (sensor, profile))
+    return profiles
+
+
+class _Frame(NamedTuple):
+    pixels: np.ndarray
+    number: int
+    timestamp_ms: float
+    frameset_index: Optional[int]  # written by our recorder; None in other recordings
+
+
+def _spread_ms(frames: Iterable[_Frame]) -> float:
+    stamps = [frame.timestamp_ms for frame in frames]
+    return max(stamps) - min(stamps)
+
+
+class _StreamReader:
+    """One stream of a recording, played by a playback device that plays nothing else.
+
+    Frames reach ``_on_frame`` on a librealsense thread and wait in a bounded ``queue.Queue``; while
+    it is full the callback waits, and non-real-time playback waits for the callback, so the file is
+    read at the consumer's pace without losing a frame. ``queue.Queue.put`` releases the GIL while it
+    waits; an ``rs.frame_queue`` cannot be used here: pyrealsense2 2.59 calls it through Python, and
+    its blocking enqueue of playback frames holds the GIL, so a full queue froze every thread.
+
+    The end of the stream is the playback's "stopped" report, which comes after every frame callback
+    has returned (polling the status cannot tell a device that has not started yet from one that has
+    finished).
+    """
+
+    def __init__(self, rs: Any, device: Any, stream: str, path: Path, tagged: bool, max_stall_ms: int) -> None:
+        self.stream = stream
+        self._rs, self._path, self._max_stall_ms = rs, path, max_stall_ms
+        self._playback = device.as_playback()
+        self._playback.set_real_time(False)
+        self._sensor, self.profile = _stream_profiles(device)[stream]
+        self._index_key = getattr(rs.frame_metadata_value, FRAMESET_INDEX_METADATA) if tagged else None
+        self._queue: "queue.Queue[_Frame]" = queue.Queue(_QUEUE_FRAMES)
+        self._closing, self._finished = threading.Event(), threading.Event()
+        self._error: Optional[Exception] = None
+        self._ended = self._streaming = False
+        self._ahead: Optional[_Frame] = None
+        self._playback.set_status_changed_callback(self._on_status)
+        self._sensor.open(self.profile)
+
+    def start(self) -> None:
+        self._sensor.start(self._on_frame)
+        self._streaming = True
+
+    def _on_status(self, status: Any) -> None:
+        if status == self._rs.playback_status.stopped:
+            self._finished.set()
+
+    def _on_frame(self, frame: Any) -> None:
+        try:
+            index = None
+            if self._index_key is not None and frame.supports_frame_metadata(self._index_key):
+                index = int(frame.get_frame_metadata(self._index_key))
+            item = _Frame(_pixels(frame, self.stream), int(frame.get_frame_number()), float(frame.get_timestamp()),
+                          index)
+        except Exception as exc:  # a librealsense thread: handed to the consumer, raised there
+            self._error = exc
+            return
+        # Once closing, nobody reads the queue: a frame that waited for room would hold up sensor.stop().
+        while not self._closing.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def peek(self) -> Optional[_Frame]:
+        """The next frame without taking it; None once the stream has ended."""
+        if self._ahead is None and not self._ended:
+            self._ahead = self._wait()
+            self._ended = self._ahead is None
+        return self._ahead
+
+    def take(self) -> Optional[_Frame]:
+        """The next frame; None once the stream has ended."""
+        frame, self._ahead = self.peek(), None
+        return frame
+
+    def _wait(self) -> Optional[_Frame]:
+        deadline = time.monotonic() + self._max_stall_ms / 1000.0
+        while True:
+            if self._error is not None:
+                raise SourceError(f"{self._path}: reading its {self.stream} stream failed ({self._error})") \
+                    from self._error
+            finished = self._finished.is_set()  # before the queue: once finished, the queue holds the rest
+            try:
+                return self._queue.get(block=not finished, timeout=_POLL_S)
+            except queue.Empty:
+                if finished:
+                    return None
+                if time.monotonic() > deadline:
+                    raise FrameTimeout(f"{self._path}: playback delivered no {self.stream} frame for "
+                                       f"{self._max_stall_ms} ms") from None
+
+    def stop(self) -> None:
+        """Stop and close the sensor, also midway through the file (safe to call twice)."""
+        self._closing.set()
+        if self._streaming:
+            self._streaming = False
+            self._sensor.stop()
+            # Released before it reports "stopped", the device would report it from its destructor,
+            # which runs holding the GIL that the report's Python callback waits for: a deadlock.
+            if not self._finished.wait(10.0):
+                logger.warning("%s: the %s playback did not report stopping within 10 s", self._path, self.stream)
+        if self._sensor is not None:
+            self._sensor.close()
+            self._sensor = None
+
+
 class PlaybackSource:
     """Iterate the framesets of a recording. Use as a context manager.
+
+    Framesets are rebuilt from a frame of each stream. Recordings made by ``sensors/recorder.py``
+    carry each frame's frameset index and come back exactly as recorded. Other recordings are paired
+    by timestamp: the earliest frame of a candidate set is dropped when the next frame of its stream
+    is closer to the others (a stream that lost a frame, or runs at a lower rate), and counted in
+    ``stats["unpaired_frames"]``; a set whose timestamps still spread wider than ``max_skew_ms`` is
+    dropped (its earliest frame) and counted in ``stats["dropped_skew"]``, as RealSenseSource does.
 
     Args:
         path: a ``.bag`` or ``.db3`` RealSense recording.
         align: resample colour onto the depth viewpoint when both streams exist.
-        timeout_ms: how long to wait for the next frame before deciding the file has ended.
+        max_skew_ms: widest timestamp spread of a frameset paired by timestamp. None: one frame period
+            of the slowest stream, at least 1 ms. Not half a period as for a live camera: unsynchronised
+            sensors can leave the file with frames further apart (the bundled D435 recording holds one
+            colour frame 101.6 ms before its depth frame, at 6 fps), and pairing prefers the nearest
+            frame anyway.
+        max_stall_ms: how long to wait for a stream's next frame, while playback has not reported the
+            stream's end, before ``FrameTimeout``.
+
+    Attributes:
+        is_realtime: False; a recording is read at the consumer's pace.
+        skew_limit_ms: the skew limit in force, once open.
+        stats: ``framesets``, ``dropped_skew`` and ``unpaired_frames`` (frames left out because a nearer
+            frame of their stream was paired instead, or left over when another stream ended first).
 
     Raises:
         SourceError: missing file, directory, empty, truncated, corrupt or non-RealSense file.
     """
 
-    is_live = False
+    is_realtime = False
 
-    def __init__(self, path: PathLike, align: bool = True, timeout_ms: int = 200, max_stall_ms: int = 20000) -> None:
+    def __init__(self, path: PathLike, align: bool = True, max_skew_ms: Optional[float] = None,
+                 max_stall_ms: int = 20000) -> None:
+        self._readers: Dict[str, _StreamReader] = {}
+        if max_skew_ms is not None and not max_skew_ms >= 0:
+            raise ValueError(f"PlaybackSource.max_skew_ms: expected None or ≥ 0 ms, got {max_skew_ms!r}")
+        if isinstance(max_stall_ms, bool) or not isinstance(max_stall_ms, int) or max_stall_ms <= 0:
+            raise ValueError(f"PlaybackSource.max_stall_ms: expected a positive int, got {max_stall_ms!r}")
         self.path = Path(path)
         self.align = align
-        self.timeout_ms = timeout_ms
+        self.max_skew_ms = max_skew_ms
         self.max_stall_ms = max_stall_ms
-        self.stats = {"framesets": 0, "incomplete_dropped": 0}
-        self._device = None
-        self._sensors: list = []
-        self._syncer = None
+        self.stats = {"framesets": 0, "dropped_skew": 0, "unpaired_frames": 0}
+        self.skew_limit_ms: Optional[float] = None
 
     def __enter__(self) -> "PlaybackSource":
         self.open()
@@ -79,7 +235,12 @@ class PlaybackSource:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def open(self) -> None:
+    def __del__(self) -> None:
+        # A source dropped without close() would keep playing into Python callbacks (librealsense holds
+        # them, so the streams outlive it) until the interpreter exits, when they crash it.
+        self.close()
+
+    def _check_file(self) -> None:
         if self.path.is_symlink() and not self.path.exists():
             raise SourceError(f"{self.path}: a symbolic link that leads to no file (dangling, or a loop)")
         if not self.path.exists():
@@ -88,109 +249,102 @@ class PlaybackSource:
             raise SourceError(f"{self.path}: is not a file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: the recording is empty")
+
+    def open(self) -> None:
+        """Load the file once per stream and start every stream from the beginning (SourceError when it cannot)."""
+        self.close()
+        self._check_file()
         rs = require("pyrealsense2", "realsense")
         try:
-            self._device = rs.context().load_device(str(self.path))
-            self._playback = self._device.as_playback()
-            self._playback.set_real_time(False)
-            # Paused until every sensor is started: otherwise the first sensor's start plays the file
-            # and the frames of a sensor started a moment later are lost.
-            self._playback.pause()
-            self._sensors = list(self._device.query_sensors())
-            self._syncer = rs.syncer()
-            self._profiles: Dict[str, Any] = {}
-            for sensor in self._sensors:
-                profiles = [p for p in sensor.get_stream_profiles()
-                            if p.stream_name().split(" ")[0].lower() in _STREAM_NAMES and p.stream_index() <= 1]
-                if not profiles:
-                    continue
-                for profile in profiles:
-                    self._profiles.setdefault(profile.stream_name().split(" ")[0].lower(), profile)
-                sensor.open(profiles)
-                sensor.start(self._syncer)
-            self._playback.resume()
+            first = rs.context().load_device(str(self.path))
+            profiles = {stream: profile for stream, (_, profile) in _stream_profiles(first).items()}
+            if not profiles:
+                raise SourceError(f"{self.path}: the recording holds no depth, colour or infrared stream")
+            tagged = first.supports(rs.camera_info.name) and first.get_info(rs.camera_info.name) == RECORDER_NAME
+            for stream in profiles:
+                device = first if not self._readers else rs.context().load_device(str(self.path))
+                self._readers[stream] = _StreamReader(rs, device, stream, self.path, tagged, self.max_stall_ms)
+            self._read_calibration(rs, first, profiles)
+            for reader in self._readers.values():
+                reader.start()
         except RuntimeError as exc:
             self.close()
             raise SourceError(f"{self.path}: not a readable RealSense recording ({exc})") from exc
-        if not self._profiles:
-            self.close()
-            raise SourceError(f"{self.path}: the recording holds no depth, colour or infrared stream")
+
+    def _read_calibration(self, rs: Any, device: Any, profiles: Dict[str, Any]) -> None:
+        """Depth scale, identity, intrinsics, extrinsics (profiles of one device) and the skew limit."""
         self._depth_scale = 0.001
-        for sensor in self._sensors:
+        for sensor in device.query_sensors():
             if sensor.is_depth_sensor():
                 self._depth_scale = float(sensor.as_depth_sensor().get_depth_scale())
-        self._serial = self._device.get_info(rs.camera_info.serial_number) if self._device.supports(
-            rs.camera_info.serial_number) else ""
-        self._firmware = self._device.get_info(rs.camera_info.firmware_version) if self._device.supports(
-            rs.camera_info.firmware_version) else ""
-        self._intrinsics = {_STREAM_NAMES[s]: _intrinsics(p) for s, p in self._profiles.items()}
-        self._depth_to_color = (_extrinsics(self._profiles["depth"], self._profiles["color"])
-                                if {"depth", "color"} <= set(self._profiles) else None)
+        self._serial, self._firmware = (device.get_info(key) if device.supports(key) else ""
+                                        for key in (rs.camera_info.serial_number, rs.camera_info.firmware_version))
+        self._intrinsics = {_STREAM_NAMES[s]: _intrinsics(p) for s, p in profiles.items()}
+        self._depth_to_color = (_extrinsics(profiles["depth"], profiles["color"])
+                                if {"depth", "color"} <= set(profiles) else None)
+        slowest_fps = min(p.fps() for p in profiles.values())
+        period_ms = 1000.0 / slowest_fps if slowest_fps > 0 else math.inf
+        self.skew_limit_ms = float(self.max_skew_ms) if self.max_skew_ms is not None else max(period_ms, 1.0)
 
     def close(self) -> None:
-        """Stop playback, also midway through the file.
-
-        Non-real-time playback blocks while the syncer's queue is full, and a sensor's stop() waits
-        for that blocked reader: the sensors are stopped on a helper thread while this one keeps
-        draining the syncer, so stopping early never deadlocks.
-        """
-        stopped = threading.Event()
-
-        def stop_sensors() -> None:
-            for sensor in self._sensors:
-                try:
-                    sensor.stop()
-                    sensor.close()
-                except RuntimeError:  # a sensor that never started cannot be stopped; nothing to release
-                    logger.debug("sensor of %s was not streaming", self.path)
-            stopped.set()
-
-        if self._sensors:
-            threading.Thread(target=stop_sensors, name="mmdg-edge-playback-stop", daemon=True).start()
-            deadline = time.monotonic() + 10.0
-            while not stopped.is_set() and time.monotonic() < deadline:
-                if self._syncer is not None:
-                    self._syncer.try_wait_for_frames(10)
-                else:
-                    stopped.wait(0.01)
-            if not stopped.is_set():
-                logger.error("%s: playback did not stop within 10 s; leaving its thread behind", self.path)
-        self._sensors, self._device, self._syncer = [], None, None
+        """Stop playback, also midway through the file (safe to call twice)."""
+        readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            reader.stop()
 
     def __iter__(self) -> Iterator[FrameSet]:
-        if self._syncer is None:
+        if not self._readers:
             self.open()
-        rs = require("pyrealsense2", "realsense")
-        pending: Dict[str, tuple] = {}
-        stalled_ms, draining = 0, False
+        heads: Dict[str, _Frame] = {}
         while True:
-            ok, frames = self._syncer.try_wait_for_frames(self.timeout_ms)
-            if not ok:
-                # A wait that times out is the end only once playback says so (on a loaded machine the
-                # first frames can take longer than one wait), and after one more wait that drains
-                # frames the syncer still holds.
-                if draining:
-                    break
-                if self._playback.current_status() == rs.playback_status.stopped:
-                    draining = True
-                    continue
-                stalled_ms += self.timeout_ms
-                if stalled_ms >= self.max_stall_ms:
-                    raise FrameTimeout(f"{self.path}: playback delivered no frame for {stalled_ms} ms")
+            for stream, reader in self._readers.items():
+                if stream not in heads:
+                    frame = reader.take()
+                    if frame is None:
+                        self._count_leftovers(heads)
+                        return
+                    heads[stream] = frame
+            stale = self._stale_stream(heads)
+            if stale is not None:
+                del heads[stale]
+                self.stats["unpaired_frames"] += 1
                 continue
-            stalled_ms = 0
-            for frame in frames:
-                stream = frame.get_profile().stream_name().split(" ")[0].lower()
-                if stream in self._profiles:
-                    pending[stream] = (_pixels(frame, stream), frame.get_frame_number(), frame.get_timestamp())
-            if set(pending) == set(self._profiles):
-                yield self._frameset(pending)
-                pending = {}
-        if pending:
-            self.stats["incomplete_dropped"] += 1
+            tagged = all(frame.frameset_index is not None for frame in heads.values())
+            skew = _spread_ms(heads.values())
+            if not tagged and skew > self.skew_limit_ms:
+                earliest = min(heads, key=lambda s: heads[s].timestamp_ms)
+                logger.debug("%s: dropped a frameset whose timestamps spread %.1f ms > %.1f ms", self.path, skew,
+                             self.skew_limit_ms)
+                del heads[earliest]
+                self.stats["dropped_skew"] += 1
+                continue
+            yield self._frameset(heads)
+            heads = {}
 
-    def _frameset(self, frames: Dict[str, tuple]) -> FrameSet:
-        images = {_STREAM_NAMES[s]: f[0] for s, f in frames.items()}
+    def _stale_stream(self, heads: Dict[str, _Frame]) -> Optional[str]:
+        """The stream whose head frame belongs to no frameset with the other heads, or None."""
+        indices = {frame.frameset_index for frame in heads.values()}
+        if None not in indices:
+            return None if len(indices) == 1 else min(heads, key=lambda s: heads[s].frameset_index)
+        spread = _spread_ms(heads.values())
+        if spread == 0:
+            return None
+        earliest = min(heads, key=lambda s: heads[s].timestamp_ms)
+        following = self._readers[earliest].peek()
+        if following is None:
+            return None
+        others = [frame for stream, frame in heads.items() if stream != earliest]
+        return earliest if _spread_ms([following, *others]) < spread else None
+
+    def _count_leftovers(self, heads: Dict[str, _Frame]) -> None:
+        """Count what the other streams still hold once one has ended (read to the end of the file)."""
+        self.stats["unpaired_frames"] += len(heads)
+        for reader in self._readers.values():
+            while reader.take() is not None:
+                self.stats["unpaired_frames"] += 1
+
+    def _frameset(self, frames: Dict[str, _Frame]) -> FrameSet:
+        images = {_STREAM_NAMES[s]: f.pixels for s, f in frames.items()}
         aligned = False
         if self.align and "rgb" in images and "depth" in images:
             if not is_registered(self._intrinsics["depth"], self._intrinsics["rgb"], self._depth_to_color):
@@ -201,8 +355,9 @@ class PlaybackSource:
         self.stats["framesets"] += 1
         return FrameSet(
             rgb=images.get("rgb"), depth=images.get("depth"), ir=images.get("ir"), depth_scale_m=self._depth_scale,
-            timestamps_ms={_STREAM_NAMES[s]: float(f[2]) for s, f in frames.items()},
-            frame_numbers={_STREAM_NAMES[s]: int(f[1]) for s, f in frames.items()},
+            timestamps_ms={_STREAM_NAMES[s]: f.timestamp_ms for s, f in frames.items()},
+            frame_numbers={_STREAM_NAMES[s]: f.number for s, f in frames.items()},
             intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=aligned,
-            serial=self._serial, metadata={"source": str(self.path), "firmware": self._firmware},
+            serial=self._serial, origin="recording",
+            metadata={"source": str(self.path), "firmware": self._firmware},
         )

@@ -6,7 +6,8 @@ scale / intrinsics / extrinsics read once, ``rs.align`` built once outside the f
 pipeline stopped on exit.
 
 Run-time faults, none of which hangs the caller:
-- no frameset within ``timeout_ms`` while the camera is still connected: ``FrameTimeout``;
+- no frameset within ``timeout_ms`` while the camera is still connected: ``FrameTimeout``, also
+  when frames keep coming but none completes a frameset (all skewed, or no emitter-off frame);
 - the camera unplugged (it leaves the device list, or librealsense raises): the pipeline is
   restarted with exponential backoff until ``reconnect_timeout_s`` has passed, then
   ``DeviceDisconnected``;
@@ -17,6 +18,12 @@ Emitter modes: "on" (dotted IR, best depth), "off" (clean IR, depth from texture
 "interleaved": the camera switches its projector on and off every frame (``emitter_on_off``) and
 each FrameSet combines the depth and colour of the latest emitter-on frame with the IR of the
 following emitter-off frame, so the model sees dotted depth and clean IR (at half the frame rate).
+Telling the two apart needs the frames' emitter metadata: a camera whose frames carry none (firmware
+older than 5.12, or a Linux kernel without the RealSense metadata patch) is refused at its first
+frameset.
+
+Every FrameSet has origin "camera" and ``received_s``, the host's ``time.monotonic()`` when the
+pipeline handed it over (for an interleaved one, when its emitter-on half arrived).
 """
 from __future__ import annotations
 
@@ -126,6 +133,8 @@ class RealSenseSource:
     """Framesets from a connected camera (the first one, or the one with ``serial``).
 
     Attributes:
+        is_realtime: True; framesets come at the camera's pace (read them through LatestOnly when the
+            consumer is slower).
         stats: counters since open: ``delivered``, ``dropped_skew``, ``reconnects``.
 
     Example:
@@ -133,7 +142,7 @@ class RealSenseSource:
         ...     frameset = next(iter(camera))
     """
 
-    is_live = True
+    is_realtime = True
 
     def __init__(self, serial: Optional[str] = None, config: RealSenseConfig = RealSenseConfig()) -> None:
         self.serial = serial
@@ -187,7 +196,8 @@ class RealSenseSource:
         self._intrinsics["rgb"] = self._intrinsics["depth"]
         self._depth_to_color = _extrinsics(streams["depth"], streams["rgb"])
         self._align = rs.align(rs.stream.depth)
-        self._pending: Optional[Dict[str, Any]] = None  # interleaved: the last emitter-on frame
+        # interleaved: the last emitter-on frame's depth and colour, and its arrival time
+        self._pending: Optional[Tuple[Dict[str, Any], float]] = None
 
     def _set_emitter(self, rs: Any, depth_sensor: Any) -> None:
         mode = self.config.emitter
@@ -215,23 +225,36 @@ class RealSenseSource:
     def __iter__(self) -> Iterator[FrameSet]:
         if self._pipeline is None:
             self.open()
+        timeout_s = self.config.timeout_ms / 1000.0
+        deadline = time.monotonic() + timeout_s
         while True:
-            frames = self._wait()
-            parts = self._split(frames)
-            if parts is None:
-                continue
-            stamps = [p["timestamp"] if isinstance(p, dict) else float(p.get_timestamp()) for p in parts.values()]
-            skew = max(stamps) - min(stamps)
-            if skew > self.config.skew_limit_ms:  # checked before the pixels are copied out
-                self.stats["dropped_skew"] += 1
-                logger.debug("dropped a frameset whose timestamps spread %.1f ms > %.1f ms", skew,
-                             self.config.skew_limit_ms)
+            reconnects = self.stats["reconnects"]
+            frames, received_s = self._wait()
+            if self.stats["reconnects"] != reconnects:  # a reopened camera starts a new wait
+                deadline = time.monotonic() + timeout_s
+            split = self._split(frames, received_s)
+            if split is None or self._skewed(split[0]):
+                if time.monotonic() > deadline:
+                    raise FrameTimeout(f"no complete frameset from camera {self._serial} within "
+                                       f"{self.config.timeout_ms} ms (emitter {self.config.emitter!r}; "
+                                       f"{self.stats['dropped_skew']} dropped for timestamp skew so far)")
                 continue
             self.stats["delivered"] += 1
-            yield self._frameset(parts)
+            yield self._frameset(*split)
+            deadline = time.monotonic() + timeout_s
 
-    def _wait(self) -> Any:
-        """The next frameset from the pipeline, reconnecting through an unplug."""
+    def _skewed(self, parts: Dict[str, Any]) -> bool:
+        """Count and report a frameset whose stream timestamps spread too wide (checked before copying pixels)."""
+        stamps = [p["timestamp"] if isinstance(p, dict) else float(p.get_timestamp()) for p in parts.values()]
+        skew = max(stamps) - min(stamps)
+        if skew <= self.config.skew_limit_ms:
+            return False
+        self.stats["dropped_skew"] += 1
+        logger.debug("dropped a frameset whose timestamps spread %.1f ms > %.1f ms", skew, self.config.skew_limit_ms)
+        return True
+
+    def _wait(self) -> Tuple[Any, float]:
+        """The next frameset from the pipeline and its host arrival time, reconnecting through an unplug."""
         while True:
             try:
                 ok, frames = self._pipeline.try_wait_for_frames(self.config.timeout_ms)
@@ -239,7 +262,7 @@ class RealSenseSource:
                 logger.warning("camera %s: %s", self._serial, exc)
                 ok, frames = False, None
             if ok:
-                return frames
+                return frames, time.monotonic()
             if _find_device(self._rs, self._serial) is not None:
                 raise FrameTimeout(f"no frameset from camera {self._serial} within {self.config.timeout_ms} ms "
                                    "(the camera is still connected)")
@@ -269,25 +292,34 @@ class RealSenseSource:
             time.sleep(min(delay, remaining))
             delay = min(2 * delay, longest)
 
-    def _split(self, frames: Any) -> Optional[Dict[str, Any]]:
-        """The depth, colour and IR frames to combine into one FrameSet (None: wait for more)."""
+    def _split(self, frames: Any, received_s: float) -> Optional[Tuple[Dict[str, Any], float]]:
+        """The depth, colour and IR frames to combine into one FrameSet and its arrival time (None: wait for more).
+
+        An interleaved frameset is as old as its emitter-on half, which arrived a frame earlier.
+        """
         aligned = self._align.process(frames)
         depth, color, ir = aligned.get_depth_frame(), aligned.get_color_frame(), aligned.get_infrared_frame(1)
         if not (depth and color and ir):
             logger.debug("camera %s delivered an incomplete frameset", self._serial)
             return None
         if self.config.emitter != "interleaved":
-            return {"depth": depth, "rgb": color, "ir": ir}
-        if _emitter_on(self._rs, depth):
+            return {"depth": depth, "rgb": color, "ir": ir}, received_s
+        emitter_on = _emitter_on(self._rs, depth)
+        if emitter_on is None:
+            raise SourceError(f"camera {self._serial} (firmware {self._firmware}) sends no emitter metadata with "
+                              "its frames, so interleaved mode cannot tell dotted frames from clean ones; update "
+                              "the firmware (5.12+; on Linux also the RealSense metadata kernel patch), or use "
+                              "emitter 'on' or 'off'")
+        if emitter_on:
             # Keep this frame's depth and colour; its IR shows the projector's dots.
-            self._pending = {"depth": _copy_frame(depth), "rgb": _copy_frame(color)}
+            self._pending = {"depth": _copy_frame(depth), "rgb": _copy_frame(color)}, received_s
             return None
         if self._pending is None:
             return None
-        parts, self._pending = {**self._pending, "ir": _copy_frame(ir)}, None
-        return parts
+        (parts, pending_received_s), self._pending = self._pending, None
+        return {**parts, "ir": _copy_frame(ir)}, pending_received_s
 
-    def _frameset(self, parts: Dict[str, Any]) -> FrameSet:
+    def _frameset(self, parts: Dict[str, Any], received_s: float) -> FrameSet:
         frames = {name: _copy_frame(frame) for name, frame in parts.items()}
         return FrameSet(
             rgb=frames["rgb"]["data"], depth=frames["depth"]["data"], ir=frames["ir"]["data"],
@@ -295,7 +327,7 @@ class RealSenseSource:
             timestamps_ms={name: f["timestamp"] for name, f in frames.items()},
             frame_numbers={name: f["number"] for name, f in frames.items()},
             intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=True,
-            serial=self._serial,
+            serial=self._serial, origin="camera", received_s=received_s,
             metadata={"source": "realsense", "firmware": self._firmware, "emitter": self.config.emitter},
         )
 
@@ -308,10 +340,9 @@ def _copy_frame(frame: Any) -> Dict[str, Any]:
             "number": int(frame.get_frame_number())}
 
 
-def _emitter_on(rs: Any, frame: Any) -> bool:
-    """Whether the projector lit this frame (frame metadata; firmware without it counts as on)."""
-    for key in ("frame_emitter_mode", "frame_laser_power_mode"):
-        value = getattr(rs.frame_metadata_value, key, None)
-        if value is not None and frame.supports_frame_metadata(value):
-            return frame.get_frame_metadata(value) != 0
-    return True
+def _emitter_on(rs: Any, frame: Any) -> Optional[bool]:
+    """Whether the projector lit this frame, from frame metadata; None when the frame carries none."""
+    for key in (rs.frame_metadata_value.frame_emitter_mode, rs.frame_metadata_value.frame_laser_power_mode):
+        if frame.supports_frame_metadata(key):
+            return frame.get_frame_metadata(key) != 0
+    return None

@@ -4,6 +4,8 @@ The frames go through an `rs.software_device` with an `rs.recorder` attached, so
 RealSense streams: depth z16, colour rgb8 and infrared y8/y16, each with its intrinsics, the depth
 units and the depth→colour extrinsics. Colour that is already on the depth grid is written with the
 depth intrinsics and identity extrinsics, so playback recognises it as registered and leaves it alone.
+Each frame carries its frameset's index as frame metadata, so playback pairs the streams back into
+the recorded framesets.
 """
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 RECORDER_SUFFIXES = (".db3",)
+RECORDER_NAME = "mmdg-edge recorder"
+# Every frame carries the index of its frameset in this frame-metadata field (an
+# rs.frame_metadata_value name), so playback rebuilds the recorded framesets exactly, whatever their
+# timestamps (a D435's colour and depth of one frameset can be over half a frame period apart).
+FRAMESET_INDEX_METADATA = "frame_counter"
 _DEFAULT_FPS = 30
 # FrameSet name → (librealsense stream name, stream index, sensor that owns it).
 _STREAMS = {"depth": ("depth", 0, "Stereo Module"), "ir": ("infrared", 1, "Stereo Module"),
@@ -114,7 +121,7 @@ class _SoftwareCamera:
     def __init__(self, rs: Any, path: Path, layout: _Layout) -> None:
         self._rs = rs
         self._device = rs.software_device()
-        self._device.register_info(rs.camera_info.name, "mmdg-edge recorder")
+        self._device.register_info(rs.camera_info.name, RECORDER_NAME)
         self._device.register_info(rs.camera_info.serial_number, layout.serial)
         sensors: Dict[str, Any] = {}
         self.profiles: Dict[str, Any] = {}
@@ -148,6 +155,8 @@ class _SoftwareCamera:
 
     def write(self, frameset: FrameSet, index: int) -> None:
         rs = self._rs
+        for sensor in self._sensors:
+            sensor.set_metadata(getattr(rs.frame_metadata_value, FRAMESET_INDEX_METADATA), index)
         for name, profile in self.profiles.items():
             image = np.ascontiguousarray(getattr(frameset, name))
             frame = rs.software_video_frame()

@@ -6,7 +6,9 @@
 - ``TIMEOUT``: nothing within the timeout, camera still connected;
 - ``Unplug(queries)``: librealsense raises, and the camera is missing from the next ``queries``
   device-list queries (``None``: for good).
-After the last event the camera delivers nothing (a timeout while connected).
+After the last event the camera delivers nothing (a timeout while connected), unless ``repeat`` is
+set: then the events play again, for ever, as a streaming camera does.
+``has_metadata=False`` makes frames carry no metadata (firmware or kernel without it).
 ``camera.module()`` is the fake module to put in ``sys.modules["pyrealsense2"]``.
 """
 from __future__ import annotations
@@ -108,8 +110,9 @@ class _Device:
 
 
 class _Frame:
-    def __init__(self, data: np.ndarray, timestamp: float, number: int, emitter: bool) -> None:
+    def __init__(self, data: np.ndarray, timestamp: float, number: int, emitter: bool, metadata: bool) -> None:
         self._data, self._timestamp, self._number, self._emitter = data, timestamp, number, emitter
+        self._metadata = metadata
 
     def __bool__(self) -> bool:
         return True
@@ -124,20 +127,20 @@ class _Frame:
         return self._number
 
     def supports_frame_metadata(self, key: str) -> bool:
-        return key == "frame_emitter_mode"
+        return self._metadata and key == "frame_emitter_mode"
 
     def get_frame_metadata(self, key: str) -> int:
         return int(self._emitter)
 
 
 class _Frames:
-    def __init__(self, event: Frame, size: Tuple[int, int, int]) -> None:
+    def __init__(self, event: Frame, size: Tuple[int, int, int], metadata: bool) -> None:
         w, h, fps = size
         stamp = event.number * 1000.0 / fps
-        self.depth = _Frame(np.full((h, w), event.number, np.uint16), stamp, event.number, event.emitter)
-        self.ir = _Frame(np.full((h, w), event.number % 256, np.uint8), stamp, event.number, event.emitter)
+        self.depth = _Frame(np.full((h, w), event.number, np.uint16), stamp, event.number, event.emitter, metadata)
+        self.ir = _Frame(np.full((h, w), event.number % 256, np.uint8), stamp, event.number, event.emitter, metadata)
         self.color = _Frame(np.full((h, w, 3), event.number % 256, np.uint8), stamp + event.skew_ms, event.number,
-                            event.emitter)
+                            event.emitter, metadata)
 
     def get_depth_frame(self) -> _Frame:
         return self.depth
@@ -157,6 +160,8 @@ class FakeCamera:
     period_s: float = 0.0  # time each frame takes to arrive (0: at once)
     modes: Tuple[Tuple[int, int, int], ...] = ((WIDTH, HEIGHT, 30), (WIDTH, HEIGHT, 15))
     has_on_off: bool = True
+    has_metadata: bool = True
+    repeat: bool = False
     options: Dict[str, float] = field(default_factory=dict)
     starts: int = 0
     stops: int = 0
@@ -179,7 +184,8 @@ class FakeCamera:
         rs.format = types.SimpleNamespace(z16="z16", y8="y8", rgb8="rgb8")
         rs.option = types.SimpleNamespace(emitter_enabled="emitter_enabled", emitter_on_off="emitter_on_off")
         rs.camera_info = types.SimpleNamespace(serial_number="serial_number", firmware_version="firmware_version")
-        rs.frame_metadata_value = types.SimpleNamespace(frame_emitter_mode="frame_emitter_mode")
+        rs.frame_metadata_value = types.SimpleNamespace(frame_emitter_mode="frame_emitter_mode",
+                                                        frame_laser_power_mode="frame_laser_power_mode")
 
         class context:
             def query_devices(self) -> List[_Device]:
@@ -208,9 +214,11 @@ class FakeCamera:
                 if not camera.events:
                     return False, None
                 event = camera.events.pop(0)
+                if camera.repeat:
+                    camera.events.append(event)
                 if isinstance(event, Frame):
                     time.sleep(camera.period_s)
-                    return True, _Frames(event, camera._size)
+                    return True, _Frames(event, camera._size, camera.has_metadata)
                 if isinstance(event, Unplug):
                     camera._absent = event.queries
                     raise RuntimeError("Frame didn't arrive within 5000")

@@ -1,10 +1,11 @@
-"""Image-triplet folders as framesets."""
+"""Image-triplet folders as framesets, through ImageFolderSource and open_source(FOLDER)."""
 import cv2
 import numpy as np
 import pytest
 
 from mmdg_edge.errors import SourceError
-from mmdg_edge.sensors.images import find_triplets, iter_triplets
+from mmdg_edge.sensors import open_source
+from mmdg_edge.sensors.images import ImageFolderSource, find_triplets, iter_triplets
 
 
 def _write_triplet(folder, name, with_ir=True):
@@ -26,6 +27,27 @@ def test_triplets_load_with_their_pixel_values(tmp_path):
     assert second.rgb[0, 0].tolist() == [200, 0, 0]
     assert second.depth.dtype == np.uint16 and second.depth[0, 0] == 612
     assert second.ir[0, 0] == 90 and second.color_aligned_to_depth
+
+
+def test_open_source_reads_a_folder_as_an_image_source_in_name_order(tmp_path):
+    for name in ("b", "c", "a"):
+        _write_triplet(tmp_path, name, with_ir=name != "c")
+    with open_source(str(tmp_path)) as source:
+        assert isinstance(source, ImageFolderSource) and source.is_realtime is False
+        framesets = list(source)
+    assert [fs.metadata["name"] for fs in framesets] == ["a", "b", "c"]
+    assert [fs.frame_number for fs in framesets] == [0, 1, 2]
+    assert framesets[2].frame_numbers == {"rgb": 2, "depth": 2}  # c has no IR
+    assert all(fs.origin == "images" and fs.received_s is None for fs in framesets)
+    assert framesets[0].depth[0, 0] == 612 and framesets[0].rgb[0, 0].tolist() == [200, 0, 0]
+    assert [fs.metadata["name"] for fs in iter_triplets(tmp_path)] == ["a", "b", "c"]
+
+
+def test_a_folder_without_triplets_is_refused_when_opened(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images")
+    with pytest.raises(SourceError, match="no NAME_rgb / NAME_depth / NAME_ir images found"):
+        with open_source(str(tmp_path)):
+            pass
 
 
 def test_eight_bit_depth_is_refused_with_the_file_name(tmp_path):

@@ -1,4 +1,4 @@
-"""LatestOnly: a slow consumer of a live source gets the newest frameset and a count of the rest."""
+"""LatestOnly: a slow consumer of a real-time source gets the newest frameset and a count of the rest."""
 import threading
 import time
 

@@ -1,7 +1,8 @@
 """Live RealSense capture through a fake pyrealsense2 (tests/fake_rs.py): profile checks,
-emitter modes, timestamp skew, timeouts, unplug/replug with backoff."""
+emitter modes, timestamp skew, timeouts, unplug/replug with backoff, origin and arrival time."""
 import itertools
 import sys
+import threading
 import time
 
 import numpy as np
@@ -27,6 +28,27 @@ def _take(source, count):
     return list(itertools.islice(iter(source), count))
 
 
+def _first_error_within(source, camera, seconds):
+    """The exception that iterating ``source`` raises, run on a thread so that a source that spins for
+    ever fails the test instead of hanging it (the camera then stops streaming, which ends the spin)."""
+    outcome = {}
+
+    def iterate():
+        try:
+            next(iter(source))
+        except Exception as exc:  # the outcome under test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=iterate, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    spinning = thread.is_alive()
+    camera.repeat, camera.events = False, []
+    thread.join(seconds)
+    assert not spinning, f"the source was still iterating after {seconds} s"
+    return outcome.get("error")
+
+
 def test_framesets_carry_pixels_calibration_and_camera_identity(camera):
     camera.events = [Frame(1), Frame(2), Frame(3)]
     with open_source(f"realsense:{SERIAL}", config=RealSenseConfig(**FAST)) as source:
@@ -37,6 +59,7 @@ def test_framesets_carry_pixels_calibration_and_camera_identity(camera):
     fs.validate()
     assert fs.rgb.shape == (HEIGHT, WIDTH, 3) and fs.ir.dtype == np.uint8 and fs.depth_scale_m == 0.001
     assert fs.serial == SERIAL and fs.metadata["firmware"] == FIRMWARE and fs.color_aligned_to_depth
+    assert fs.origin == "camera" and source.is_realtime and not hasattr(source, "is_live")
     assert fs.intrinsics["rgb"] == fs.intrinsics["depth"]  # colour resampled onto the depth grid
     assert fs.depth_to_color.translation == (0.015, 0.0, 0.0)
     assert camera.options == {"emitter_on_off": 0.0, "emitter_enabled": 1.0}
@@ -103,6 +126,45 @@ def test_interleaved_emitter_pairs_dotted_depth_with_the_next_clean_ir(camera):
     assert framesets[0].frame_numbers == {"depth": 2, "rgb": 2, "ir": 3}
     assert camera.options == {"emitter_enabled": 1.0, "emitter_on_off": 1.0}
     assert framesets[0].metadata["emitter"] == "interleaved"
+
+
+def test_framesets_carry_the_host_time_they_arrived(camera):
+    camera.period_s = 0.05
+    camera.events = [Frame(1), Frame(2), Frame(3, emitter=False)]
+    with RealSenseSource(config=RealSenseConfig(**{**FAST, "timeout_ms": 500})) as source:
+        before = time.monotonic()
+        fs = next(iter(source))
+        after = time.monotonic()
+    assert before + 0.05 <= fs.received_s <= after  # after the frame's 50 ms transit, before next() returned
+    with RealSenseSource(config=RealSenseConfig(emitter="interleaved", **{**FAST, "timeout_ms": 500})) as source:
+        fs = next(iter(source))
+        after = time.monotonic()
+    # an interleaved frameset is as old as its dotted half, one 50 ms frame before its clean IR
+    assert fs.frame_numbers == {"depth": 2, "rgb": 2, "ir": 3} and fs.received_s <= after - 0.05
+
+
+def test_interleaved_without_emitter_metadata_is_refused_instead_of_spinning(camera):
+    camera.has_metadata, camera.repeat = False, True
+    camera.events = [Frame(1), Frame(2, emitter=False)]
+    with RealSenseSource(config=RealSenseConfig(emitter="interleaved", **FAST)) as source:
+        error = _first_error_within(source, camera, 3.0)
+    assert isinstance(error, SourceError), error
+    assert "no emitter metadata" in str(error) and "update the firmware" in str(error)
+    assert "emitter 'on' or 'off'" in str(error)
+
+
+@pytest.mark.parametrize("emitter,event", [("interleaved", Frame(1)), ("on", Frame(1, skew_ms=40.0))],
+                         ids=["projector-never-off", "always-skewed"])
+def test_a_camera_that_never_completes_a_frameset_times_out(camera, emitter, event):
+    camera.repeat, camera.period_s = True, 0.002
+    camera.events = [event]
+    config = RealSenseConfig(emitter=emitter, **{**FAST, "timeout_ms": 100})
+    with RealSenseSource(config=config) as source:
+        started = time.monotonic()
+        error = _first_error_within(source, camera, 3.0)
+        assert isinstance(error, FrameTimeout) and "no complete frameset" in str(error) and "100 ms" in str(error)
+        assert time.monotonic() - started < 2.0
+        assert source.stats["delivered"] == 0 and (source.stats["dropped_skew"] > 0) == (emitter == "on")
 
 
 def test_interleaved_needs_the_emitter_on_off_option(camera):

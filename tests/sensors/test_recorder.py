@@ -46,6 +46,7 @@ def test_five_registered_framesets_round_trip_pixel_exact(tmp_path, rng):
         assert copy.timestamps_ms == pytest.approx(original.timestamps_ms)
     first = played[0]
     assert first.color_aligned_to_depth and first.serial == "RECTEST01"
+    assert all(fs.origin == "recording" and fs.received_s is None for fs in played)
     assert first.depth_scale_m == pytest.approx(0.00025)
     depth = first.intrinsics["depth"]
     assert (depth.width, depth.height, depth.fx, depth.fy, depth.ppx, depth.ppy) == pytest.approx(
@@ -100,6 +101,7 @@ def test_record_command_writes_a_playable_file(tmp_path):
     with open_source(str(out)) as source:
         played = list(source)
     assert len(played) == 3 and played[0].serial.startswith("SYNTH-")
+    assert all(fs.origin == "recording" for fs in played)  # a replay, whatever was recorded
     assert [fs.frame_numbers["rgb"] for fs in played] == [0, 1, 2]
 
 
