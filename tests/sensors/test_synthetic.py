@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
 
+from mmdg_edge.align import AlignConfig, FaceAligner  # noqa: E402
 from mmdg_edge.physics import check_physics, depth_relief_m  # noqa: E402
 from mmdg_edge.sensors import open_source  # noqa: E402
 from mmdg_edge.sensors.synthetic import (  # noqa: E402
@@ -52,10 +53,13 @@ def test_framesets_validate_with_one_pinhole_camera_for_all_streams():
     assert (fs.intrinsics["depth"].fx, fs.intrinsics["depth"].ppx, fs.intrinsics["depth"].ppy) == (615.0, 320.0, 240.0)
     assert fs.color_aligned_to_depth and fs.depth_to_color.translation == (0.0, 0.0, 0.0)
     assert fs.serial == "SYNTH-2" and fs.depth_scale_m == 0.001 and fs.metadata["source"] == "synthetic"
+    assert fs.origin == "synthetic" and fs.received_s is None and camera.is_realtime is False
     assert fs.frame_numbers == {"rgb": 1, "depth": 1, "ir": 1}
     assert fs.timestamps_ms["depth"] == pytest.approx(1000 / 30)
     truth = fs.metadata["truth"]
     assert truth["label"] == "attack" and truth["attack"] == "replay" and truth["domain"] == 2
+    # without subjects or instruments: the base face, the default screen, the kind as species
+    assert (truth["subject"], truth["instrument"], truth["species"]) == (None, None, "replay")
 
 
 @pytest.mark.parametrize("kind", ["live", "print", "replay", "mask"])
@@ -198,7 +202,10 @@ def test_bad_arguments_are_refused_with_the_field_named():
 
 
 def test_physical_vetoes_fire_on_every_attack_and_never_on_live():
+    aligner = FaceAligner(AlignConfig(smoothing=0.0, track=False))
     for fs in SyntheticCamera(seed=11, num_frames=40):
         truth = fs.metadata["truth"]
-        vetoes = check_physics(fs.depth, fs.ir, truth["box"], fs.depth_scale_m).vetoes
+        result = aligner.align(fs)
+        assert result.status == "ok", (truth, result.reason)
+        vetoes = check_physics(result.crops).vetoes
         assert bool(vetoes) == (truth["label"] == "attack"), (truth, vetoes)

@@ -1,0 +1,71 @@
+"""Without subjects or instruments the synthetic camera renders exactly what it did before they existed.
+
+The digests below are SHA-256 of the raw bytes of rgb, depth and ir, frameset after frameset, as
+rendered by the code before subjects and instruments were added (commit 61feef7), computed by
+``_digest`` on the renders built here, with numpy 2.4.6 and OpenCV 4.14.0. Other numpy or OpenCV
+builds may round a float differently somewhere, so the comparison only runs on those versions.
+"""
+import hashlib
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
+
+from mmdg_edge.sensors.synthetic import Segment, SyntheticCamera, render_frameset, render_sequence  # noqa: E402
+
+BEFORE = {
+    "live": "d53aa065d186c7d006e4aac1c501561ed04bcea442a7e5e3fc4038f48e5cc25d",
+    "print": "e4bf84484f6d7b074f39b4de43ca0575cea3f312a4ea2aafb28a394b18de0b58",
+    "replay": "59eaa5d1e6aaecb8c84a3a29e46feb4b9fc96f6c4eee4fe2952ba4f116b57f09",
+    "mask": "2d8a02b1c5de0bff50ff9813f5481161348d0c702c5f26bd7e2891fe7d2f0e71",
+    "empty": "779bd93fd1406e52f5e18cf46eb2861bebfe5ba3290a2ffac9380b72b5a79ce6",
+    "camera": "4398817cb1ba340e5b52de3d5d55266df2ed1c23e072d9e63787cda6e93f4015",
+    "sequence": "27a252323d2e6b4cc7c2af4f80abb149f8007b4d3725df9214018a822e824b02",
+}
+# SHA-256 of json.dumps(truths, sort_keys=True) of the camera's and the sequence's framesets, with the
+# keys added since ("species", "subject", "instrument") left out.
+BEFORE_TRUTHS = "33b17fd51028fd663590cd2b92d85f64abd621ea16cbbe74af812eb961472b67"
+NEW_TRUTH_KEYS = ("species", "subject", "instrument")
+
+pytestmark = pytest.mark.skipif(
+    (np.__version__, cv2.__version__) != ("2.4.6", "4.14.0"),
+    reason=f"digests were made with numpy 2.4.6 / OpenCV 4.14.0, not {np.__version__} / {cv2.__version__}",
+)
+
+
+def _digest(framesets):
+    sha = hashlib.sha256()
+    for fs in framesets:
+        for image in (fs.rgb, fs.depth, fs.ir):
+            sha.update(np.ascontiguousarray(image).tobytes())
+    return sha.hexdigest()
+
+
+def _camera():
+    return list(SyntheticCamera(seed=9, num_frames=8))
+
+
+def _sequence():
+    return list(render_sequence([Segment("empty", 1), Segment("live", 3, 1, 0.9, 0.6), Segment("print", 2, 2, 0.5),
+                                 Segment("replay", 2, 3, 0.7), Segment("mask", 2, 0, 0.55)], seed=4))
+
+
+@pytest.mark.parametrize("kind", ["live", "print", "replay", "mask", "empty"])
+def test_each_class_renders_bit_for_bit_as_before_in_every_domain(kind):
+    framesets = [render_frameset(kind, domain, np.random.default_rng(100 + domain), domain,
+                                 distance_m=None if domain % 2 else 0.6) for domain in range(4)]
+    assert _digest(framesets) == BEFORE[kind]
+
+
+def test_camera_and_scripted_sequence_render_bit_for_bit_as_before():
+    camera, sequence = _camera(), _sequence()
+    assert _digest(camera) == BEFORE["camera"]
+    assert _digest(sequence) == BEFORE["sequence"]
+    truths = [{k: v for k, v in fs.metadata["truth"].items() if k not in NEW_TRUTH_KEYS} for fs in camera + sequence]
+    assert hashlib.sha256(json.dumps(truths, sort_keys=True).encode()).hexdigest() == BEFORE_TRUTHS
+    assert all(fs.origin == "synthetic" for fs in camera + sequence)
+    assert {fs.metadata["truth"]["subject"] for fs in camera} == {None}
+    assert {fs.metadata["truth"]["instrument"] for fs in camera} == {None}
