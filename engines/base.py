@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -124,8 +124,9 @@ def _load_json_property(properties: Mapping[str, str], key: str, source: str) ->
 class Engine(ABC):
     """Base class of every inference engine.
 
-    Subclasses implement ``_run`` (validated numpy in, probabilities out), set ``_metadata`` to the
-    checkpoint metadata and may override ``close``. Engines are context managers.
+    Subclasses implement ``_run`` (validated numpy in, probabilities out) and ``precision``, set
+    ``_metadata`` to the checkpoint metadata and ``_model_sha256`` to the digest of the file bytes
+    they loaded, and may override ``close``. Engines are context managers.
 
     Example:
         >>> with create_engine("onnxruntime", "model.onnx") as engine:  # doctest: +SKIP
@@ -136,6 +137,7 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self._metadata: Dict[str, Any] = {}
+        self._model_sha256: Optional[str] = None
         self._closed = False
 
     @property
@@ -143,9 +145,25 @@ class Engine(ABC):
         """The checkpoint metadata (threshold, preprocess, config, ...); a copy, safe to modify."""
         return json.loads(json.dumps(self._metadata))
 
+    @property
+    def model_sha256(self) -> Optional[str]:
+        """Hex SHA-256 of the model file bytes this engine loaded and runs; None for an in-memory model.
+
+        ``metadata["sha256"]`` names the checkpoint's weights, which its FP32, FP16 and INT8 exports
+        share; this digest names the one file, so whatever is bound to a model (a device profile, an
+        audit record) can tell those exports apart. It is computed from the same bytes the backend
+        was given, never from a second read of the file.
+        """
+        return self._model_sha256
+
+    @property
+    @abstractmethod
+    def precision(self) -> str:
+        """The arithmetic the engine runs in: ``"fp32"``, ``"fp16"``, ``"int8"`` or ``"bf16"``."""
+
     def describe(self) -> Dict[str, Any]:
-        """What runs where: engine name, precision, device/providers. Subclasses add their details."""
-        return {"engine": self.name}
+        """What runs where: engine name, precision, model digest; subclasses add device/providers."""
+        return {"engine": self.name, "precision": self.precision, "model_sha256": self.model_sha256}
 
     def run(self, crops: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Score a batch of framesets.

@@ -6,6 +6,7 @@ the engine contract.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import EngineError, EngineMismatch
-from ._onnx_props import read_onnx_properties
+from ._onnx_props import parse_onnx_properties
 from .base import CROPS_SAMPLE_SHAPE, INPUT_NAMES, OUTPUT_NAME, Engine, parse_model_metadata
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class OnnxRuntimeEngine(Engine):
     """Run an exported MMDG++ ONNX model with onnxruntime.
 
     Args:
-        model_path: ``.onnx`` file written by ``mmdg-edge export`` (FP32, FP16 or INT8).
+        model_path: ``.onnx`` file written by ``mmdg-edge export`` (FP32, FP16 or INT8), weights
+            inline; it is read once and those bytes are checked, hashed (``model_sha256``) and run.
         providers: ordered execution providers; None = TensorRT EP, CUDA EP, CPU, filtered by
             what is installed. ``describe()["providers"]`` reports what onnxruntime actually uses.
         intra_op_num_threads: threads inside one operator (0 = onnxruntime's default, one per core).
@@ -96,27 +98,32 @@ class OnnxRuntimeEngine(Engine):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{field_name}: expected an int ≥ 0 (0 = onnxruntime's default), got {value!r}")
         self.path = Path(model_path)
-        # Metadata first, from the file itself: a foreign, truncated or mismatched model is refused
-        # before onnxruntime parses it.
-        self._metadata, self.export_info = parse_model_metadata(read_onnx_properties(self.path), str(self.path))
+        # One read: the metadata check, the digest and the session all see these bytes, so a file
+        # replaced meanwhile cannot run under another file's checks or digest.
+        data = _read_model(self.path)
+        # Metadata first: a foreign, truncated or mismatched model is refused before onnxruntime parses it.
+        properties = parse_onnx_properties(data, str(self.path))
+        self._metadata, self.export_info = parse_model_metadata(properties, str(self.path))
+        self._model_sha256 = hashlib.sha256(data).hexdigest()
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_num_threads
         options.inter_op_num_threads = inter_op_num_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
-        if self.export_info["precision"] == "fp16":
+        if self.precision == "fp16":
             # onnxruntime 1.32's CPU layout optimisations (ORT_ENABLE_ALL) crash the process on our
             # FP16 graph; the extended level keeps the fusions and loads it safely.
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         chosen = resolve_providers(providers, ort.get_available_providers())
         try:
-            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=chosen)
+            self._session = ort.InferenceSession(data, sess_options=options, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own pybind11 types (InvalidProtobuf, Fail, ...)
             raise EngineError(
-                f"{self.path}: onnxruntime cannot load this file; it is truncated, corrupt or not ONNX ({exc})"
+                f"{self.path}: onnxruntime cannot load this file; it is truncated, corrupt, not ONNX or keeps "
+                f"its weights in external data files (re-export with `mmdg-edge export`) ({exc})"
             ) from exc
         self._check_signature()
         self.providers = tuple(self._session.get_providers())
-        logger.info("%s on %s (%s)", self.path.name, self.providers, self.export_info.get("precision"))
+        logger.info("%s on %s (%s)", self.path.name, self.providers, self.precision)
 
     def _check_signature(self) -> None:
         inputs = {arg.name: arg for arg in self._session.get_inputs()}
@@ -130,11 +137,14 @@ class OnnxRuntimeEngine(Engine):
             raise EngineMismatch(f"{self.path}: outputs are {[arg.name for arg in outputs]}, expected [{name!r}]")
         _check_arg(self.path, outputs[0], type_name, sample_shape)
 
+    @property
+    def precision(self) -> str:
+        return self.export_info["precision"]
+
     def describe(self) -> Dict[str, Any]:
         return {
-            "engine": self.name,
+            **super().describe(),
             "model": str(self.path),
-            "precision": self.export_info.get("precision"),
             "quantization": self.export_info.get("quantization"),
             "providers": list(self.providers),
         }
@@ -159,3 +169,12 @@ def _check_arg(path: Path, arg: Any, type_name: str, sample_shape: Tuple[int, ..
             f"{path}: {arg.name!r} is {arg.type} {shape}, the engine contract is {type_name} {expected} "
             "(dynamic batch)"
         )
+
+
+def _read_model(path: Path) -> bytes:
+    if not path.is_file():
+        raise EngineError(f"{path}: no such ONNX file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise EngineError(f"{path}: cannot read the ONNX file ({exc})") from exc

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -363,7 +364,9 @@ class TensorRTEngine(Engine):
     """Run a TensorRT plan: pinned host buffers, async copies, one CUDA stream per runner.
 
     Batches larger than the profile's ``max_batch`` run in chunks; smaller than ``min_batch``
-    are padded by repeating the last row (the padding rows are dropped).
+    are padded by repeating the last row (the padding rows are dropped). One engine may be shared
+    by threads (e.g. two detectors): calls are serialised, since they share one execution
+    context, stream and set of buffers.
 
     Args:
         plan_path: plan written by ``build_engine`` (its sidecar must sit beside it).
@@ -390,23 +393,29 @@ class TensorRTEngine(Engine):
         trt = require("tensorrt", "tensorrt")
         self._cuda = require("pycuda.driver", "tensorrt")
         device, gpu_name, capability = _gpu_identity(device_index)
+        # One read: the bytes checked against the sidecar's digest are the bytes deserialised.
+        plan = self.path.read_bytes()
+        self._model_sha256 = hashlib.sha256(plan).hexdigest()
         check_sidecar(
             self.sidecar, tensorrt_version=trt.__version__, gpu_name=gpu_name, compute_capability=capability,
-            plan_sha256=file_sha256(self.path), source=str(self.path),
+            plan_sha256=self._model_sha256, source=str(self.path),
         )
         self._metadata = self.sidecar.metadata
         self.profile = self.sidecar.profile
+        # Held across host copy, execute and copy back: the context, stream and pinned buffers are
+        # one per engine, so unserialised threads would score each other's crops.
+        self._lock = threading.Lock()
         self._cuda_context = device.retain_primary_context()
         self._cuda_context.push()
         try:
-            self._load(trt)
+            self._load(trt, plan)
         finally:
             self._cuda_context.pop()
 
-    def _load(self, trt: Any) -> None:
+    def _load(self, trt: Any, plan: bytes) -> None:
         cuda = self._cuda
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        self._engine = self._runtime.deserialize_cuda_engine(plan)
         if self._engine is None:
             raise EngineError(f"{self.path}: TensorRT cannot deserialise this plan")
         names = {self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)}
@@ -424,11 +433,14 @@ class TensorRTEngine(Engine):
             self._device[spec.name] = cuda.mem_alloc(spec.nbytes)
             self._context.set_tensor_address(spec.name, int(self._device[spec.name]))
 
+    @property
+    def precision(self) -> str:
+        return self.sidecar.precision
+
     def describe(self) -> Dict[str, Any]:
         return {
-            "engine": self.name,
+            **super().describe(),
             "model": str(self.path),
-            "precision": self.sidecar.precision,
             "device": self.sidecar.gpu_name,
             "tensorrt": self.sidecar.tensorrt_version,
             "profile": self.profile.to_dict(),
@@ -437,12 +449,16 @@ class TensorRTEngine(Engine):
     def _run(self, crops: np.ndarray, mask: np.ndarray) -> np.ndarray:
         outputs: List[np.ndarray] = []
         step = self.profile.max_batch
-        self._cuda_context.push()
-        try:
-            for start in range(0, crops.shape[0], step):
-                outputs.append(self._run_chunk(crops[start : start + step], mask[start : start + step]))
-        finally:
-            self._cuda_context.pop()
+        with self._lock:
+            # run() checked before waiting for the lock; close() may have freed the buffers since.
+            if self._closed:
+                raise EngineError(f"{self.name}: the engine is closed")
+            self._cuda_context.push()
+            try:
+                for start in range(0, crops.shape[0], step):
+                    outputs.append(self._run_chunk(crops[start : start + step], mask[start : start + step]))
+            finally:
+                self._cuda_context.pop()
         return np.concatenate(outputs)
 
     def _run_chunk(self, crops: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -465,13 +481,14 @@ class TensorRTEngine(Engine):
         return out[:batch].copy()
 
     def close(self) -> None:
-        if not self._closed:
-            self._cuda_context.push()
-            try:
-                for allocation in self._device.values():
-                    allocation.free()
-                self._context = self._engine = self._runtime = None
-            finally:
-                self._cuda_context.pop()
-                self._cuda_context.detach()
-        super().close()
+        with self._lock:  # never free the buffers under a running call
+            if not self._closed:
+                self._cuda_context.push()
+                try:
+                    for allocation in self._device.values():
+                        allocation.free()
+                    self._context = self._engine = self._runtime = None
+                finally:
+                    self._cuda_context.pop()
+                    self._cuda_context.detach()
+            super().close()

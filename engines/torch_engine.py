@@ -5,6 +5,7 @@ onnxruntime or TensorRT engines (no torch there).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Union
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint_bytes, read_checkpoint_bytes
 from ..errors import EngineError, require
 from .base import Engine
 
@@ -54,9 +55,12 @@ class TorchEngine(Engine):
         _check_device(torch, device)
         if dtype not in DTYPES:
             raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
-        model, metadata = load_checkpoint(checkpoint, device="cpu")
         self.path = Path(checkpoint)
+        # One read: the weights loaded and the digest reported come from the same bytes.
+        data = read_checkpoint_bytes(self.path)
+        model, metadata = load_checkpoint_bytes(data, source=str(self.path), device="cpu")
         self._setup(model, metadata, device, dtype, compile)
+        self._model_sha256 = hashlib.sha256(data).hexdigest()
 
     @classmethod
     def from_model(
@@ -65,7 +69,8 @@ class TorchEngine(Engine):
     ) -> "TorchEngine":
         """Wrap an in-memory model and its checkpoint metadata (benchmarks, tests, notebooks).
 
-        The model is moved/cast in place and put in eval mode.
+        The model is moved/cast in place and put in eval mode. No file was loaded, so
+        ``model_sha256`` is None.
         """
         torch = require("torch", "torch")
         _check_device(torch, device)
@@ -88,11 +93,14 @@ class TorchEngine(Engine):
         self._model = model
         self._forward = torch.compile(model.live_prob) if compile else model.live_prob
 
+    @property
+    def precision(self) -> str:
+        return self.dtype_name
+
     def describe(self) -> Dict[str, Any]:
         return {
-            "engine": self.name,
+            **super().describe(),
             "model": str(self.path) if self.path else "<in memory>",
-            "precision": self.dtype_name,
             "device": str(self.device),
             "compile": self._compiled,
         }

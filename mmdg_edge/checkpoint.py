@@ -58,26 +58,55 @@ def weights_sha256(tensors: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def _check_file(path: Path) -> None:
+def _check_regular_file(path: Path) -> None:
+    # Before any read: a FIFO blocks until a writer comes and /dev/zero never ends.
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: is not a regular file")
-    with path.open("rb") as handle:
-        head, first = handle.read(8), handle.read(1)
+
+
+def _check_prefix(prefix: bytes, size: int, source: str) -> None:
+    """Refuse pickles and impossible headers from the first 9 bytes of a ``size``-byte checkpoint."""
+    head, first = prefix[:8], prefix[8:9]
     # A safetensors file is an 8-byte header length, then the JSON header; that length's low byte can
     # be 0x80 like a pickle's first byte, so a plausible length followed by "{" decides first.
-    plausible = len(head) == 8 and struct.unpack("<Q", head)[0] <= min(_MAX_HEADER_BYTES, path.stat().st_size - 8)
+    plausible = len(head) == 8 and struct.unpack("<Q", head)[0] <= min(_MAX_HEADER_BYTES, size - 8)
     if not (plausible and first == b"{") and any(head.startswith(magic) for magic in _PICKLE_MAGIC):
         raise CheckpointError(
-            f"{path}: looks like a pickle/torch.save file; mmdg-edge never unpickles checkpoints (that can run "
+            f"{source}: looks like a pickle/torch.save file; mmdg-edge never unpickles checkpoints (that can run "
             "arbitrary code). Convert trusted weights to .safetensors with mmdg_edge.checkpoint.save_checkpoint."
         )
     if len(head) < 8:
-        raise CheckpointError(f"{path}: file is truncated ({len(head)} bytes); not a safetensors checkpoint")
+        raise CheckpointError(f"{source}: file is truncated ({len(head)} bytes); not a safetensors checkpoint")
     header_len = struct.unpack("<Q", head)[0]
-    if header_len > min(_MAX_HEADER_BYTES, path.stat().st_size - 8):
-        raise CheckpointError(f"{path}: not a safetensors file (header length {header_len} is impossible)")
+    if header_len > min(_MAX_HEADER_BYTES, size - 8):
+        raise CheckpointError(f"{source}: not a safetensors file (header length {header_len} is impossible)")
+
+
+def _metadata_from_header(header: Mapping[str, str], source: str) -> Dict[str, Any]:
+    """The validated mmdg-edge metadata from a safetensors ``__metadata__`` block."""
+    if METADATA_KEY not in header:
+        raise CheckpointError(f"{source}: has no {METADATA_KEY!r} metadata; it was not written by mmdg-edge")
+    try:
+        metadata = json.loads(header[METADATA_KEY])
+    except (TypeError, json.JSONDecodeError) as exc:  # TypeError: not a string in a hand-made header
+        raise CheckpointError(f"{source}: metadata is not valid JSON ({exc})") from exc
+    validate_metadata(metadata, source=source)
+    return metadata
+
+
+def _metadata_from_bytes(data: bytes, source: str) -> Dict[str, Any]:
+    """``read_metadata`` for a checkpoint held in memory (safetensors reads headers from files only)."""
+    _check_prefix(data[:9], len(data), source)
+    (header_len,) = struct.unpack("<Q", data[:8])
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{source}: corrupt safetensors file (the header is not JSON: {exc})") from exc
+    if not isinstance(header, dict) or not isinstance(header.get("__metadata__", {}), dict):
+        raise CheckpointError(f"{source}: corrupt safetensors file (the header or its __metadata__ is not an object)")
+    return _metadata_from_header(header.get("__metadata__", {}), source)
 
 
 def read_metadata(path: PathLike) -> Dict[str, Any]:
@@ -98,21 +127,16 @@ def read_metadata(path: PathLike) -> Dict[str, Any]:
         >>> read_metadata("mmdg_edge/assets/demo.safetensors")["threshold"]  # doctest: +SKIP
     """
     path = Path(path)
-    _check_file(path)
+    _check_regular_file(path)
+    with path.open("rb") as handle:
+        _check_prefix(handle.read(9), path.stat().st_size, str(path))
     safetensors = require("safetensors", "torch")
     try:
         with safetensors.safe_open(str(path), framework="numpy") as handle:
             header = handle.metadata() or {}
     except Exception as exc:  # safetensors raises its own SafetensorError for every corruption
         raise CheckpointError(f"{path}: corrupt safetensors file ({exc})") from exc
-    if METADATA_KEY not in header:
-        raise CheckpointError(f"{path}: has no {METADATA_KEY!r} metadata; it was not written by mmdg-edge")
-    try:
-        metadata = json.loads(header[METADATA_KEY])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: metadata is not valid JSON ({exc})") from exc
-    validate_metadata(metadata, source=str(path))
-    return metadata
+    return _metadata_from_header(header, str(path))
 
 
 def validate_metadata(metadata: Any, source: str = "checkpoint") -> None:
@@ -198,12 +222,26 @@ def save_checkpoint(
     return path
 
 
+def read_checkpoint_bytes(path: PathLike) -> bytes:
+    """The whole checkpoint file, for ``load_checkpoint_bytes`` and for hashing what was loaded.
+
+    Raises:
+        CheckpointError: missing, not a regular file (FIFO, device, directory) or unreadable.
+    """
+    path = Path(path)
+    _check_regular_file(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc})") from exc
+
+
 def load_checkpoint(path: PathLike, device: str = "cpu") -> Tuple["MMDGPlusPlus", Dict[str, Any]]:
     """Load a checkpoint into a fresh MMDG++ model, in eval mode.
 
-    The model is built from the stored config with ``pretrained=None`` (the file holds every
-    weight, so nothing is downloaded), then the weights are checked against the stored SHA-256
-    and loaded strictly.
+    The file is read once and loaded by ``load_checkpoint_bytes``; the model is built from the
+    stored config with ``pretrained=None`` (the file holds every weight, so nothing is
+    downloaded), then the weights are checked against the stored SHA-256 and loaded strictly.
 
     Args:
         path: a ``.safetensors`` checkpoint.
@@ -219,26 +257,54 @@ def load_checkpoint(path: PathLike, device: str = "cpu") -> Tuple["MMDGPlusPlus"
     Example:
         >>> model, meta = load_checkpoint("mmdg_edge/assets/demo.safetensors")  # doctest: +SKIP
     """
+    return load_checkpoint_bytes(read_checkpoint_bytes(path), source=str(path), device=device)
+
+
+def load_checkpoint_bytes(
+    data: bytes, source: str = "<bytes>", device: str = "cpu"
+) -> Tuple["MMDGPlusPlus", Dict[str, Any]]:
+    """Load a checkpoint held in memory: the same checks and model as ``load_checkpoint``.
+
+    A caller that must say exactly what it runs (``TorchEngine.model_sha256``) reads the file once
+    with ``read_checkpoint_bytes``, hashes those bytes and loads them here, so the digest and the
+    weights cannot come from two different versions of the file.
+
+    Args:
+        data: a whole ``.safetensors`` checkpoint.
+        source: the file name, for messages.
+        device: torch device for the weights.
+
+    Returns:
+        ``(model, metadata)``.
+
+    Raises:
+        CheckpointError: a pickle, a corrupt or truncated file, metadata that is absent, tampered
+            with or incompatible, tampered weights, or weights that do not fit the stored config.
+
+    Example:
+        >>> data = read_checkpoint_bytes("model.safetensors")  # doctest: +SKIP
+        >>> model, meta = load_checkpoint_bytes(data, source="model.safetensors")  # doctest: +SKIP
+    """
     from .model import MMDGConfig, create_model
 
-    metadata = read_metadata(path)
+    metadata = _metadata_from_bytes(data, source)
     safetensors_torch = require("safetensors.torch", "torch")
     try:
-        tensors = safetensors_torch.load_file(str(path), device="cpu")
-    except Exception as exc:  # SafetensorError on truncated data
-        raise CheckpointError(f"{path}: cannot read the weights ({exc})") from exc
+        tensors = safetensors_torch.load(data)
+    except Exception as exc:  # SafetensorError on truncated data or inconsistent offsets
+        raise CheckpointError(f"{source}: corrupt safetensors file; cannot read the weights ({exc})") from exc
     if weights_sha256(tensors) != metadata["sha256"]:
-        raise CheckpointError(f"{path}: weights do not match the SHA-256 in the metadata (modified or corrupt)")
+        raise CheckpointError(f"{source}: weights do not match the SHA-256 in the metadata (modified or corrupt)")
     try:
         config = MMDGConfig.from_dict({**metadata["config"], "pretrained": None})
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: invalid model config in metadata ({exc})") from exc
+        raise CheckpointError(f"{source}: invalid model config in metadata ({exc})") from exc
     model = create_model(config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the stored config ({exc})") from exc
+        raise CheckpointError(f"{source}: weights do not fit the stored config ({exc})") from exc
     stored = metadata["config"].get("pretrained")
     if stored is not None:
-        logger.info("%s was trained from CLIP weights %r; they are inside the checkpoint", path, stored)
+        logger.info("%s was trained from CLIP weights %r; they are inside the checkpoint", source, stored)
     return model.to(device).eval(), metadata

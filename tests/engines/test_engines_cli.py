@@ -83,7 +83,11 @@ class Constant(Engine):
 
     def __init__(self, value, delay_s, precision="fp32"):
         super().__init__()
-        self.value, self.delay_s, self.precision = value, delay_s, precision
+        self.value, self.delay_s, self._precision = value, delay_s, precision
+
+    @property
+    def precision(self):
+        return self._precision
 
     def describe(self):
         return {"engine": "fake", "precision": self.precision, "device": "cpu"}

@@ -96,6 +96,7 @@ def test_run_refuses_bad_inputs_before_the_backend():
 
     class Recorder(Engine):
         calls = 0
+        precision = "fp32"
 
         def _run(self, crops, mask):
             Recorder.calls += 1
@@ -126,6 +127,8 @@ def test_out_of_range_output_is_an_engine_error():
     from mmdg_edge.errors import EngineError
 
     class Broken(Engine):
+        precision = "fp32"
+
         def _run(self, crops, mask):
             return np.array([1.5], np.float32)
 

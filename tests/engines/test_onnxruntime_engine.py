@@ -1,9 +1,11 @@
 """onnxruntime engine on hand-built ONNX graphs that carry our metadata (no torch needed)."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="building test graphs needs the onnx package (torch extra)")
@@ -167,3 +169,32 @@ def test_closed_engine_refuses_to_run(tmp_path):
         pass
     with pytest.raises(EngineError, match="closed"):
         engine.run(np.zeros((1, 3, 3, 224, 224), np.float32), np.ones((1, 3), bool))
+
+
+def test_fp32_and_int8_exports_of_one_checkpoint_name_their_own_file_bytes(tiny_onnx, tiny_onnx_int8):
+    pytest.importorskip("torch", reason="exporting the tiny checkpoint needs torch")
+    fp32, int8 = OnnxRuntimeEngine(tiny_onnx), OnnxRuntimeEngine(tiny_onnx_int8)
+    # The checkpoint digest both exports carry cannot tell them apart; the file digest can.
+    assert fp32.metadata["sha256"] == int8.metadata["sha256"]
+    assert fp32.model_sha256 == hashlib.sha256(tiny_onnx.read_bytes()).hexdigest()
+    assert int8.model_sha256 == hashlib.sha256(tiny_onnx_int8.read_bytes()).hexdigest()
+    assert fp32.model_sha256 != int8.model_sha256
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    assert int8.describe()["model_sha256"] == int8.model_sha256 and int8.describe()["precision"] == "int8"
+
+
+def test_the_bytes_checked_and_hashed_are_the_bytes_onnxruntime_runs(tmp_path, monkeypatch, rng):
+    path = write_model(tmp_path / "toy.onnx")
+    original = path.read_bytes()
+    create_session = ort.InferenceSession
+
+    def replace_file_then_create(model, **options):
+        path.write_bytes(b"another file, written after the checks")
+        return create_session(model, **options)
+
+    monkeypatch.setattr(ort, "InferenceSession", replace_file_then_create)
+    engine = OnnxRuntimeEngine(path)
+    assert engine.model_sha256 == hashlib.sha256(original).hexdigest()
+    crops = rng.normal(0.2, 1.0, (2, 3, 3, 224, 224)).astype(np.float32)
+    mask = np.array([[True, False, False], [True, True, True]])
+    np.testing.assert_allclose(engine.run(crops, mask), expected(crops, mask), rtol=1e-5)

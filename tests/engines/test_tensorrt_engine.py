@@ -1,15 +1,24 @@
-"""TensorRT: the pure-Python parts everywhere; builder and runner only where TensorRT is installed."""
+"""TensorRT: the pure-Python parts everywhere; the runner on a fake GPU (tests/engines/fake_tensorrt.py);
+builder and runner on a real one only where TensorRT is installed."""
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from fake_tensorrt import COMPUTE_CAPABILITY, GPU_NAME, TENSORRT_VERSION, FakeGpu, expected_live_prob
 
 from mmdg_edge.checkpoint import CLASSES, FORMAT_VERSION, _metadata_digest
+from mmdg_edge.engines._onnx_props import read_onnx_properties
+from mmdg_edge.engines.base import parse_model_metadata
 from mmdg_edge.engines.tensorrt_engine import (
     OptimizationProfile,
     PlanSidecar,
+    TensorRTEngine,
     check_sidecar,
     file_sha256,
     load_sidecar,
@@ -17,7 +26,7 @@ from mmdg_edge.engines.tensorrt_engine import (
     sidecar_path,
     write_sidecar,
 )
-from mmdg_edge.errors import EngineMismatch
+from mmdg_edge.errors import EngineError, EngineMismatch
 from mmdg_edge.frames import MODALITIES
 from mmdg_edge.preprocess import PreprocessConfig
 
@@ -144,6 +153,104 @@ def test_builder_validates_options_before_touching_tensorrt(tmp_path):
         build_engine(tmp_path / "m.onnx", tmp_path / "m.plan", workspace_mb=0)
     with pytest.raises(ValueError, match="dla_core"):
         build_engine(tmp_path / "m.onnx", tmp_path / "m.plan", dla_core=-1)
+
+
+@pytest.fixture
+def fake_plan(request, tmp_path, monkeypatch):
+    """A plan file and a valid sidecar (metadata of the tiny ONNX export) for the fake GPU, whose
+    tensorrt and pycuda modules are installed for the test."""
+    pytest.importorskip("torch", reason="the tiny ONNX export behind the sidecar's metadata needs torch")
+    tiny_onnx = request.getfixturevalue("tiny_onnx")
+    plan_bytes = b"fake TensorRT plan of " + file_sha256(tiny_onnx).encode()
+    gpu = FakeGpu(plan_bytes)
+    for name, module in gpu.modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    plan = tmp_path / "tiny.plan"
+    plan.write_bytes(plan_bytes)
+    metadata, export_info = parse_model_metadata(read_onnx_properties(tiny_onnx), str(tiny_onnx))
+    sidecar = PlanSidecar(
+        onnx_sha256=file_sha256(tiny_onnx), plan_sha256=hashlib.sha256(plan_bytes).hexdigest(),
+        tensorrt_version=TENSORRT_VERSION, gpu_name=GPU_NAME, compute_capability=COMPUTE_CAPABILITY,
+        precision="fp32", profile=OptimizationProfile(1, 2, 2), metadata=metadata, export_info=export_info,
+    )
+    write_sidecar(plan, sidecar)
+    return plan, gpu
+
+
+def _shared_noise():
+    return np.random.default_rng(0).normal(0.0, 0.5, (1, 3, 3, 224, 224)).astype(np.float32)
+
+
+def test_runner_scores_each_row_through_the_bound_buffers(fake_plan):
+    plan, _ = fake_plan
+    crops = _shared_noise() + np.array([-0.6, 0.1, 0.9], np.float32).reshape(3, 1, 1, 1, 1)
+    mask = np.array([[True, False, False], [True, True, True], [False, True, True]])
+    with TensorRTEngine(plan) as engine:
+        live_prob = engine.run(crops, mask)  # max_batch 2: one chunk of 2, one of 1
+        assert engine.metadata["threshold"] == 0.4
+    np.testing.assert_allclose(live_prob, expected_live_prob(crops, mask), rtol=1e-6)
+    # The hand value: the noise averages ≈ 0, so sigmoid(offset + 0.1 · present modalities).
+    np.testing.assert_allclose(live_prob, 1 / (1 + np.exp(-np.array([-0.5, 0.4, 1.1]))), atol=2e-3)
+
+
+def test_threads_sharing_one_engine_each_get_their_own_scores(fake_plan):
+    plan, _ = fake_plan
+    noise, calls = _shared_noise(), 30
+    masks = (
+        np.array([[True, False, False], [True, False, True]]),
+        np.array([[True, True, True], [False, True, False]]),
+    )
+
+    def inputs(thread, call):
+        sign = -1.0 if thread == 0 else 1.0
+        offsets = sign * (0.1 + np.array([call, call + 0.5], np.float32) / calls)
+        return noise + offsets.reshape(2, 1, 1, 1, 1).astype(np.float32), masks[thread]
+
+    engine = TensorRTEngine(plan)
+    alone = {(thread, call): engine.run(*inputs(thread, call)) for thread in (0, 1) for call in range(calls)}
+    np.testing.assert_allclose(alone[1, 7], expected_live_prob(*inputs(1, 7)), rtol=1e-6)
+    start = threading.Barrier(2)
+
+    def worker(thread):
+        start.wait(timeout=10)
+        return [engine.run(*inputs(thread, call)) for call in range(calls)]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(worker, thread) for thread in (0, 1)]
+        shared = {thread: future.result(timeout=120) for thread, future in zip((0, 1), futures)}
+    engine.close()
+    for thread in (0, 1):
+        for call in range(calls):
+            np.testing.assert_array_equal(shared[thread][call], alone[thread, call], err_msg=f"thread {thread} {call}")
+
+
+def test_runner_reports_and_runs_the_bytes_it_hashed(fake_plan):
+    plan, gpu = fake_plan
+    with TensorRTEngine(plan) as engine:
+        digest = hashlib.sha256(plan.read_bytes()).hexdigest()
+        assert engine.model_sha256 == digest == load_sidecar(plan).plan_sha256
+        assert gpu.deserialized == [plan.read_bytes()]
+        assert engine.precision == "fp32"
+        assert engine.describe()["model_sha256"] == engine.model_sha256
+        assert engine.describe()["precision"] == "fp32"
+
+
+def test_runner_refuses_a_plan_changed_since_its_sidecar_without_deserialising_it(fake_plan):
+    plan, gpu = fake_plan
+    plan.write_bytes(b"another plan")
+    with pytest.raises(EngineMismatch, match="does not match its sidecar's SHA-256"):
+        TensorRTEngine(plan)
+    assert gpu.deserialized == []
+
+
+def test_closed_runner_frees_its_buffers_and_refuses_to_run(fake_plan):
+    plan, gpu = fake_plan
+    engine = TensorRTEngine(plan)
+    assert len(gpu.memory) == 3
+    engine.close()
+    assert gpu.memory == {}
+    with pytest.raises(EngineError, match="closed"):
+        engine.run(_shared_noise(), np.ones((1, 3), bool))
 
 
 @pytest.fixture
