@@ -51,8 +51,9 @@ def select_tokens(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per token, take the query (and its certainty) of the more certain source (METHOD.md §2.2).
 
-    Evaluation picks source 1 where c1 ≥ c2. Training picks source 1 with probability c1/(c1+c2)
-    (the reference computes (c1+c2)/c1 ≥ 1 and so always picks source 1).
+    Evaluation picks source 1 (the partner) only where c1 > c2: a tie keeps the adapter's own
+    query. Training picks source 1 with probability c1/(c1+c2) (the reference computes
+    (c1+c2)/c1 ≥ 1 and so always picks source 1).
 
     Args:
         q1, q2: (..., N, d) queries of the two sources.
@@ -63,7 +64,7 @@ def select_tokens(
         prob_first = c1 / (c1 + c2).clamp_min(torch.finfo(c1.dtype).tiny)
         pick_first = torch.rand_like(c1) < prob_first
     else:
-        pick_first = c1 >= c2
+        pick_first = c1 > c2
     return torch.where(pick_first[..., None], q1, q2), torch.where(pick_first, c1, c2)
 
 
@@ -71,7 +72,8 @@ class CertaintyScaledAttention(nn.Module):
     """Multi-head attention whose logits per query row are scaled by that query's certainty.
 
     softmax((q·kᵀ/√head)·c_row) with k = Wk·x, v = Wv·x, then an output linear (METHOD.md §2.2):
-    unreliable query tokens get flatter attention.
+    unreliable query tokens get flatter attention. Wk and Wv are bias-free as METHOD.md writes them;
+    only the output linear has a bias.
     """
 
     def __init__(self, dim: int, heads: int) -> None:
@@ -79,8 +81,8 @@ class CertaintyScaledAttention(nn.Module):
         if dim % heads:
             raise ValueError(f"CertaintyScaledAttention: dim {dim} is not divisible by heads {heads}")
         self.heads = heads
-        self.key = nn.Linear(dim, dim)
-        self.value = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim, bias=False)
+        self.value = nn.Linear(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim)
 
     def forward(self, query: torch.Tensor, tokens: torch.Tensor, certainty: torch.Tensor) -> torch.Tensor:
@@ -103,14 +105,16 @@ class UncertainCrossAttention(nn.Module):
 
     Queries come from the partner (source 1, Wq1) and from the adapter's own tokens (source 2,
     Wq2); each gets a Gaussian, a certainty, and per token the more certain one attends over the
-    own tokens. Returns the attended tokens and the chosen certainty per token.
+    own tokens. Returns the attended tokens and the chosen certainty per token. The query linears
+    Wq1, Wq2 are bias-free (METHOD.md: q1 = Wq1·qy, q2 = Wq2·kv): a bias would shift μ and λ, and
+    with them every certainty and every token choice.
     """
 
     def __init__(self, dim: int, heads: int, rate: float, num_samples: int) -> None:
         super().__init__()
         self.rate = rate
-        self.query_partner = nn.Linear(dim, dim)
-        self.query_own = nn.Linear(dim, dim)
+        self.query_partner = nn.Linear(dim, dim, bias=False)
+        self.query_own = nn.Linear(dim, dim, bias=False)
         self.gauss_partner = GaussianQuery(dim, num_samples)
         self.gauss_own = GaussianQuery(dim, num_samples)
         self.attend = CertaintyScaledAttention(dim, heads)

@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_FORMAT_CHANGES = {
+    1: "format 1 gave U-Adapter++'s query, key and value linears biases that METHOD.md §2.2 does not have; the "
+       "query biases shift every certainty and token choice, so its weights cannot be converted exactly: "
+       "train the model again with this SDK (the demo model: scripts/train_demo_model.py)",
+}
 METADATA_KEY = "mmdg_edge"
 CLASSES = ("attack", "live")
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
@@ -149,8 +154,10 @@ def validate_metadata(metadata: Any, source: str = "checkpoint") -> None:
     if metadata["metadata_sha256"] != _metadata_digest(metadata):
         raise CheckpointError(f"{source}: metadata was modified after saving (its digest does not match)")
     if metadata["format_version"] != FORMAT_VERSION:
+        why = _FORMAT_CHANGES.get(metadata["format_version"], "")
         raise CheckpointError(
             f"{source}: checkpoint format {metadata['format_version']!r}, this SDK reads format {FORMAT_VERSION}"
+            + (f": {why}" if why else "")
         )
     if list(metadata["modalities"]) != list(MODALITIES):
         raise CheckpointError(f"{source}: modality order {metadata['modalities']} differs from {list(MODALITIES)}")

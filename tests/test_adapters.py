@@ -48,7 +48,7 @@ def test_token_selection_eval_takes_the_more_certain_source():
     c1 = torch.tensor([[0.9, 0.2, 0.5]])
     c2 = torch.tensor([[0.1, 0.8, 0.5]])
     q, c = select_tokens(q1, c1, q2, c2, stochastic=False)
-    torch.testing.assert_close(q, torch.tensor([[[1.0], [-2.0], [3.0]]]))  # a tie keeps source 1
+    torch.testing.assert_close(q, torch.tensor([[[1.0], [-2.0], [-3.0]]]))  # a tie keeps the own query (source 2)
     torch.testing.assert_close(c, torch.tensor([[0.9, 0.8, 0.5]]))
 
 
@@ -72,8 +72,9 @@ def test_certainty_scaled_attention_matches_hand_softmax():
     out = att(query, tokens, certainty).detach().numpy()
 
     w = {n: p.detach().numpy() for n, p in att.named_parameters()}
-    k = tokens[0].numpy() @ w["key.weight"].T + w["key.bias"]
-    v = tokens[0].numpy() @ w["value.weight"].T + w["value.bias"]
+    assert set(w) == {"key.weight", "value.weight", "out.weight", "out.bias"}  # Wk, Wv bias-free (METHOD.md §2.2)
+    k = tokens[0].numpy() @ w["key.weight"].T
+    v = tokens[0].numpy() @ w["value.weight"].T
     q = query[0].numpy()
     heads = []
     for h in range(2):
