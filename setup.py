@@ -40,6 +40,7 @@ setup(
         "onnxruntime>=1.17",
         "click>=8.1",
         "safetensors>=0.4",
+        "cryptography>=41",  # Ed25519 signatures of models and device profiles (mmdg_edge.signing)
     ],
     extras_require={
         "torch": TORCH,

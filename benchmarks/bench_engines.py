@@ -4,7 +4,7 @@ For the tiny and paper configs (random init), batch 1 and 8: torch eager FP32 (b
 onnxruntime FP32 and onnxruntime dynamic INT8, each with p50/p95 latency, throughput, its ratio
 to torch eager measured in the same interleaved run, and its accuracy cost against torch FP32
 (largest live-probability difference, verdict agreement). Inputs are crops from the synthetic
-camera through the aligner when those modules exist, else seeded random crops.
+camera through the aligner.
 
     python benchmarks/bench_engines.py [--configs tiny,paper] [--batches 1,8] [--threads 2]
         [--iterations tiny=10,paper=3] [--threshold T]
@@ -15,21 +15,17 @@ import argparse
 import logging
 import sys
 
-import numpy as np
-
 from mmdg_edge.engines.benchmark import format_table, run_benchmark
-from mmdg_edge.engines.export import load_calibration_crops
-from mmdg_edge.errors import EngineError, MissingDependency
+from mmdg_edge.preprocess import images_to_input
+from mmdg_edge.train.synthetic_data import render_crops
 
 
 def _inputs(rows: int):
-    try:
-        crops, mask = load_calibration_crops(rows, seed=0)
-        return crops, mask, "synthetic camera + aligner"
-    except (MissingDependency, EngineError) as exc:
-        rng = np.random.default_rng(0)
-        crops = rng.standard_normal((rows, 3, 3, 224, 224), dtype=np.float32)
-        return crops, np.ones((rows, 3), bool), f"seeded random crops ({exc.__class__.__name__}: no real crops)"
+    faces = render_crops((0, 1, 2, 3), 2 * rows, seed=0)
+    if len(faces) < rows:
+        raise SystemExit(f"the aligner accepted {len(faces)} of {2 * rows} synthetic framesets, {rows} needed")
+    crops, mask = images_to_input(faces.images[:rows], faces.mask[:rows])
+    return crops, mask, "synthetic camera + aligner"
 
 
 def main() -> None:

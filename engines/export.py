@@ -59,8 +59,9 @@ def export_onnx(
         fp16: FP16 weights and arithmetic inside, FP32 inputs/outputs (for GPU providers).
         int8: None, ``"dynamic"`` (weights INT8, activations quantised on the fly; no data
             needed) or ``"static"`` (activation ranges from ``calibration``).
-        calibration: ``(crops, mask)`` engine inputs used by static INT8 (see
-            ``load_calibration_crops``); required for ``int8="static"``.
+        calibration: ``(crops, mask)`` engine inputs used by static INT8, real face crops through
+            the aligner and ``preprocess.encode`` (``mmdg-edge export --int8 static`` takes them
+            from a recording or the synthetic camera); required for ``int8="static"``.
 
     Returns:
         The path written.
@@ -87,7 +88,7 @@ def _check_options(opset: int, fp16: bool, int8: Optional[str], calibration: Any
     if fp16 and int8 is not None:
         raise ValueError("fp16 and int8: choose one precision; INT8 is quantised from the FP32 graph")
     if int8 == "static" and calibration is None:
-        raise ValueError("calibration: static INT8 needs calibration crops (see load_calibration_crops)")
+        raise ValueError("calibration: static INT8 needs calibration inputs (crops, mask) of real faces")
 
 
 def export_model(model: "MMDGPlusPlus", metadata: Mapping[str, Any], output: PathLike, *, opset: int = DEFAULT_OPSET,
@@ -319,39 +320,3 @@ def read_onnx_metadata(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     except Exception as exc:  # protobuf DecodeError and friends
         raise EngineError(f"{path}: cannot parse the ONNX file; it is truncated or corrupt ({exc})") from exc
     return parse_model_metadata({prop.key: prop.value for prop in model.metadata_props}, str(path))
-
-
-def load_calibration_crops(count: int = 32, *, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Engine inputs from the synthetic camera through the face aligner (static INT8, accuracy checks).
-
-    Args:
-        count: framesets to collect (faces the aligner accepts; at most 4× as many are rendered).
-        seed: the synthetic camera's seed (deterministic scenes of every class and domain).
-
-    Returns:
-        ``(crops, mask)``: (count, 3, 3, 224, 224) float32 and (count, 3) bool.
-
-    Raises:
-        ValueError: count < 1.
-        MissingDependency: the synthetic camera or the aligner is not installed.
-        EngineError: the aligner accepted fewer than ``count`` faces.
-    """
-    if not isinstance(count, int) or count < 1:
-        raise ValueError(f"count: expected an int ≥ 1, got {count!r}")
-    synthetic = require("mmdg_edge.sensors.synthetic", "dev")
-    align = require("mmdg_edge.align", "dev")
-    from ..preprocess import crops_to_input
-
-    aligner = align.FaceAligner()
-    faces = []
-    rendered = 0
-    with synthetic.SyntheticCamera(seed=seed, num_frames=4 * count) as camera:
-        for frameset in camera:
-            rendered += 1
-            result = aligner.align(frameset)
-            if result.status == "ok":
-                faces.append(result.crops)
-                if len(faces) == count:
-                    return crops_to_input(faces)
-    raise EngineError(f"calibration: the aligner accepted {len(faces)} of {rendered} synthetic framesets, needed {count}")
-

@@ -2,18 +2,17 @@
 
     python examples/check_recording.py MODEL.onnx [RECORDING.bag|.db3]
 
-Without a recording it plays the bundled real D435 office recording (no person: every verdict is
-no_face). Shows the kiosk path: open_source → Detector.check → Verdict, no torch involved.
+Without a recording it plays the bundled real D435 office recording: nobody in view, and its one
+colour frame was captured 102 ms before its depth frame, so the detector calls it unreliable (not
+one moment). Shows the kiosk path: open_source → Detector.check → Verdict, no torch involved.
 """
 import sys
-from pathlib import Path
 
-import mmdg_edge
-from mmdg_edge.detector import Detector
-from mmdg_edge.sensors import open_source
+from mmdg_edge import Detector, open_source
+from mmdg_edge.assets import D435_RECORDING
 
 model = sys.argv[1]
-recording = sys.argv[2] if len(sys.argv) > 2 else str(Path(mmdg_edge.__file__).parent / "assets" / "d435_office.bag")
+recording = sys.argv[2] if len(sys.argv) > 2 else str(D435_RECORDING)
 
 detector = Detector.load(model)
 with open_source(recording) as frames:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdg_edge.detector import ASSETS
+from mmdg_edge import FaceAligner, encode, open_source
+from mmdg_edge.assets import DEMO_CHECKPOINT
 from mmdg_edge.engines import create_engine
-from mmdg_edge.engines.export import export_onnx, load_calibration_crops
+from mmdg_edge.engines.export import export_onnx
 from mmdg_edge.errors import MissingDependency
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,10 +29,18 @@ parser.add_argument("--out", type=Path, default=Path("build"))
 parser.add_argument("--opset", type=int, default=18)
 args = parser.parse_args()
 
-checkpoint = ASSETS / "demo.safetensors" if args.checkpoint == "demo" else Path(args.checkpoint)
+checkpoint = DEMO_CHECKPOINT if args.checkpoint == "demo" else Path(args.checkpoint)
 args.out.mkdir(parents=True, exist_ok=True)
 onnx_path = export_onnx(checkpoint, args.out / "model.onnx", opset=args.opset)
-crops, mask = load_calibration_crops(4, seed=0)  # real face crops: synthetic camera through the aligner
+
+aligner, faces = FaceAligner(), []  # real face crops to compare on: the synthetic camera through the aligner
+with open_source("synthetic", seed=0, num_frames=16) as frames:
+    for frameset in frames:
+        aligner.reset()
+        result = aligner.align(frameset)
+        if result.status == "ok" and len(faces) < 4:
+            faces.append(result.crops)
+crops, mask = encode(faces)
 reference = create_engine("torch", checkpoint).run(crops, mask)
 exported = create_engine("onnxruntime", onnx_path).run(crops, mask)
 print(f"ONNX opset {args.opset}: {onnx_path}, max |live_prob - torch| = {np.abs(exported - reference).max():.2e}")

@@ -1,16 +1,15 @@
 """FaceAligner: find the face once, cut the same square box out of RGB, depth and IR.
 
-The crops must look like the benchmark datasets' loose face crops (METHOD.md §5): the detector's
-box enlarged by a fixed margin, made square, zero-padded at the image border, resized to 224;
-depth encoded relative to the face and IR contrast-normalised by mmdg_edge.preprocess. Detection
-runs on RGB and falls back to IR when RGB is missing or dark. Never raises on bad input: every
-failure is an AlignResult with a status and a reason.
+Geometry only: the crops are raw pixels (``mmdg_edge.preprocess.encode`` turns them into the
+model's input). They frame the face like the benchmark datasets' loose face crops (METHOD.md §5):
+the detector's box enlarged by a fixed margin, made square, zero-padded at the image border,
+resized to 224. Detection runs on RGB and falls back to IR when RGB is missing or dark. The face's
+inner region (``geometry.inner_box``) gives the face distance and the depth coverage, and travels
+on the crops for the physical checks. Never raises on bad input: every failure is an AlignResult
+with a status and a reason.
 
 Registration (colour not aligned to depth): the face box is moved between the colour and the
-depth/IR pixel grids through the frameset's pinhole intrinsics and its depth→colour extrinsic,
-with the face treated as a plane at its median depth (a face is ~10 cm deep at 0.4-1 m, so the
-parallax error inside it stays under a pixel or two for a D4xx baseline). Lens distortion is
-ignored: D4xx depth/IR streams are rectified and the colour distortion is < 1 px at the centre.
+depth/IR pixel grids through the frameset's calibration (``mmdg_edge.geometry``).
 """
 from __future__ import annotations
 
@@ -21,18 +20,20 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ._face_detectors import Box, Detection, HaarFaceDetector, YuNetFaceDetector, to_detections
-from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet, Intrinsics
-from .preprocess import PreprocessConfig, face_depth_m, gray_to_rgb, normalize_depth, normalize_ir
-from .temporal import box_iou
+from .face_detectors import Detection, HaarFaceDetector, YuNetFaceDetector, to_detections
+from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet
+from .geometry import Box, box_iou, inner_box, map_box_to_color, map_box_to_depth, region, square_box
 
 __all__ = [
     "ALIGN_STATUSES", "AlignConfig", "AlignResult", "Detection", "FaceAligner", "HaarFaceDetector",
-    "YuNetFaceDetector", "choose_face", "crop_square", "map_box_to_color", "map_box_to_depth", "square_box",
+    "YuNetFaceDetector", "choose_face", "crop_square", "face_distance_m",
 ]
 
 ALIGN_STATUSES = ("ok", "no_face", "unreliable", "error")
 FaceDetector = Callable[[np.ndarray], Any]
+# The Haar cascade's window is 24 px, but with the aligner's 7 neighbours it finds faces reliably from about
+# 1.5 times that: the full-frame passes are sized so the faces they look for measure at least this much.
+_RELIABLE_PX = 36
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,10 @@ class AlignConfig:
     """
 
     margin: float = 1.5
-    detect_width: int = 320  # full-frame search on a downscaled copy: Haar cost grows with pixels
+    # Full-frame search on a downscaled copy (Haar cost grows with pixels): first at this width, which
+    # finds the large faces of a kiosk (≥ 144 px at 640 wide); only when that finds none, again at the
+    # scale where a min_face_px face measures 36 px, for the faces between the two.
+    detect_width: int = 160
     min_face_px: float = 60.0
     max_distance_m: float = 1.5
     min_blur: float = 15.0
@@ -65,8 +69,9 @@ class AlignConfig:
             raise ValueError(f"AlignConfig.margin: expected ≥ 1, got {self.margin}")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"AlignConfig.smoothing: expected a value in [0, 1), got {self.smoothing}")
-        if self.detect_width < 64:
-            raise ValueError(f"AlignConfig.detect_width: expected ≥ 64 px, got {self.detect_width}")
+        if self.detect_width < 64 or not self.min_face_px >= _RELIABLE_PX:
+            raise ValueError(f"AlignConfig.detect_width/min_face_px: expected ≥ 64 px and ≥ {_RELIABLE_PX} px, got "
+                             f"{self.detect_width}, {self.min_face_px}")
         if self.track_face_px < 24 or self.full_search_every < 1:
             raise ValueError(f"AlignConfig.track_face_px/full_search_every: expected ≥ 24 px and ≥ 1 frame, got "
                              f"{self.track_face_px}, {self.full_search_every}")
@@ -86,14 +91,12 @@ class AlignResult:
         crops: the face crops when status is "ok".
         num_faces: faces seen in the frame (while tracking: the count of the last full-frame search
             or more when the tracking window itself holds more).
-        depth_box: the face box in depth/IR pixels (equal to ``crops.box`` when colour is aligned).
     """
 
     status: str
     reason: str
     crops: Optional[FaceCrops] = None
     num_faces: int = 0
-    depth_box: Optional[Box] = None
 
 
 def choose_face(faces: Sequence[Union[Detection, Box]], width: int, height: int) -> Union[Detection, Box]:
@@ -104,13 +107,6 @@ def choose_face(faces: Sequence[Union[Detection, Box]], width: int, height: int)
         return ((box[2] - box[0]) * (box[3] - box[1]), -((cx - width / 2) ** 2 + (cy - height / 2) ** 2))
 
     return max(faces, key=key)
-
-
-def square_box(box: Box, margin: float) -> Box:
-    """A square of side margin·max(w, h) around the box centre."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = margin * max(box[2] - box[0], box[3] - box[1]) / 2
-    return (cx - half, cy - half, cx + half, cy + half)
 
 
 def crop_square(image: np.ndarray, box: Box, interpolation: int, angle_deg: float = 0.0) -> np.ndarray:
@@ -137,54 +133,16 @@ def crop_square(image: np.ndarray, box: Box, interpolation: int, angle_deg: floa
     return cv2.resize(out, (CROP_SIZE, CROP_SIZE), interpolation=interpolation)
 
 
-def _move_box(box: Box, distance_m: float, source: Intrinsics, target: Intrinsics, rotation: np.ndarray,
-              translation: np.ndarray) -> Box:
-    # The box centre goes through 3-D (deproject at the face distance, rigid transform, project); the
-    # size scales with focal length and depth so a square stays a square.
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    point = np.array([(cx - source.ppx) / source.fx * distance_m, (cy - source.ppy) / source.fy * distance_m,
-                      distance_m])
-    moved = rotation @ point + translation
-    if moved[2] <= 0:
-        raise ValueError(f"registration: the face maps behind the target camera (z = {moved[2]:.3f} m)")
-    u, v = moved[0] / moved[2] * target.fx + target.ppx, moved[1] / moved[2] * target.fy + target.ppy
-    half_w = (box[2] - box[0]) / 2 * target.fx / source.fx * distance_m / moved[2]
-    half_h = (box[3] - box[1]) / 2 * target.fy / source.fy * distance_m / moved[2]
-    return (float(u - half_w), float(v - half_h), float(u + half_w), float(v + half_h))
-
-
-def _calibration(frameset: FrameSet) -> Tuple[Intrinsics, Intrinsics, np.ndarray, np.ndarray]:
-    color = frameset.intrinsics.get("rgb")
-    depth = frameset.intrinsics.get("depth", frameset.intrinsics.get("ir"))  # one sensor, one pixel grid
-    if color is None or depth is None or frameset.depth_to_color is None:
-        raise ValueError("colour is not aligned to depth and the frameset has no intrinsics (rgb, depth or ir) "
-                         "and depth_to_color extrinsics to map the face box")
-    rotation, translation = frameset.depth_to_color.matrix()
-    return color, depth, rotation, translation
-
-
-def map_box_to_depth(box: Box, distance_m: float, frameset: FrameSet) -> Box:
-    """Move a colour-pixel box into depth/IR pixels: deproject at ``distance_m`` with the colour
-    intrinsics, apply the inverse depth→colour extrinsic, project with the depth intrinsics."""
-    color, depth, rotation, translation = _calibration(frameset)
-    return _move_box(box, distance_m, color, depth, rotation.T, -rotation.T @ translation)
-
-
-def map_box_to_color(box: Box, distance_m: float, frameset: FrameSet) -> Box:
-    """Move a depth/IR-pixel box into colour pixels (the inverse of ``map_box_to_depth``)."""
-    color, depth, rotation, translation = _calibration(frameset)
-    return _move_box(box, distance_m, depth, color, rotation, translation)
+def face_distance_m(depth_region: np.ndarray, depth_scale_m: float) -> Optional[float]:
+    """Median depth in metres of the valid (non-zero) pixels of a face region, None when there are none."""
+    valid = depth_region[depth_region > 0]
+    return float(np.median(valid)) * depth_scale_m if valid.size else None
 
 
 def _shrink(image: np.ndarray, scale: float) -> np.ndarray:
     """``image`` scaled by ``scale`` < 1, never below one pixel a side (a 1×8000 strip stays 1 high)."""
     size = (max(1, int(round(image.shape[1] * scale))), max(1, int(round(image.shape[0] * scale))))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def _region(image: np.ndarray, box: Box) -> np.ndarray:
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    return image[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
 
 
 def _ir_to_uint8(ir: np.ndarray) -> np.ndarray:
@@ -197,24 +155,22 @@ class FaceAligner:
     """Turn a FrameSet into FaceCrops, or into the reason it cannot.
 
     Keeps per-stream state (the tracked, smoothed face): use one aligner per stream and call
-    ``reset()`` when a stream starts.
+    ``reset()`` when a stream starts. ``align`` trusts the FrameSet contract (a FrameSet validates
+    when built; call ``frameset.validate()`` after changing its fields, as ``Detector.check`` does).
 
     Args:
         config: geometry, tracking and quality thresholds.
         detector: a face detector (``HaarFaceDetector``, ``YuNetFaceDetector`` or any callable
             image → Detections or (x0, y0, x1, y1) boxes); default Haar.
-        preprocess: the crop encoding (depth window, IR percentiles) of the model in use.
 
     Example:
         >>> result = FaceAligner().align(frameset)  # doctest: +SKIP
         >>> result.status, result.reason, result.crops.quality.passed
     """
 
-    def __init__(self, config: AlignConfig = AlignConfig(), detector: Optional[FaceDetector] = None,
-                 preprocess: PreprocessConfig = PreprocessConfig()) -> None:
+    def __init__(self, config: AlignConfig = AlignConfig(), detector: Optional[FaceDetector] = None) -> None:
         self.config = config
         self.detector = detector if detector is not None else HaarFaceDetector()
-        self.preprocess = preprocess
         self.reset()
 
     def reset(self) -> None:
@@ -228,10 +184,6 @@ class FaceAligner:
         """Find the face and crop it in every modality; never raises on bad input."""
         if not isinstance(frameset, FrameSet):
             return AlignResult("error", f"invalid frameset: expected a FrameSet, got {type(frameset).__name__}")
-        try:
-            frameset.validate()
-        except ValueError as exc:
-            return AlignResult("error", f"invalid frameset: {exc}")
         if frameset.rgb is None and frameset.ir is None:
             return AlignResult("no_face", "no RGB or IR image to find a face in")
         image, source = self._detection_image(frameset)
@@ -268,11 +220,25 @@ class FaceAligner:
             if faces:
                 self._frames_since_full += 1
                 return faces, max(len(faces), self._last_count)
-        scale = min(1.0, cfg.detect_width / image.shape[1])
-        small = _shrink(image, scale) if scale < 1 else image
-        faces = [d.scaled(1.0 / scale) for d in to_detections(self.detector(small))]
+        coarse = min(1.0, cfg.detect_width / image.shape[1])
+        faces = self._search_scaled(image, coarse, None)
+        fine = min(1.0, _RELIABLE_PX / cfg.min_face_px)
+        if not faces and fine > coarse:
+            # The coarse pass may miss faces under _RELIABLE_PX / coarse px; look for those only.
+            largest = int(np.ceil(1.1 * _RELIABLE_PX * fine / coarse))
+            # The pyramid still starts at the 24 px window: a face just above _RELIABLE_PX needs the levels
+            # below it to gather its neighbours.
+            faces = self._search_scaled(image, fine, (24, largest))
         self._frames_since_full, self._last_count = 0, len(faces)
         return faces, len(faces)
+
+    def _search_scaled(self, image: np.ndarray, scale: float, size_range: Optional[Tuple[int, int]]) -> List[Detection]:
+        small = _shrink(image, scale) if scale < 1 else image
+        if size_range is not None and getattr(self.detector, "takes_size_range", False):
+            found = self.detector(small, size_range=size_range)
+        else:
+            found = self.detector(small)
+        return [d.scaled(1.0 / scale) for d in to_detections(found)]
 
     def _search_near(self, image: np.ndarray, box: Box) -> List[Detection]:
         side = max(box[2] - box[0], box[3] - box[1])
@@ -328,40 +294,35 @@ class FaceAligner:
     def _face_distance(frameset: FrameSet, depth_box: Box) -> Optional[float]:
         if frameset.depth is None:
             return None
-        region = _region(frameset.depth, depth_box)
-        return face_depth_m(region, frameset.depth_scale_m) if region.size else None
+        return face_distance_m(region(frameset.depth, inner_box(depth_box)), frameset.depth_scale_m)
 
     def _crop(self, frameset: FrameSet, face: Box, rgb_box: Box, depth_box: Box, angle: float, source: str,
               num_faces: int) -> AlignResult:
         cfg = self.config
-        mask = np.array(frameset.present)
-        blank = np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8)
+        inner = inner_box(depth_box)
         rgb = crop_square(frameset.rgb, square_box(rgb_box, cfg.margin), cv2.INTER_AREA, angle) \
-            if frameset.rgb is not None else blank
+            if frameset.rgb is not None else None
         depth_square = square_box(depth_box, cfg.margin)
-        depth_crop = ir_crop = blank
+        depth = depth_region = ir = ir_region = None
         distance = coverage = None
         if frameset.depth is not None:
-            region = _region(frameset.depth, depth_box)
-            coverage = float((region > 0).mean()) if region.size else 0.0
-            distance = face_depth_m(region, frameset.depth_scale_m) if region.size else None
-            if distance is None:
-                mask[1] = False  # no depth on the face: nothing to centre the window on
-            else:
-                raw = crop_square(frameset.depth, depth_square, cv2.INTER_NEAREST, angle)  # no blending across holes
-                depth_crop = gray_to_rgb(normalize_depth(raw, frameset.depth_scale_m, distance, self.preprocess))
+            depth_region = region(frameset.depth, inner)
+            coverage = float((depth_region > 0).mean()) if depth_region.size else 0.0
+            distance = face_distance_m(depth_region, frameset.depth_scale_m)
+            if distance is not None:  # no depth on the face: nothing to centre its encoding on
+                depth = crop_square(frameset.depth, depth_square, cv2.INTER_NEAREST, angle)  # no blending across holes
         if frameset.ir is not None:
-            ir_raw = crop_square(frameset.ir, depth_square, cv2.INTER_AREA, angle)
-            ir_crop = gray_to_rgb(normalize_ir(ir_raw, self.preprocess))
-        if not mask.any():
-            return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces, depth_box=depth_box)
-        blur_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if source == "RGB" else ir_crop[..., 0]
-        blur = float(cv2.Laplacian(blur_grey, cv2.CV_64F).var())
+            ir = crop_square(frameset.ir, depth_square, cv2.INTER_AREA, angle)
+            ir_region = region(frameset.ir, inner)
+        if rgb is None and depth is None and ir is None:
+            return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces)
+        blur = _blur(rgb if source == "RGB" else ir)
         size = max(face[2] - face[0], face[3] - face[1])
         failures = self._failures(size, distance, blur, coverage, num_faces)
         quality = FaceQuality(size, distance, blur, coverage, not failures, tuple(failures))
-        crops = FaceCrops(rgb, depth_crop, ir_crop, mask, face, quality, num_faces)
-        return AlignResult("ok", f"face found in {source}", crops, num_faces, depth_box)
+        crops = FaceCrops(rgb, depth, ir, rgb_box, depth_box, quality, frameset.depth_scale_m, depth_region,
+                          ir_region, num_faces)
+        return AlignResult("ok", f"face found in {source}", crops, num_faces)
 
     def _failures(self, size: float, distance: Optional[float], blur: float, coverage: Optional[float],
                   num_faces: int) -> List[str]:
@@ -374,10 +335,18 @@ class FaceAligner:
         if blur < cfg.min_blur:
             failures.append(f"blur {blur:.1f} < {cfg.min_blur}")
         if coverage is not None and coverage < cfg.min_depth_coverage:
-            failures.append(f"depth covers {coverage:.0%} of the face < {cfg.min_depth_coverage:.0%}")
+            failures.append(f"depth covers {coverage:.0%} of the face's centre < {cfg.min_depth_coverage:.0%}")
         if cfg.max_faces is not None and num_faces > cfg.max_faces:
             failures.append(f"{num_faces} faces in view > {cfg.max_faces}")
         return failures
+
+
+def _blur(crop: np.ndarray) -> float:
+    """Sharpness: variance of the Laplacian of the crop, contrast-stretched to 0..255 first (a raw
+    16-bit or dim IR crop would otherwise read as blurred)."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    grey = cv2.normalize(grey, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
 def _eye_angle(face: Detection) -> float:

@@ -1,100 +1,154 @@
 """Operating point on the user's own camera: pick the threshold for a target APCER, write a device profile.
 
 Thresholds shipped with a model were chosen on someone else's camera and lighting. Calibration
-scores the user's own live and attack captures, picks the smallest threshold whose APCER on them
-is at most the target, reports APCER/BPCER with exact Clopper–Pearson 95 % intervals, and writes a
-JSON profile tied to the camera serial and the model hash, which `Detector.load(profile=...)` uses.
+scores the user's own live and attack captures, picks the operating point whose APCER on them is at
+most the target, and reports APCER/BPCER with exact Clopper–Pearson 95 % intervals *as the detector
+will decide*: a score within the uncertainty band of the threshold is "uncertain", never live, so
+the rates are counted with that band in force. It refuses what cannot be shown: a target that no
+threshold meets (attacks scoring 1.0), or too few attacks for the target to be visible at all. The
+JSON profile binds the camera serial and the exact model file (its SHA-256 and precision), which
+``Detector.load(profile=...)`` checks.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
 from .errors import MMDGEdgeError
-from .stats import clopper_pearson
+from .stats import Rate, attacks_needed
 
-PROFILE_FORMAT = 1
+if TYPE_CHECKING:
+    from .detector import Detector
+
+PROFILE_FORMAT = 2
+"""2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
+checkpoint's weights, which every export of one checkpoint shares)."""
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 class ProfileMismatch(MMDGEdgeError):
-    """A device profile belongs to another camera or another model, or is malformed."""
+    """A device profile belongs to another camera or another model file, or is malformed."""
+
+
+def accepts(scores: Sequence[float], threshold: float, band: float) -> np.ndarray:
+    """Which scores the detector lets through as live: at or above the threshold and outside the band."""
+    scores = np.asarray(scores, np.float64)
+    return (scores >= threshold) & ~(np.abs(scores - threshold) < band)
 
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    """Rates on the calibration captures at the chosen threshold."""
+    """The operating point and the rates the detector will have there on the calibration captures."""
 
     threshold: float
-    apcer: float
-    apcer_ci: Tuple[float, float]
-    bpcer: float
-    bpcer_ci: Tuple[float, float]
-    live_count: int
-    attack_count: int
+    uncertainty_band: float
+    target_apcer: float
+    apcer: Rate
+    bpcer: Rate
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        return {f.name: (getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Rate)
+                         else getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass(frozen=True)
-class DeviceProfile(CalibrationReport):
-    """A calibrated operating point for one camera and one model: the calibration's rates plus
-    what it is tied to."""
+class DeviceProfile:
+    """A calibrated operating point for one camera and one model file."""
 
-    uncertainty_band: float
+    report: CalibrationReport
     camera_serial: str
     camera_firmware: str
     model_sha256: str
+    model_precision: str
     created: str
-    target_apcer: float
     format_version: int = PROFILE_FORMAT
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "uncertainty_band", "target_apcer", "apcer", "bpcer"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
-                raise ProfileMismatch(f"DeviceProfile.{name}: expected a number in [0, 1], got {value!r}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ProfileMismatch(f"DeviceProfile.threshold: expected a value in (0, 1), got {self.threshold}")
+        report = self.report
+        for name in ("threshold", "uncertainty_band", "target_apcer"):
+            value = getattr(report, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ProfileMismatch(f"DeviceProfile.{name}: expected a number, got {value!r}")
+        if not 0.0 < report.threshold < 1.0 or not 0.0 <= report.uncertainty_band < 0.5:
+            raise ProfileMismatch(f"DeviceProfile: threshold must be in (0, 1) and uncertainty_band in [0, 0.5), got "
+                                  f"{report.threshold} and {report.uncertainty_band}")
         if self.format_version != PROFILE_FORMAT:
-            raise ProfileMismatch(f"DeviceProfile: format {self.format_version}, this SDK reads {PROFILE_FORMAT}")
+            raise ProfileMismatch(f"DeviceProfile: format {self.format_version}, this SDK reads {PROFILE_FORMAT}; "
+                                  "calibrate again with this SDK")
+
+    @property
+    def threshold(self) -> float:
+        return self.report.threshold
+
+    @property
+    def uncertainty_band(self) -> float:
+        return self.report.uncertainty_band
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "report": self.report.to_dict()}
 
     def save(self, path: PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path: PathLike) -> "DeviceProfile":
-        """Read a profile; any malformed file raises ProfileMismatch naming the problem."""
+    def load(cls, path: PathLike, trusted_key: Any = None) -> "DeviceProfile":
+        """Read a profile; any malformed file raises ProfileMismatch naming the problem.
+
+        Args:
+            path: the profile JSON.
+            trusted_key: an Ed25519 public key object (``signing.load_public_key``): the bytes read
+                must then carry its "profile" signature (SignatureError otherwise).
+        """
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = path.read_bytes()
+        except OSError as exc:
             raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
+        if trusted_key is not None:
+            from .signing import verify
+
+            verify(hashlib.sha256(data).hexdigest(), path, trusted_key, "profile")
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
+        return cls.from_dict(parsed, str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "device profile") -> "DeviceProfile":
         names = {f.name for f in fields(cls)}
         if not isinstance(data, dict) or set(data) != names:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ProfileMismatch(f"{path}: expected keys {sorted(names)}, got {got}")
+            raise ProfileMismatch(f"{source}: expected keys {sorted(names)}, got {got}")
         try:
-            return cls(**{**data, "apcer_ci": tuple(data["apcer_ci"]), "bpcer_ci": tuple(data["bpcer_ci"])})
-        except (TypeError, ValueError) as exc:
-            raise ProfileMismatch(f"{path}: invalid device profile ({exc})") from exc
+            report = dict(data["report"])
+            report = CalibrationReport(**{**report, "apcer": Rate.from_dict(report["apcer"]),
+                                          "bpcer": Rate.from_dict(report["bpcer"])})
+            return cls(**{**data, "report": report})
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ProfileMismatch(f"{source}: invalid device profile ({exc})") from exc
 
-    def check_model(self, model_sha256: str) -> None:
-        if model_sha256 != self.model_sha256:
+    def check_model(self, engine: Any) -> None:
+        """Refuse an engine that runs another model file, or the same file at another precision."""
+        digest = getattr(engine, "model_sha256", None)
+        if digest is None:
+            raise ProfileMismatch("a device profile binds a model file, and this engine runs no file it can name "
+                                  "(an in-memory model); load the model from its file")
+        if digest != self.model_sha256 or engine.precision != self.model_precision:
             raise ProfileMismatch(
-                f"device profile was calibrated for model {self.model_sha256[:12]}…, this model is "
-                f"{model_sha256[:12]}…; calibrate again for this model"
+                f"device profile was calibrated for model file {self.model_sha256[:12]}… ({self.model_precision}), "
+                f"this engine runs {digest[:12]}… ({engine.precision}); calibrate again for this model file"
             )
 
     def check_camera(self, serial: str) -> None:
@@ -109,7 +163,7 @@ def threshold_for_apcer(attack_scores: Sequence[float], target_apcer: float) -> 
     """The smallest threshold t with APCER = #(attack score ≥ t) / #attacks ≤ target.
 
     Live is accepted when score ≥ t. With k = ⌊target·n⌋ attacks allowed through, t sits just
-    above the (k+1)-th highest attack score.
+    above the (k+1)-th highest attack score (capped below 1: the caller checks the target is met).
     """
     scores = np.sort(np.asarray(attack_scores, dtype=np.float64))[::-1]
     if scores.size == 0:
@@ -120,58 +174,84 @@ def threshold_for_apcer(attack_scores: Sequence[float], target_apcer: float) -> 
     return float(min(np.nextafter(scores[allowed], np.inf), np.nextafter(1.0, 0.0)))
 
 
+def calibrate_scores(live_scores: Sequence[float], attack_scores: Sequence[float], target_apcer: float,
+                     uncertainty_band: float = 0.0) -> CalibrationReport:
+    """Choose the operating point on these scores and report the detector's APCER/BPCER there.
 
+    The point of acceptance (threshold + band) is the lowest with APCER ≤ target; the threshold
+    sits ``uncertainty_band`` below it, so the scores the detector will call "uncertain" count as
+    not accepted in both rates.
 
-def calibrate_scores(
-    live_scores: Sequence[float], attack_scores: Sequence[float], target_apcer: float
-) -> CalibrationReport:
-    """Choose the threshold on these scores and report APCER/BPCER with 95 % intervals."""
+    Raises:
+        ValueError: no live or too few attack scores for the target (fewer than
+            ``stats.attacks_needed(target)``), a target outside (0, 1), or a target that no
+            threshold below 1 meets (attacks scoring 1.0).
+    """
     live = np.asarray(live_scores, dtype=np.float64)
     attack = np.asarray(attack_scores, dtype=np.float64)
     if live.size == 0:
         raise ValueError("live_scores: at least one live score is needed to report BPCER")
-    threshold = threshold_for_apcer(attack, target_apcer)
-    accepted_attacks = int((attack >= threshold).sum())
-    rejected_live = int((live < threshold).sum())
+    needed = attacks_needed(target_apcer)
+    if attack.size < needed:
+        raise ValueError(f"attack_scores: {attack.size} attack framesets cannot show an APCER of {target_apcer:.2%}: with "
+                         f"no error the 95 % upper bound is about 3/n, so at least {needed} are needed")
+    if not 0.0 <= uncertainty_band < 0.5:
+        raise ValueError(f"uncertainty_band: expected a value in [0, 0.5), got {uncertainty_band}")
+    acceptance = threshold_for_apcer(attack, target_apcer)
+    threshold = max(acceptance - uncertainty_band, np.nextafter(0.0, 1.0))
+    while accepts(attack, threshold, uncertainty_band).mean() > target_apcer and threshold < 1.0 - uncertainty_band:
+        threshold = float(np.nextafter(threshold, 1.0))  # floating-point rounding of acceptance - band
+    passed = accepts(attack, threshold, uncertainty_band)
+    if passed.mean() > target_apcer:
+        top = int((attack >= attack.max()).sum())
+        raise ValueError(f"target APCER {target_apcer:.2%} cannot be met: {top} attack framesets score "
+                         f"{attack.max():.6f} and no threshold below 1 rejects them")
     return CalibrationReport(
-        threshold=threshold,
-        apcer=accepted_attacks / attack.size,
-        apcer_ci=clopper_pearson(accepted_attacks, attack.size),
-        bpcer=rejected_live / live.size,
-        bpcer_ci=clopper_pearson(rejected_live, live.size),
-        live_count=int(live.size),
-        attack_count=int(attack.size),
+        threshold=float(threshold), uncertainty_band=float(uncertainty_band), target_apcer=float(target_apcer),
+        apcer=Rate.from_counts(int(passed.sum()), attack.size),
+        bpcer=Rate.from_counts(int((~accepts(live, threshold, uncertainty_band)).sum()), live.size),
     )
 
 
-def create_profile(
-    report: CalibrationReport, *, target_apcer: float, uncertainty_band: float, camera_serial: str,
-    camera_firmware: str, model_sha256: str,
-) -> DeviceProfile:
+def create_profile(report: CalibrationReport, *, camera_serial: str, camera_firmware: str, model_sha256: str,
+                   model_precision: str) -> DeviceProfile:
     """A DeviceProfile from a calibration report, stamped with the current UTC date."""
-    return DeviceProfile(
-        **asdict(report), uncertainty_band=uncertainty_band, camera_serial=camera_serial,
-        camera_firmware=camera_firmware, model_sha256=model_sha256,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), target_apcer=target_apcer,
-    )
+    return DeviceProfile(report=report, camera_serial=camera_serial, camera_firmware=camera_firmware,
+                         model_sha256=model_sha256, model_precision=model_precision,
+                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def collect_scores(detector: Any, framesets: Any) -> Tuple[List[float], int, str, str]:
-    """Model scores of every frameset with a usable face.
+def collect_scores(detector: "Detector", framesets: Iterable[Any], label: str = "") -> Tuple[List[float], int, str, str]:
+    """Model scores of every frameset with a usable face, all from one camera.
+
+    Args:
+        detector: the detector to score with (calibration runs it with physics off and no band).
+        framesets: the captures.
+        label: "live" or "attack" when the captures are of that class; a frameset whose own ground
+            truth (``metadata["truth"]["label"]``, e.g. the synthetic camera's) says otherwise is
+            refused.
 
     Returns:
         ``(scores, skipped, serial, firmware)``: skipped counts framesets without a score (no face,
-        low quality, errors); serial and firmware come from the first frameset.
+        low quality, errors); serial and firmware are the one camera's.
+
+    Raises:
+        ValueError: framesets from more than one camera, or one whose ground truth contradicts ``label``.
     """
     scores: List[float] = []
-    skipped, serial, firmware = 0, "", ""
+    skipped, serial, firmware = 0, None, ""
     for index, frameset in enumerate(framesets):
-        if index == 0:
-            serial = getattr(frameset, "serial", "")
-            firmware = str(getattr(frameset, "metadata", {}).get("firmware", ""))
+        if serial is None:
+            serial, firmware = frameset.serial, str(frameset.metadata.get("firmware", ""))
+        elif frameset.serial != serial:
+            raise ValueError(f"frameset {index} comes from camera {frameset.serial!r}, the captures before it from "
+                             f"{serial!r}: calibrate one camera at a time")
+        truth = (frameset.metadata.get("truth") or {}).get("label")
+        if label and truth and truth != label:
+            raise ValueError(f"frameset {index} is labelled {truth!r} in its metadata but was given as {label!r}")
         verdict = detector.check(frameset)
         if verdict.score is None:
             skipped += 1
         else:
             scores.append(verdict.score)
-    return scores, skipped, serial, firmware
+    return scores, skipped, serial or "", firmware

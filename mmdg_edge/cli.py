@@ -58,10 +58,10 @@ def _resolve_checkpoint(value: str) -> str:
               help="Framesets from the synthetic camera used to calibrate static INT8.")
 def export_command(checkpoint: str, output: str, opset: int, fp16: bool, int8: str, calibration_count: int) -> None:
     """Export a checkpoint to ONNX (visual streams + head, dynamic batch, metadata inside)."""
-    from .engines.export import export_onnx, load_calibration_crops
+    from .engines.export import export_onnx
 
     with _sdk_errors():
-        calibration = load_calibration_crops(calibration_count) if int8 == "static" else None
+        calibration = _calibration_inputs("synthetic", calibration_count) if int8 == "static" else None
         path = export_onnx(_resolve_checkpoint(checkpoint), output, opset=opset, fp16=fp16, int8=int8,
                            calibration=calibration)
     click.echo(str(path))
@@ -113,6 +113,24 @@ def bench_command(checkpoint: str, batch_sizes: tuple, iterations: int, warmup: 
         rows = run_benchmark(_resolve_checkpoint(checkpoint), batch_sizes=batch_sizes, iterations=iterations,
                              warmup=warmup, threads=threads, int8=int8, compile=compile_, threshold=threshold)
     click.echo(format_table(rows))
+
+
+def _calibration_inputs(source: str, count: int):
+    """``count`` faces from a source through the aligner and the encoder: static INT8 calibration inputs."""
+    from .align import FaceAligner
+    from .preprocess import encode
+    from .sensors import open_source
+
+    aligner, faces = FaceAligner(), []
+    with open_source(source) as frames:
+        for frameset in frames:
+            aligner.reset()
+            result = aligner.align(frameset)
+            if result.status == "ok":
+                faces.append(result.crops)
+            if len(faces) == count:
+                return encode(faces)
+    raise click.ClickException(f"calibration: {source} gave {len(faces)} faces the aligner accepts, {count} needed")
 
 
 def _engine_choices() -> list:
@@ -170,11 +188,16 @@ def live_command(source: str, model: str, engine: str, threshold, profile, headl
 
                 options["config"] = RealSenseConfig(emitter=emitter)
             with open_source(source, **options) as frames:
+                # `live` is a viewer: a recording or the synthetic camera is shown as a test, with sessions.
+                test = not getattr(frames, "is_realtime", False)
+                if test:
+                    click.echo(f"{source} is not a live camera: sessions are shown as a test (a kiosk never opens "
+                               "a door on a recording)", err=True)
                 if headless:  # max_frames inside: a live source keeps its newest-frame pacing
-                    run_headless(detector, frames, sys.stdout, max_frames, summary, contact_sheet)
+                    run_headless(detector, frames, sys.stdout, max_frames, summary, contact_sheet, allow_recorded=test)
                 else:
                     frames = itertools.islice(frames, max_frames) if max_frames else frames
-                    summary = run_window(detector, frames, save_video=save_video)
+                    summary = run_window(detector, frames, save_video=save_video, allow_recorded=test)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         return
@@ -286,26 +309,27 @@ def calibrate_command(live_path, attack_path, target_apcer, source, model, engin
         detector = Detector.load(model, engine=engine, threshold=0.5,
                                  config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
         with _open_frames(live_path) as frames:
-            live, live_skipped, serial, firmware = collect_scores(detector, frames)
+            live, live_skipped, serial, firmware = collect_scores(detector, frames, "live")
         with _open_frames(attack_path) as frames:
-            attack, attack_skipped, _, _ = collect_scores(detector, frames)
+            attack, attack_skipped, attack_serial, _ = collect_scores(detector, frames, "attack")
+        if attack_serial != serial:
+            raise click.ClickException(f"the live captures come from camera {serial!r} and the attacks from "
+                                       f"{attack_serial!r}: calibrate one camera at a time")
         if source is not None:
             with _open_frames(source) as frames:
                 first = next(iter(frames), None)
                 if first is None:
                     raise click.ClickException(f"--source {source} gave no frameset")
                 serial, firmware = first.serial, str(first.metadata.get("firmware", ""))
-        report = calibrate_scores(live, attack, target_apcer)
-        profile = create_profile(report, target_apcer=target_apcer, uncertainty_band=band, camera_serial=serial,
-                                 camera_firmware=firmware, model_sha256=detector.engine.metadata["sha256"])
+        report = calibrate_scores(live, attack, target_apcer, band)
+        profile = create_profile(report, camera_serial=serial, camera_firmware=firmware,
+                                 model_sha256=detector.engine.model_sha256, model_precision=detector.engine.precision)
     profile.save(output)
-    lo, hi = report.apcer_ci
-    click.echo(f"threshold {report.threshold:.4f} for camera {serial!r}")
-    click.echo(f"APCER {report.apcer:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {report.attack_count} attack framesets"
-               f" ({attack_skipped} without a usable face)")
-    lo, hi = report.bpcer_ci
-    click.echo(f"BPCER {report.bpcer:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {report.live_count} live framesets"
-               f" ({live_skipped} without a usable face)")
+    click.echo(f"threshold {report.threshold:.4f} (band ±{band}) for camera {serial!r}")
+    for name, rate, skipped in (("APCER", report.apcer, attack_skipped), ("BPCER", report.bpcer, live_skipped)):
+        kind = "attack" if name == "APCER" else "live"
+        click.echo(f"{name} {rate.value:.4f} (95% CI {rate.lower:.4f}-{rate.upper:.4f}) on {rate.trials} {kind} "
+                   f"framesets ({skipped} without a usable face)")
     click.echo(f"profile written to {output}")
 
 

@@ -1,53 +1,74 @@
 """The product surface: `Detector.check(frameset) -> Verdict`, fail-closed, for kiosk integrators.
 
-sensors → align → physics vetoes → preprocess → engine → decision. `check` never raises and never
-answers "live" on anything unexpected: every failure becomes a non-live Verdict with its reason.
-Physical cues can veto "live" but never grant it. A score inside a band around the threshold is
-"uncertain", not a coin flip. `stream` adds K-of-N session decisions per face track.
+One straight line per frameset: validate (once) and check freshness → find and cut the face
+(aligner) → physical checks on the face regions → encode → engine → output check → decision. `check`
+never raises and never answers "live" on anything unexpected: every failure becomes a non-live
+Verdict with its reason. A stream the detector requires that is missing, or a physical check that
+cannot be measured on it, makes the verdict "unreliable". Physical cues can veto "live" but never
+grant it. A score inside a band around the threshold is "uncertain", not a coin flip. `stream` adds
+cross-frameset freshness (frozen or replayed streams) and session decisions per face track.
 
 Thread safety: one Detector may be shared by threads; `check` holds an internal lock for the whole
-call (the aligner keeps per-stream smoothing state and engines are not re-entrant), so shared use
+call (the aligner keeps per-stream tracking state and engines need not be re-entrant), so shared use
 is serialised. For parallel throughput give each thread its own Detector.
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Optional, Set, Tuple, Union
 
+import numpy as np
+
+from .assets import DEMO_MODEL, bundled
 from .calibration import DeviceProfile, ProfileMismatch
-from .frames import FrameSet, Verdict
-from .physics import PhysicsConfig, check_physics
-from .preprocess import PreprocessConfig, crops_to_input
+from .frames import MODALITIES, FrameSet, Verdict
+from .freshness import FreshnessConfig, StreamGuard, check_frameset
+from .physics import DEPTH_CHECKS, IR_CHECKS, PhysicsConfig, check_physics
+from .preprocess import PreprocessConfig, encode
 from .temporal import SessionDecision, SessionTracker, TemporalConfig
 
 if TYPE_CHECKING:
+    from .align import FaceAligner
     from .engines.base import Engine
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
-ASSETS = Path(__file__).parent / "assets"
+_CHECKS_OF = {"depth": DEPTH_CHECKS, "ir": IR_CHECKS}
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     """Decision settings.
 
-    ``uncertainty_band``: scores within ± band of the threshold are "uncertain" (a device profile's
-    band wins). ``use_physics``: run the depth/IR vetoes. ``temporal``: K-of-N session voting.
+    Attributes:
+        required: the streams a frameset must bring, each with its physical checks measurable
+            (default all three, the kiosk rig). A rig without IR opts out explicitly with
+            ``required=("rgb", "depth")``; its verdicts then name the checks that did not run.
+        uncertainty_band: scores within ± band of the threshold are "uncertain" (a device
+            profile's band wins).
+        use_physics: run the depth/IR vetoes (off only to calibrate the model alone).
+        physics, freshness, temporal: the vetoes' thresholds, the freshness limits and the
+            session votes.
     """
 
+    required: Tuple[str, ...] = MODALITIES
     uncertainty_band: float = 0.05
     use_physics: bool = True
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
+    freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.required, str) or not self.required or not set(self.required) <= set(MODALITIES):
+            raise ValueError(f"DetectorConfig.required: expected a non-empty tuple of {MODALITIES}, got "
+                             f"{self.required!r}")
         if not 0.0 <= self.uncertainty_band < 0.5:
             raise ValueError(f"DetectorConfig.uncertainty_band: expected a value in [0, 0.5), got {self.uncertainty_band}")
 
@@ -79,10 +100,7 @@ def resolve_model_path(model: PathLike) -> Path:
     if not os.fspath(model):
         raise ValueError("model: expected 'demo' or the path of a model file, got an empty string")
     if str(model) == "demo":
-        path = ASSETS / "demo.onnx"
-        if not path.is_file():
-            raise FileNotFoundError(f"the bundled demo model is missing ({path}); pass a model path")
-        return path
+        return bundled(DEMO_MODEL, "reinstall mmdg-edge, or pass a model path")
     path = Path(model)
     if path.is_file():
         return path
@@ -93,16 +111,20 @@ def resolve_model_path(model: PathLike) -> Path:
     raise FileNotFoundError(f"model: no such file {path}")
 
 
-def _timestamp(frameset: Any) -> Optional[float]:
-    """The capture time of a valid frameset, else None: an invalid one is reported by ``check``, and
-    its timestamps (NaN, text) must neither crash a stream nor move its clock."""
-    if not isinstance(frameset, FrameSet):
-        return None
-    try:
-        frameset.validate()
-    except ValueError:
-        return None
-    return frameset.timestamp_ms
+def _score(output: Any) -> float:
+    """The one live probability an engine returned for one frameset, or ValueError saying what came instead.
+
+    Checked here whatever the engine: a broken or foreign engine must not open a door by returning
+    5.0, inf, NaN, two values, text or a list.
+    """
+    if not isinstance(output, np.ndarray):
+        raise ValueError(f"engine output: expected a numpy array of one live probability, got {type(output).__name__}")
+    if output.shape != (1,) or output.dtype.kind != "f":
+        raise ValueError(f"engine output: expected shape (1,) floating point, got {output.shape} {output.dtype}")
+    score = float(output[0])
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise ValueError(f"engine output: expected a live probability in [0, 1], got {score!r}")
+    return score
 
 
 class Detector:
@@ -110,42 +132,65 @@ class Detector:
 
     Args:
         engine: an mmdg_edge engine (see ``mmdg_edge.engines.create_engine``).
-        aligner: a FaceAligner; by default one built with the engine's preprocessing.
-        threshold: live threshold; default from ``profile``, else the model metadata.
-        profile: a calibrated DeviceProfile; it must match the model (checked here) and the
-            camera (checked per frameset).
+        aligner: a FaceAligner; by default a new one.
+        threshold: live threshold; default from ``profile``, else the model metadata. Fixed for the
+            detector's life (read-only).
+        profile: a calibrated DeviceProfile; it must match the model file the engine loaded
+            (checked here) and the camera (checked per frameset).
         config: decision settings.
+
+    Raises:
+        ValueError: a threshold outside (0, 1) or a band that leaves no room on either side of it.
+        ProfileMismatch: the profile belongs to another model file or precision.
     """
 
     def __init__(
-        self, engine: "Engine", aligner: Any = None, *, threshold: Optional[float] = None,
+        self, engine: "Engine", aligner: Optional["FaceAligner"] = None, *, threshold: Optional[float] = None,
         profile: Optional[DeviceProfile] = None, config: DetectorConfig = DetectorConfig(),
     ) -> None:
         metadata = engine.metadata
         if profile is not None:
-            profile.check_model(metadata["sha256"])
+            profile.check_model(engine)
         if aligner is None:
             from .align import FaceAligner
 
-            aligner = FaceAligner(preprocess=PreprocessConfig.from_dict(metadata["preprocess"]))
+            aligner = FaceAligner()
         if threshold is None:
-            threshold = profile.threshold if profile is not None else float(metadata["threshold"])
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold: expected a value in (0, 1), got {threshold}")
+            threshold = profile.threshold if profile is not None else metadata["threshold"]
+        band = profile.uncertainty_band if profile is not None else config.uncertainty_band
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold: expected a number in (0, 1), got {threshold!r}")
+        if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0.0 <= band < 0.5:
+            raise ValueError(f"uncertainty band: expected a value in [0, 0.5), got {band!r}")
         self.engine = engine
         self.aligner = aligner
-        self.threshold = float(threshold)
-        self.band = profile.uncertainty_band if profile is not None else config.uncertainty_band
         self.profile = profile
         self.config = config
-        self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
+        self._threshold, self._band = float(threshold), float(band)
+        self._preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
         self._lock = threading.Lock()
         self._reported: Set[Tuple[str, str]] = set()
+
+    @property
+    def threshold(self) -> float:
+        """The live threshold in force (read-only: a changed threshold is a new Detector)."""
+        return self._threshold
+
+    @property
+    def band(self) -> float:
+        """Scores within ± band of the threshold are "uncertain" (read-only)."""
+        return self._band
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        """The model's crop encoding, from its metadata: the only one this detector uses."""
+        return self._preprocess
 
     @classmethod
     def load(
         cls, model: PathLike = "demo", engine: str = "auto", threshold: Optional[float] = None,
-        profile: Optional[PathLike] = None, config: DetectorConfig = DetectorConfig(), **engine_options: Any,
+        profile: Optional[PathLike] = None, config: DetectorConfig = DetectorConfig(),
+        trusted_key: Optional[PathLike] = None, **engine_options: Any,
     ) -> "Detector":
         """Create a Detector from a model file.
 
@@ -155,6 +200,8 @@ class Detector:
             threshold: overrides the profile's and the model's threshold.
             profile: path of a device profile JSON written by ``mmdg-edge calibrate``.
             config: decision settings.
+            trusted_key: an Ed25519 public key (PEM, ``mmdg-edge keygen``); the model file and the
+                profile must then carry signatures by it (``mmdg-edge sign``), else they are refused.
             **engine_options: passed to the engine (e.g. ``intra_op_num_threads``).
 
         Returns:
@@ -162,7 +209,8 @@ class Detector:
 
         Raises:
             FileNotFoundError: the model file does not exist.
-            MMDGEdgeError: the model or profile is refused (the message says why).
+            MMDGEdgeError: the model or profile is refused (the message says why): e.g.
+                ProfileMismatch, SignatureError, EngineMismatch.
 
         Example:
             >>> detector = Detector.load("demo")  # doctest: +SKIP
@@ -170,34 +218,47 @@ class Detector:
         """
         from .engines import create_engine
 
-        loaded_profile = DeviceProfile.load(profile) if profile is not None else None
-        return cls(create_engine(engine, resolve_model_path(model), **engine_options), threshold=threshold,
-                   profile=loaded_profile, config=config)
+        key = None
+        if trusted_key is not None:
+            from .signing import load_public_key
+
+            key = load_public_key(trusted_key)
+        loaded_profile = DeviceProfile.load(profile, trusted_key=key) if profile is not None else None
+        path = resolve_model_path(model)
+        created = create_engine(engine, path, **engine_options)
+        if key is not None:
+            from .signing import verify
+
+            verify(created.model_sha256, path, key, "model")
+        return cls(created, threshold=threshold, profile=loaded_profile, config=config)
 
     def check(self, frameset: Any) -> Verdict:
         """Score one frameset on its own. Never raises; never "live" on anything unexpected.
 
-        The verdict does not depend on earlier calls: the aligner's face tracking and smoothing
-        serve ``stream`` only, so framesets of different cameras can share one Detector.
+        The verdict does not depend on earlier calls (face tracking and the cross-frameset freshness
+        checks serve ``stream`` only), so framesets of different cameras can share one Detector. A
+        single live verdict is not a door opening: open on ``stream``'s session decision.
 
         Returns:
             A Verdict: live / attack / uncertain / no_face / unreliable / error, with the reason,
-            score, threshold, modalities used, face box, quality and per-stage timings.
+            score, threshold, modalities used, face box, quality, origin, skipped checks and
+            per-stage timings.
         """
-        return self._guarded(frameset, track=False)
+        return self._guarded(frameset, None)
 
-    def _guarded(self, frameset: Any, track: bool) -> Verdict:
+    def _guarded(self, frameset: Any, guard: Optional[StreamGuard]) -> Verdict:
         with self._lock:
             start = time.perf_counter()
+            timings: Dict[str, float] = {}
             try:
-                if not track:
-                    reset = getattr(self.aligner, "reset", None)
-                    if reset is not None:
-                        reset()
-                verdict = self._check(frameset, start)
+                if guard is None:
+                    self.aligner.reset()
+                verdict = self._check(frameset, guard, timings)
             except Exception as exc:  # fail closed: any failure is a denial with its reason
                 self._log_once(exc)
-                verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self.threshold)
+                origin = frameset.origin if isinstance(frameset, FrameSet) else "unknown"
+                verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self._threshold, origin=origin,
+                                  timings_ms=timings)
             verdict.timings_ms["total"] = (time.perf_counter() - start) * 1000.0
             return verdict
 
@@ -213,87 +274,135 @@ class Detector:
         else:
             logger.debug("unexpected failure while checking a frameset: %s", key)
 
-    def _check(self, frameset: Any, start: float) -> Verdict:
+    def _check(self, frameset: Any, guard: Optional[StreamGuard], timings: Dict[str, float]) -> Verdict:
+        clock = _Clock(timings)
         if not isinstance(frameset, FrameSet):
-            return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self.threshold)
+            return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self._threshold)
+        common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin=frameset.origin)
         try:
             frameset.validate()
         except ValueError as exc:
-            return Verdict("error", f"invalid frameset: {exc}", threshold=self.threshold)
-        frame_number = frameset.frame_number
+            return Verdict("error", f"invalid frameset: {exc}", **common)
+        common["frame_number"] = frameset.frame_number
+        stale = check_frameset(frameset, self.config.freshness, time.monotonic())
+        if stale is None and guard is not None:
+            stale = guard.check(frameset)
+        if stale is not None:
+            return Verdict("unreliable", stale, **common)
         if self.profile is not None:
             try:
                 self.profile.check_camera(frameset.serial)
             except ProfileMismatch as exc:
-                return Verdict("error", str(exc), threshold=self.threshold, frame_number=frame_number)
-        timings = {}
+                return Verdict("error", str(exc), **common)
+        missing = [name for name in self.config.required if getattr(frameset, name) is None]
+        if missing:
+            return Verdict("unreliable", f"required stream{'s' if len(missing) > 1 else ''} missing: "
+                           f"{', '.join(missing)}", **common)
+        clock.lap("validate")
         result = self.aligner.align(frameset)
-        timings["align"] = (time.perf_counter() - start) * 1000.0
+        clock.lap("align")
         if result.status != "ok" or result.crops is None:
             status = result.status if result.status in ("no_face", "unreliable") else "error"
-            return Verdict(status, result.reason, threshold=self.threshold, timings_ms=timings, frame_number=frame_number)
+            return Verdict(status, result.reason, **common)
         crops = result.crops
-        common = dict(threshold=self.threshold, modalities=crops.modalities, box=crops.box, quality=crops.quality,
-                      timings_ms=timings, frame_number=frame_number)
+        common.update(modalities=crops.modalities, box=crops.box, quality=crops.quality)
         if not crops.quality.passed:
             return Verdict("unreliable", "face quality too low: " + "; ".join(crops.quality.failures), **common)
-        vetoes: Tuple[str, ...] = ()
-        if self.config.use_physics:
-            depth_box = getattr(result, "depth_box", None) or crops.box
-            vetoes = check_physics(frameset.depth, frameset.ir, depth_box, frameset.depth_scale_m,
-                                   self.config.physics).vetoes
-        t0 = time.perf_counter()
-        inputs, mask = crops_to_input([crops], self.preprocess)
-        timings["preprocess"] = (time.perf_counter() - t0) * 1000.0
-        t0 = time.perf_counter()
-        score = float(self.engine.run(inputs, mask)[0])
-        timings["engine"] = (time.perf_counter() - t0) * 1000.0
+        unusable = [name for name in self.config.required if getattr(crops, name) is None]
+        if unusable:
+            return Verdict("unreliable", f"required stream{'s' if len(unusable) > 1 else ''} unusable on the face: "
+                           f"{', '.join(unusable)}", **common)
+        vetoes, skipped, unmeasurable = self._physics(crops)
+        clock.lap("physics")
+        common["skipped_checks"] = skipped
+        if unmeasurable:
+            return Verdict("unreliable", "physical check cannot be measured on a required stream: " + unmeasurable,
+                           **common)
+        inputs, mask = encode([crops], self._preprocess)
+        clock.lap("encode")
+        output = self.engine.run(inputs, mask)
+        clock.lap("engine")
+        try:
+            score = _score(output)
+        except ValueError as exc:
+            return Verdict("error", str(exc), **common)
         return self._decide(score, vetoes, common)
 
-    def _decide(self, score: float, vetoes: Tuple[str, ...], common: dict) -> Verdict:
+    def _physics(self, crops: Any) -> Tuple[Tuple[str, ...], Tuple[str, ...], str]:
+        """(vetoes, checks skipped on streams that are not required, why a required one is unmeasurable)."""
+        if not self.config.use_physics:
+            return (), ("all physical checks (use_physics=False)",), ""
+        report = check_physics(crops, self.config.physics)
+        skipped, unmeasurable = [], []
+        for stream, checks in _CHECKS_OF.items():
+            for check in checks:
+                if check not in report.unmeasured:
+                    continue
+                if stream in self.config.required:
+                    unmeasurable.append(f"{check} ({report.unmeasured[check]})")
+                else:
+                    skipped.append(check)
+        return report.vetoes, tuple(skipped), "; ".join(unmeasurable)
+
+    def _decide(self, score: float, vetoes: Tuple[str, ...], common: Dict[str, Any]) -> Verdict:
+        threshold, band = self._threshold, self._band
         if vetoes:
             return Verdict("attack", "physical veto: " + "; ".join(vetoes), score=score, **common)
-        if abs(score - self.threshold) < self.band:
-            return Verdict("uncertain", f"score {score:.3f} within ±{self.band} of threshold {self.threshold:.3f}",
+        if abs(score - threshold) < band:
+            return Verdict("uncertain", f"score {score:.3f} within ±{band} of threshold {threshold:.3f}",
                            score=score, **common)
-        if score >= self.threshold:
+        if score >= threshold:
             used = "+".join(common["modalities"])
-            return Verdict("live", f"model score {score:.3f} ≥ {self.threshold:.3f} ({used})", score=score, **common)
-        return Verdict("attack", f"model score {score:.3f} < {self.threshold:.3f}", score=score, **common)
+            not_run = f"; not run: {', '.join(common['skipped_checks'])}" if common.get("skipped_checks") else ""
+            return Verdict("live", f"model score {score:.3f} ≥ {threshold:.3f} ({used}){not_run}", score=score,
+                           **common)
+        return Verdict("attack", f"model score {score:.3f} < {threshold:.3f}", score=score, **common)
 
-    def stream(self, framesets: Iterable[FrameSet], tracker: Optional[SessionTracker] = None) -> Iterator[StreamResult]:
+    def stream(self, framesets: Iterable[FrameSet], tracker: Optional[SessionTracker] = None, *,
+               allow_recorded: bool = False) -> Iterator[StreamResult]:
         """Verdict per frameset plus the session decision of the current face track.
 
-        Timestamps that do not advance (a stale or replayed frame) give an "unreliable" verdict.
-        A live source (``is_live``, e.g. a RealSense camera) is read on a background thread and
-        only its newest frameset is scored, so a slow engine skips frames (``StreamResult.skipped``)
+        Beyond ``check``: every stream's timestamps and frame numbers must move forward and no
+        stream may repeat its pixels (a frozen or replayed feed is "unreliable"). A real-time
+        source (``is_realtime``, e.g. a RealSense camera) is read on a background thread and only
+        its newest frameset is scored, so a slow engine skips frames (``StreamResult.skipped``)
         instead of falling behind; recordings and lists are scored frame by frame.
+
+        Args:
+            framesets: a source from ``open_source`` or any iterable of FrameSets.
+            tracker: the session tracker (default: a new one with ``config.temporal``).
+            allow_recorded: let framesets that are not from a live camera (recordings, image
+                folders, the synthetic camera) reach a live session: for demos and tests only.
+
+        Yields:
+            StreamResult per scored frameset; open the door where ``result.session.opened``.
         """
         from .sensors.latest import LatestOnly
 
-        tracker = tracker if tracker is not None else SessionTracker(self.config.temporal)
-        reset = getattr(self.aligner, "reset", None)
-        if reset is not None:
-            reset()
-        latest = LatestOnly(framesets) if getattr(framesets, "is_live", False) else None
+        tracker = tracker if tracker is not None else SessionTracker(self.config.temporal, allow_recorded)
+        guard = StreamGuard(self.config.freshness)
+        self.aligner.reset()
+        realtime = bool(getattr(framesets, "is_realtime", False))
+        latest = LatestOnly(framesets) if realtime else None
         try:
-            yield from self._stream(latest if latest is not None else framesets, tracker, latest)
+            for index, frameset in enumerate(latest if latest is not None else framesets):
+                verdict = self._guarded(frameset, guard)
+                stamp = frameset.timestamp_ms if verdict.status != "error" and isinstance(frameset, FrameSet) else None
+                skipped = latest.skipped_before if latest is not None else 0
+                yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None
+                                                                     else float(index)), skipped)
         finally:
             if latest is not None:
                 latest.close()
 
-    def _stream(self, framesets: Iterable[FrameSet], tracker: SessionTracker,
-                latest: Optional[Any]) -> Iterator[StreamResult]:
-        last_stamp: Optional[float] = None
-        for index, frameset in enumerate(framesets):
-            stamp = _timestamp(frameset)
-            if stamp is not None and last_stamp is not None and stamp <= last_stamp:
-                verdict = Verdict("unreliable", f"stale frame: timestamp {stamp} ms did not advance past {last_stamp} ms",
-                                  threshold=self.threshold, frame_number=frameset.frame_number)
-            else:
-                verdict = self._guarded(frameset, track=True)
-                last_stamp = stamp if stamp is not None else last_stamp
-            skipped = latest.skipped_before if latest is not None else 0
-            yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None else float(index)),
-                               skipped)
 
+class _Clock:
+    """Per-stage wall time into a timings dict: each lap is the time since the previous one."""
+
+    def __init__(self, timings: Dict[str, float]) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = (now - self.last) * 1000.0
+        self.last = now

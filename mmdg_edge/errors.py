@@ -37,6 +37,10 @@ class EngineError(MMDGEdgeError):
     """An inference engine failed to build, load or run."""
 
 
+class SignatureError(MMDGEdgeError):
+    """A file that must be signed by a trusted key is unsigned, signed by another key, or changed since."""
+
+
 def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or explain how to install it.
 

@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-Box = Tuple[float, float, float, float]
+from .geometry import Box
 
 
 @dataclass(frozen=True)

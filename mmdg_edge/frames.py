@@ -222,45 +222,63 @@ class FaceQuality:
         return {**self.__dict__, "failures": list(self.failures)}
 
 
-def _check_crop(name: str, value: np.ndarray) -> None:
-    if not isinstance(value, np.ndarray) or value.shape != (CROP_SIZE, CROP_SIZE, 3) or value.dtype != np.uint8:
+def _check_crop(name: str, value: Any, dtypes: Tuple[type, ...], channels: Optional[int]) -> None:
+    if value is None:
+        return
+    shape = (CROP_SIZE, CROP_SIZE) + ((channels,) if channels else ())
+    if not isinstance(value, np.ndarray) or value.shape != shape or value.dtype not in [np.dtype(d) for d in dtypes]:
         got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
-        raise ValueError(f"FaceCrops.{name}: expected a {CROP_SIZE}×{CROP_SIZE}×3 uint8 array, got {got}")
+        want = " or ".join(np.dtype(d).name for d in dtypes)
+        raise ValueError(f"FaceCrops.{name}: expected None or a {'×'.join(map(str, shape))} {want} array, got {got}")
 
 
 @dataclass
 class FaceCrops:
-    """The face cut out of every modality, normalised like the training crops.
+    """The face cut out of every modality, raw: geometry only, before any encoding.
+
+    The aligner fills it; ``mmdg_edge.preprocess.encode`` turns it into the engine's input and
+    ``mmdg_edge.physics`` measures its face regions.
 
     Attributes:
-        rgb, depth, ir: 224×224×3 uint8 crops; an absent modality is all zeros and False in ``mask``.
-        mask: (3,) bool, True where the modality is present, in MODALITIES order.
-        box: face box (x0, y0, x1, y1) in the pixels of the frame it was detected in.
-        quality: the quality record of this face.
+        rgb: 224×224×3 uint8 colour crop, or None.
+        depth: 224×224 uint16 depth crop in ``depth_scale_m`` units (0 = no data), or None.
+        ir: 224×224 uint8 or uint16 IR crop, or None.
+        depth_scale_m: metres per depth unit.
+        box: face box (x0, y0, x1, y1) in colour pixels (the frame the face was found in when
+            colour is aligned to depth).
+        depth_box: the same face box in depth/IR pixels.
+        depth_region: raw depth pixels of the face's inner region at full resolution (what the
+            physical checks measure), or None.
+        ir_region: raw IR pixels of the same region, or None.
+        quality: the quality record of this face; its ``distance_m`` (median depth of the face's
+            inner region) is what the depth crop is encoded around.
         num_faces: how many faces the detector saw in the frame.
     """
 
-    rgb: np.ndarray
-    depth: np.ndarray
-    ir: np.ndarray
-    mask: np.ndarray
+    rgb: Optional[np.ndarray]
+    depth: Optional[np.ndarray]
+    ir: Optional[np.ndarray]
     box: Tuple[float, float, float, float]
+    depth_box: Tuple[float, float, float, float]
     quality: FaceQuality
+    depth_scale_m: float = 0.001
+    depth_region: Optional[np.ndarray] = None
+    ir_region: Optional[np.ndarray] = None
     num_faces: int = 1
 
     def __post_init__(self) -> None:
-        for name in MODALITIES:
-            _check_crop(name, getattr(self, name))
-        mask = np.asarray(self.mask)
-        if mask.shape != (3,) or mask.dtype != np.bool_:
-            raise ValueError(f"FaceCrops.mask: expected a (3,) bool array, got {mask.shape} {mask.dtype}")
-        if not mask.any():
-            raise ValueError("FaceCrops.mask: at least one modality must be present")
-        self.mask = mask
+        _check_crop("rgb", self.rgb, (np.uint8,), 3)
+        _check_crop("depth", self.depth, (np.uint16,), None)
+        _check_crop("ir", self.ir, (np.uint8, np.uint16), None)
+        if not any(self.mask):
+            raise ValueError("FaceCrops: at least one of rgb, depth and ir must be present")
+        if self.depth is not None and self.quality.distance_m is None:
+            raise ValueError("FaceCrops.quality.distance_m: a depth crop needs the face distance it is encoded around")
 
-    def stacked(self) -> np.ndarray:
-        """The three crops as one (3, 224, 224, 3) uint8 array in MODALITIES order."""
-        return np.stack([self.rgb, self.depth, self.ir])
+    @property
+    def mask(self) -> np.ndarray:
+        """(3,) bool, True where the modality is present, in MODALITIES order."""
+        return np.array([self.rgb is not None, self.depth is not None, self.ir is not None])
 
     @property
     def modalities(self) -> Tuple[str, ...]:
@@ -279,8 +297,12 @@ class Verdict:
         modalities: modalities the model actually used.
         box: face box in frame pixels, or None.
         quality: the face quality record, or None.
-        timings_ms: per stage ("align", "preprocess", "engine", "total") in milliseconds.
+        timings_ms: per stage ("validate", "align", "physics", "encode", "engine", "total") in
+            milliseconds, for the stages that ran.
         frame_number: the frameset's frame number, when known.
+        origin: the frameset's origin (see ORIGINS): a verdict on a recording says so.
+        skipped_checks: physical checks that did not run because their stream is not required
+            and was absent or unmeasurable (e.g. "IR presence" on a rig without IR).
     """
 
     status: str
@@ -292,6 +314,8 @@ class Verdict:
     quality: Optional[FaceQuality] = None
     timings_ms: Dict[str, float] = field(default_factory=dict)
     frame_number: Optional[int] = None
+    origin: str = "unknown"
+    skipped_checks: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in VERDICT_STATUSES:
@@ -312,4 +336,6 @@ class Verdict:
             "quality": self.quality.to_dict() if self.quality is not None else None,
             "timings_ms": dict(self.timings_ms),
             "frame_number": self.frame_number,
+            "origin": self.origin,
+            "skipped_checks": list(self.skipped_checks),
         }

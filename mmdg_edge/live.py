@@ -122,17 +122,19 @@ def verdict_line(result: StreamResult) -> Dict[str, Any]:
 
 
 def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None,
-                 summary: Optional[LiveSummary] = None, contact_sheet: Optional[str] = None) -> LiveSummary:
+                 summary: Optional[LiveSummary] = None, contact_sheet: Optional[str] = None,
+                 allow_recorded: bool = False) -> LiveSummary:
     """Print one JSON line per frameset to ``out``; return the summary.
 
     Args:
         summary: the summary to fill (e.g. ``LiveSummary.for_segments``); default a plain one.
         contact_sheet: write a PNG of annotated panels here: the last frameset of each segment
             when the summary has segments, else every 10th frameset (at most 24 panels).
+        allow_recorded: let a recording or the synthetic camera reach live sessions (a demo).
     """
     summary = summary if summary is not None else LiveSummary()
     panels: Dict[Any, np.ndarray] = {}
-    for index, result in enumerate(detector.stream(framesets)):
+    for index, result in enumerate(detector.stream(framesets, allow_recorded=allow_recorded)):
         summary.add(result)
         out.write(json.dumps(verdict_line(result)) + "\n")
         out.flush()
@@ -220,13 +222,13 @@ def render_panel(frameset: FrameSet, verdict: Verdict) -> np.ndarray:
 
 def run_window(
     detector: Detector, framesets: Iterable[FrameSet], *, show: bool = True, save_video: Optional[str] = None,
-    fps: float = 15.0, on_result: Optional[Callable[[StreamResult], None]] = None,
+    fps: float = 15.0, on_result: Optional[Callable[[StreamResult], None]] = None, allow_recorded: bool = False,
 ) -> LiveSummary:
     """Show (and/or save) the annotated stream; stops on q/Esc, a closed window or the stream's end."""
     cv2 = __import__("cv2")
     summary, writer, title = LiveSummary(), None, "mmdg-edge live"
     try:
-        for result in detector.stream(framesets):
+        for result in detector.stream(framesets, allow_recorded=allow_recorded):
             summary.add(result)
             if on_result is not None:
                 on_result(result)

@@ -1,20 +1,31 @@
-"""Physical checks that can only deny: cheap depth and IR cues measured on the raw face region.
+"""Physical checks that can only deny: cheap depth and IR cues measured on the face's inner region.
 
 They run before the model and can veto "live" but never grant it (AND logic): a learned model can
 be fooled by a good photo, a rule by a good mask; together both must be fooled at once.
 - Depth relief: a real face is not a smooth surface — the nose stands 2–4 cm out of the cheeks. We
   fit a quadratic surface (which absorbs a tilted or simply bent sheet) and measure what is left.
+  What is left must also stay face-sized: a step of tens of centimetres inside the face region is
+  a flat object in front of a background (a sheet's edge over the torso), never facial relief.
 - IR presence: skin reflects the camera's near-infrared; a screen emits none, so a replayed face is
   nearly black in IR.
 - IR texture: skin, eyes and hair give varied IR reflectance; a uniform-material mask does not.
+
+A check that cannot be measured (no depth stream, too few valid depth pixels, no IR pixels on the
+face) is reported as unmeasured with its reason, never as passed: the detector decides, from the
+streams it requires, whether that makes the frameset unreliable.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
+
+from .frames import FaceCrops
+
+DEPTH_CHECKS = ("depth relief",)
+IR_CHECKS = ("IR presence", "IR texture")
 
 
 @dataclass(frozen=True)
@@ -23,29 +34,33 @@ class PhysicsConfig:
     (tests/test_physics.py); recalibrate on your camera if your faces are farther than ~1 m."""
 
     min_relief_m: float = 0.008  # residual range (p2–p98) after a quadratic fit over the face
+    max_relief_m: float = 0.10  # a larger residual range is a depth step (a sheet before the torso), not a face
     min_ir_level: float = 0.08  # median face IR as a fraction of the IR format's full scale
     min_ir_texture: float = 0.06  # robust spread / median of face IR
-    min_depth_pixels: int = 200  # fewer valid depth pixels on the face: relief is not judged
+    min_depth_pixels: int = 200  # fewer valid depth pixels on the face: relief cannot be measured
+    min_ir_pixels: int = 50  # fewer IR pixels on the face: IR cannot be measured
     max_fit_points: int = 4000  # subsample for a fixed cost per frameset
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_relief_m < self.max_relief_m:
+            raise ValueError(f"PhysicsConfig: expected 0 < min_relief_m < max_relief_m, got {self.min_relief_m} and "
+                             f"{self.max_relief_m}")
+        if self.min_depth_pixels < 6 or self.min_ir_pixels < 1 or self.max_fit_points < 6:
+            raise ValueError("PhysicsConfig: min_depth_pixels and max_fit_points need ≥ 6 (a quadratic has 6 "
+                             f"coefficients), min_ir_pixels ≥ 1; got {self.min_depth_pixels}, "
+                             f"{self.max_fit_points}, {self.min_ir_pixels}")
 
 
 @dataclass(frozen=True)
 class PhysicsReport:
-    """Measured cues (None where the stream is absent or too sparse) and the vetoes that fired."""
+    """Measured cues (None where not measured), the vetoes that fired, and per check that could not
+    be measured, why (``unmeasured``: check name → reason)."""
 
     relief_m: Optional[float]
     ir_level: Optional[float]
     ir_texture: Optional[float]
     vetoes: Tuple[str, ...]
-
-
-def _inner_region(shape: Tuple[int, int], box: Tuple[float, float, float, float]) -> Tuple[slice, slice]:
-    """The central part of the face box (cheeks, nose, eyes; no hair or background)."""
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    ys = slice(max(0, int(y0 + 0.15 * h)), min(shape[0], int(np.ceil(y1 - 0.15 * h))))
-    xs = slice(max(0, int(x0 + 0.2 * w)), min(shape[1], int(np.ceil(x1 - 0.2 * w))))
-    return ys, xs
+    unmeasured: Dict[str, str]
 
 
 def depth_relief_m(depth: np.ndarray, depth_scale_m: float, config: PhysicsConfig = PhysicsConfig()) -> Optional[float]:
@@ -78,51 +93,57 @@ def depth_relief_m(depth: np.ndarray, depth_scale_m: float, config: PhysicsConfi
     return float(high - low)
 
 
-def check_physics(
-    depth: Optional[np.ndarray],
-    ir: Optional[np.ndarray],
-    box: Tuple[float, float, float, float],
-    depth_scale_m: float,
-    config: PhysicsConfig = PhysicsConfig(),
-) -> PhysicsReport:
-    """Measure the cues inside ``box`` (depth/IR pixel coordinates) and list the vetoes.
+def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list, unmeasured: Dict[str, str]) -> Optional[float]:
+    if crops.depth_region is None:
+        unmeasured["depth relief"] = "no depth stream"
+        return None
+    relief = depth_relief_m(crops.depth_region, crops.depth_scale_m, config)
+    if relief is None:
+        valid = int(np.count_nonzero(crops.depth_region))
+        unmeasured["depth relief"] = (f"too little depth on the face's centre ({valid} valid pixels < "
+                                      f"{config.min_depth_pixels})")
+    elif relief < config.min_relief_m:
+        vetoes.append(f"depth relief {relief * 1000:.1f} mm < {config.min_relief_m * 1000:.0f} mm: the face is flat "
+                      "(a photo or screen)")
+    elif relief > config.max_relief_m:
+        vetoes.append(f"depth step of {relief * 1000:.0f} mm > {config.max_relief_m * 1000:.0f} mm inside the face: "
+                      "a flat object in front of a background, not facial relief")
+    return relief
+
+
+def _ir_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
+               unmeasured: Dict[str, str]) -> Tuple[Optional[float], Optional[float]]:
+    if crops.ir_region is None or crops.ir_region.size < config.min_ir_pixels:
+        why = "no IR stream" if crops.ir_region is None else (f"too few IR pixels on the face ({crops.ir_region.size} "
+                                                             f"< {config.min_ir_pixels})")
+        unmeasured.update({name: why for name in IR_CHECKS})
+        return None, None
+    region = crops.ir_region.astype(np.float64)
+    median = float(np.median(region))
+    level = median / float(np.iinfo(crops.ir_region.dtype).max)
+    p10, p90 = np.percentile(region, (10, 90))
+    texture = float((p90 - p10) / median) if median > 0 else 0.0
+    if level < config.min_ir_level:
+        vetoes.append(f"IR level {level:.3f} < {config.min_ir_level}: the face reflects no near-infrared (a screen)")
+    elif texture < config.min_ir_texture:
+        vetoes.append(f"IR texture {texture:.3f} < {config.min_ir_texture}: uniform material, not skin (a mask)")
+    return level, texture
+
+
+def check_physics(crops: FaceCrops, config: PhysicsConfig = PhysicsConfig()) -> PhysicsReport:
+    """Measure the cues on the face regions the aligner carried and list the vetoes.
 
     Args:
-        depth: full z16 depth frame or None.
-        ir: full IR frame (uint8 or uint16) registered to depth, or None.
-        box: face box (x0, y0, x1, y1) in depth/IR pixels.
-        depth_scale_m: metres per depth unit.
+        crops: FaceCrops with ``depth_region`` / ``ir_region`` (raw pixels of the face's inner
+            region) where the frameset had those streams.
         config: thresholds.
 
     Returns:
-        A PhysicsReport; ``vetoes`` holds one human-readable reason per cue that failed.
+        A PhysicsReport; ``vetoes`` holds one human-readable reason per cue that failed and
+        ``unmeasured`` the checks that could not run, with why.
     """
-    vetoes = []
-    relief = ir_level = ir_texture = None
-    if depth is not None:
-        ys, xs = _inner_region(depth.shape, box)
-        relief = depth_relief_m(depth[ys, xs], depth_scale_m, config)
-        if relief is not None and relief < config.min_relief_m:
-            vetoes.append(
-                f"depth relief {relief * 1000:.1f} mm < {config.min_relief_m * 1000:.0f} mm: the face is flat "
-                "(a photo or screen)"
-            )
-    if ir is not None:
-        ys, xs = _inner_region(ir.shape, box)
-        region = ir[ys, xs].astype(np.float64)
-        if region.size:
-            full_scale = float(np.iinfo(ir.dtype).max)
-            median = float(np.median(region))
-            ir_level = median / full_scale
-            p10, p90 = np.percentile(region, (10, 90))
-            ir_texture = float((p90 - p10) / median) if median > 0 else 0.0
-            if ir_level < config.min_ir_level:
-                vetoes.append(
-                    f"IR level {ir_level:.3f} < {config.min_ir_level}: the face reflects no near-infrared "
-                    "(a screen)"
-                )
-            elif ir_texture < config.min_ir_texture:
-                vetoes.append(
-                    f"IR texture {ir_texture:.3f} < {config.min_ir_texture}: uniform material, not skin (a mask)"
-                )
-    return PhysicsReport(relief_m=relief, ir_level=ir_level, ir_texture=ir_texture, vetoes=tuple(vetoes))
+    vetoes: list = []
+    unmeasured: Dict[str, str] = {}
+    relief = _depth_checks(crops, config, vetoes, unmeasured)
+    ir_level, ir_texture = _ir_checks(crops, config, vetoes, unmeasured)
+    return PhysicsReport(relief, ir_level, ir_texture, tuple(vetoes), unmeasured)

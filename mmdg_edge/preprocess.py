@@ -19,8 +19,9 @@ from .frames import CROP_SIZE, MODALITIES, FaceCrops
 CLIP_MEAN: Tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: Tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 
-NORMALIZATION_VERSION = "mmdg-edge-crops/1"
-"""Bump whenever the encoding of any crop changes; checkpoints trained on another version are refused."""
+NORMALIZATION_VERSION = "mmdg-edge-crops/2"
+"""Bump whenever the encoding of any crop changes; checkpoints trained on another version are refused.
+Version 2: depth is encoded around the median of the face's inner region (version 1: the whole box)."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,7 @@ class PreprocessConfig:
         return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
 
 
-def face_depth_m(depth: np.ndarray, depth_scale_m: float) -> Optional[float]:
-    """Median depth in metres of the valid (non-zero) pixels, or None when there are none."""
-    valid = depth[depth > 0]
-    if valid.size == 0:
-        return None
-    return float(np.median(valid)) * depth_scale_m
-
-
-def normalize_depth(
+def encode_depth(
     depth: np.ndarray, depth_scale_m: float, center_m: float, config: PreprocessConfig = PreprocessConfig()
 ) -> np.ndarray:
     """Encode a depth crop relative to the face: near = bright, far = dark, holes = 0.
@@ -86,26 +79,31 @@ def normalize_depth(
     Args:
         depth: H×W uint16 depth in ``depth_scale_m`` units, 0 where the sensor has no data.
         depth_scale_m: metres per unit.
-        center_m: the face's depth (median over the face), mapped to mid-grey.
+        center_m: the face's depth (median over its inner region), mapped to mid-grey.
         config: the window width.
 
     Returns:
         H×W uint8: valid pixels in 1..255 (centre ≈ 128), holes exactly 0.
     """
-    valid = depth > 0
-    metres = depth.astype(np.float32) * np.float32(depth_scale_m)
-    level = 0.5 + (np.float32(center_m) - metres) / np.float32(config.depth_window_m)
-    encoded = 1.0 + np.clip(level, 0.0, 1.0) * 254.0
-    return np.where(valid, np.rint(encoded), 0).astype(np.uint8)
+    metres = depth.astype(np.float32)
+    metres *= np.float32(depth_scale_m)
+    level = (np.float32(center_m + 0.5 * config.depth_window_m) - metres) / np.float32(config.depth_window_m)
+    np.clip(level, 0.0, 1.0, out=level)
+    level *= 254.0
+    level += 1.0
+    return np.where(depth > 0, np.rint(level), 0).astype(np.uint8)
 
 
-def normalize_ir(ir: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
+def encode_ir(ir: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
     """Contrast-stretch an IR crop between robust percentiles to the full uint8 range."""
     values = ir.astype(np.float32)
     low, high = np.percentile(values, (config.ir_low_percentile, config.ir_high_percentile))
     if high - low < 1e-6:
         return np.zeros(ir.shape, np.uint8)
-    return np.rint(np.clip((values - low) / (high - low), 0.0, 1.0) * 255.0).astype(np.uint8)
+    values -= low
+    values *= np.float32(255.0 / (high - low))
+    np.clip(values, 0.0, 255.0, out=values)
+    return np.rint(values).astype(np.uint8)
 
 
 def gray_to_rgb(image: np.ndarray) -> np.ndarray:
@@ -113,19 +111,25 @@ def gray_to_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=-1)
 
 
+def _channel_affine(config: PreprocessConfig) -> Tuple[np.ndarray, np.ndarray]:
+    """CLIP normalisation per channel as (x - offset) · scale, on 0..255 values."""
+    return 255.0 * np.asarray(config.mean, np.float32), (1.0 / (255.0 * np.asarray(config.std, np.float32)))
+
+
 def images_to_input(
     images: np.ndarray, mask: np.ndarray, config: PreprocessConfig = PreprocessConfig()
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Turn uint8 crops into the engines' input tensors.
+    """Turn encoded uint8 crops into the engines' input tensors (training datasets and caches).
 
     Args:
-        images: (B, 3, 224, 224, 3) uint8 crops in MODALITIES order (HWC per modality).
+        images: (B, 3, 224, 224, 3) uint8 encoded crops in MODALITIES order (HWC per modality),
+            as ``encode_images`` returns them.
         mask: (B, 3) bool presence mask.
         config: mean/std.
 
     Returns:
         ``crops`` (B, 3, 3, 224, 224) float32, CLIP-normalised, exactly zero where masked,
-        and ``mask`` (B, 3) bool.
+        and ``mask`` (B, 3) bool; identical to ``encode`` of the same faces.
     """
     images = np.asarray(images)
     mask = np.asarray(mask)
@@ -134,20 +138,67 @@ def images_to_input(
         raise ValueError(f"images: expected (B, 3, {size}, {size}, 3) uint8, got {images.shape} {images.dtype}")
     if mask.dtype != np.bool_ or mask.shape != images.shape[:2]:
         raise ValueError(f"mask: expected ({images.shape[0]}, 3) bool, got {mask.shape} {mask.dtype}")
-    mean = np.asarray(config.mean, np.float32).reshape(1, 1, 3, 1, 1)
-    scale = (1.0 / (255.0 * np.asarray(config.std, np.float32))).reshape(1, 1, 3, 1, 1)
-    crops = images.transpose(0, 1, 4, 2, 3).astype(np.float32)
-    crops = (crops - 255.0 * mean) * scale
+    offset, scale = _channel_affine(config)
+    # order="C" makes the transposed copy contiguous, so the arithmetic after it runs on contiguous memory.
+    crops = images.transpose(0, 1, 4, 2, 3).astype(np.float32, order="C")
+    crops -= offset.reshape(1, 1, 3, 1, 1)
+    crops *= scale.reshape(1, 1, 3, 1, 1)
     crops *= mask[:, :, None, None, None]
-    return np.ascontiguousarray(crops, dtype=np.float32), mask.copy()
+    return crops, mask.copy()
 
 
-def crops_to_input(
+def _encoded_planes(crops: FaceCrops, config: PreprocessConfig) -> Tuple[Optional[np.ndarray], ...]:
+    """Per modality the uint8 image the model sees: H×W×3 colour or H×W grey (None where absent)."""
+    depth = None
+    if crops.depth is not None:
+        depth = encode_depth(crops.depth, crops.depth_scale_m, crops.quality.distance_m, config)
+    ir = encode_ir(crops.ir, config) if crops.ir is not None else None
+    return crops.rgb, depth, ir
+
+
+def encode_images(
     crops: Sequence[FaceCrops], config: PreprocessConfig = PreprocessConfig()
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Batch FaceCrops into ``(crops, mask)`` engine inputs (see ``images_to_input``)."""
+    """Encoded uint8 crops ``(B, 3, 224, 224, 3)`` and their mask: what ``images_to_input`` takes,
+    compact enough to cache (training sets, collection datasets)."""
     if len(crops) == 0:
         raise ValueError("crops: expected at least one FaceCrops")
-    images = np.stack([c.stacked() for c in crops])
-    mask = np.stack([c.mask for c in crops])
-    return images_to_input(images, mask, config)
+    images = np.zeros((len(crops), len(MODALITIES), CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    for b, face in enumerate(crops):
+        for m, plane in enumerate(_encoded_planes(face, config)):
+            if plane is not None:
+                images[b, m] = plane if plane.ndim == 3 else plane[..., None]
+    return images, np.stack([face.mask for face in crops])
+
+
+def encode(crops: Sequence[FaceCrops], config: PreprocessConfig = PreprocessConfig()) -> Tuple[np.ndarray, np.ndarray]:
+    """Raw face crops → the engines' ``(crops, mask)`` input: the one encoding step of the SDK.
+
+    Depth is encoded around the face distance, IR contrast-stretched, grey modalities fill all
+    three channels, and everything is CLIP-normalised into (B, 3, 3, 224, 224) float32 (zero where
+    a modality is absent). The detector, the training datasets and export calibration call this.
+
+    Args:
+        crops: FaceCrops from ``mmdg_edge.align.FaceAligner``.
+        config: the model's preprocessing (from its metadata).
+
+    Returns:
+        ``(crops, mask)``: (B, 3, 3, 224, 224) float32 and (B, 3) bool.
+
+    Example:
+        >>> inputs, mask = encode([aligner.align(frameset).crops], PreprocessConfig())  # doctest: +SKIP
+    """
+    if len(crops) == 0:
+        raise ValueError("crops: expected at least one FaceCrops")
+    offset, scale = _channel_affine(config)
+    out = np.zeros((len(crops), len(MODALITIES), 3, CROP_SIZE, CROP_SIZE), np.float32)
+    for b, face in enumerate(crops):
+        for m, plane in enumerate(_encoded_planes(face, config)):
+            if plane is None:
+                continue
+            for c in range(3):
+                channel = out[b, m, c]
+                channel[:] = plane[..., c] if plane.ndim == 3 else plane  # uint8 → float32, in place
+                channel -= offset[c]
+                channel *= scale[c]
+    return out, np.stack([face.mask for face in crops])

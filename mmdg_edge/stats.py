@@ -1,12 +1,17 @@
-"""Exact binomial confidence intervals, dependency-free (the kiosk install has no scipy).
+"""Error rates with exact binomial confidence intervals, dependency-free (the kiosk install has no scipy).
 
-Clopper–Pearson bounds are found by bisection on the binomial CDF, computed in log space with
-``math.lgamma``; this is the definition of the interval, not an approximation of it.
+``Rate`` is the one rates model of the SDK: calibration, training metrics and the ISO/IEC 30107-3
+report all count errors over trials and attach a Clopper–Pearson interval. The bounds are found by
+bisection on the binomial CDF, computed in log space with ``math.lgamma``; this is the definition
+of the interval, not an approximation of it.
 """
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Sequence, Tuple
+
+import numpy as np
 
 
 def _binom_cdf(k: int, n: int, p: float) -> float:
@@ -64,3 +69,67 @@ def clopper_pearson(errors: int, trials: int, confidence: float = 0.95) -> Tuple
     # upper: P(X ≤ k; p) = α/2
     upper = 1.0 if errors == trials else _bisect(lambda p: _binom_cdf(errors, trials, p), alpha / 2, True)
     return lower, upper
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An error rate: ``errors`` of ``trials``, its ``value`` and the exact interval [lower, upper]."""
+
+    errors: int
+    trials: int
+    value: float
+    lower: float
+    upper: float
+
+    @classmethod
+    def from_counts(cls, errors: int, trials: int, confidence: float = 0.95) -> "Rate":
+        """errors / trials with its Clopper–Pearson interval."""
+        lower, upper = clopper_pearson(int(errors), int(trials), confidence)
+        return cls(int(errors), int(trials), errors / trials, lower, upper)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Rate":
+        """Read a rate back (a saved profile or report) and check it is consistent."""
+        if not isinstance(data, dict) or set(data) != {"errors", "trials", "value", "lower", "upper"}:
+            raise ValueError(f"Rate: expected errors, trials, value, lower, upper, got {data!r}")
+        rate = cls(**data)
+        if not (0 <= rate.errors <= rate.trials and rate.trials >= 1 and rate.value == rate.errors / rate.trials
+                and 0.0 <= rate.lower <= rate.value <= rate.upper <= 1.0):
+            raise ValueError(f"Rate: inconsistent counts and interval {data!r}")
+        return rate
+
+
+def error_rates(labels: Sequence[int], accepted: Sequence[bool], confidence: float = 0.95) -> Tuple[Rate, Rate]:
+    """(APCER, BPCER) of decisions: attacks (label 0) accepted, and live samples (label 1) not accepted.
+
+    Args:
+        labels: 1 live, 0 attack.
+        accepted: per sample, True where the system let it through as live.
+        confidence: coverage of the intervals.
+    """
+    labels, accepted = np.asarray(labels), np.asarray(accepted, bool)
+    if labels.ndim != 1 or labels.shape != accepted.shape:
+        raise ValueError(f"error_rates: labels and decisions need one length, got {labels.shape} and {accepted.shape}")
+    attacks, live = labels == 0, labels == 1
+    if not attacks.any() or not live.any():
+        raise ValueError("error_rates: both live (1) and attack (0) samples are needed")
+    return (Rate.from_counts(int((accepted & attacks).sum()), int(attacks.sum()), confidence),
+            Rate.from_counts(int((~accepted & live).sum()), int(live.sum()), confidence))
+
+
+def attacks_needed(target: float) -> int:
+    """Attack presentations needed before zero errors can show an APCER of ``target`` at all.
+
+    With no error in n trials the 95 % upper bound is about 3/n (the rule of three), so fewer than
+    3/target attacks cannot demonstrate the target whatever the threshold.
+
+    Example:
+        >>> attacks_needed(0.01)
+        300
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"target: expected an APCER in (0, 1), got {target}")
+    return math.ceil(3.0 / target - 1e-9)

@@ -1,32 +1,47 @@
-"""Session decisions over a stream: live only after K live verdicts in the last N of one face track.
+"""Session decisions over a stream: when may a kiosk open its door for the face in front of it.
 
-A single frame can be lucky; a door should open on a consistent face. The tracker follows one face
-by box overlap, resets when the face changes or leaves, and reports how long the decision took.
+A single frame can be lucky; a door should open on a consistent face, and close its session the
+moment the evidence stops supporting it. Per face track:
+- the session is live only at a frameset whose own verdict is live and while the last K verdicts
+  of the track are all live; any non-live verdict (attack, uncertain, unreliable, error, no face)
+  ends it at once;
+- a door opens once per track: ``SessionDecision.opened`` is True at the one frameset where the
+  track first turned live;
+- attack once A of the last N verdicts of the track are attacks;
+- a new track starts when the face box jumps (low overlap, a size change) or the face distance
+  jumps (a depth discontinuity: something else now stands at that place), or when the face has
+  been gone for more than ``max_missing`` framesets;
+- framesets that do not come from a live camera (recordings, image folders, the synthetic camera,
+  hand-built framesets) never make a live session unless the caller says they are a test.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Deque, Optional, Tuple
+from typing import Deque, Optional
 
 from .frames import Verdict
+from .geometry import Box, box_iou
 
 SESSION_STATUSES = ("pending", "live", "attack", "no_face")
 
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """K-of-N voting per face track.
+    """Votes per face track and what starts a new track.
 
-    Defaults: live once 5 of the last 8 scored framesets of the track are live; attack once 3 of
-    the last 8 are attack (a denial needs less evidence than an acceptance); a new track when the
-    face box overlaps the last one by IoU < 0.3 or the face was missing for more than 5 framesets.
+    Defaults: live at the 5th live verdict in a row; attack once 3 of the last 8 verdicts are
+    attacks (a denial needs less evidence than an acceptance); a new track when the box overlaps
+    the last one by IoU < 0.3, changes its side by more than 30 %, or the face distance jumps by
+    more than 15 cm, or after more than 5 framesets without the face.
     """
 
-    window: int = 8
     live_votes: int = 5
+    window: int = 8
     attack_votes: int = 3
     min_track_iou: float = 0.3
+    max_size_change: float = 0.3
+    max_depth_jump_m: float = 0.15
     max_missing: int = 5
 
     def __post_init__(self) -> None:
@@ -35,11 +50,27 @@ class TemporalConfig:
                 f"TemporalConfig: live_votes ({self.live_votes}) and attack_votes ({self.attack_votes}) must be in "
                 f"1..window ({self.window})"
             )
+        if not (self.max_size_change > 0 and self.max_depth_jump_m > 0 and 0 <= self.min_track_iou < 1):
+            raise ValueError("TemporalConfig: expected max_size_change > 0, max_depth_jump_m > 0 and "
+                             f"0 ≤ min_track_iou < 1, got {self.max_size_change}, {self.max_depth_jump_m}, "
+                             f"{self.min_track_iou}")
 
 
 @dataclass(frozen=True)
 class SessionDecision:
-    """The decision for the current face track after one more frameset."""
+    """The decision for the current face track after one more frameset.
+
+    Attributes:
+        status: one of SESSION_STATUSES.
+        opened: True at the one frameset of the track where the session first turned live: the
+            moment to open the door (once per track).
+        track_id: counts face tracks since the stream started.
+        live_votes: live verdicts in a row at the end of the track.
+        attack_votes: attack verdicts among the last ``window``.
+        window: verdicts remembered for the track (at most ``TemporalConfig.window``).
+        time_to_decision_ms: from the track's first frameset to its live/attack decision.
+        reason: why the session is not live although the votes are (a recorded source), else "".
+    """
 
     status: str
     track_id: int
@@ -47,80 +78,88 @@ class SessionDecision:
     attack_votes: int
     window: int
     time_to_decision_ms: Optional[float]
-
-
-def box_iou(a: Tuple[float, ...], b: Tuple[float, ...]) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    opened: bool = False
+    reason: str = ""
 
 
 class SessionTracker:
-    """Accumulates verdicts of one stream into session decisions (not thread-safe: one per stream)."""
+    """Accumulates verdicts of one stream into session decisions (not thread-safe: one per stream).
 
-    def __init__(self, config: TemporalConfig = TemporalConfig()) -> None:
+    Args:
+        config: votes and track rules.
+        allow_recorded: let framesets that do not come from a live camera (see ``FrameSet.origin``)
+            make live sessions: for demos, tests and evaluation on recordings, never for a kiosk.
+    """
+
+    def __init__(self, config: TemporalConfig = TemporalConfig(), allow_recorded: bool = False) -> None:
         self.config = config
+        self.allow_recorded = allow_recorded
         self._votes: Deque[str] = deque(maxlen=config.window)
         self._track_id = 0
-        self._last_box: Optional[Tuple[float, ...]] = None
+        self._last_box: Optional[Box] = None
+        self._last_distance: Optional[float] = None
         self._missing = 0
+        self._in_a_row = 0
         self._track_start_ms: Optional[float] = None
         self._decided_ms: Optional[float] = None
-        self._decided: Optional[str] = None
+        self._opened = False
 
     def reset(self) -> None:
-        """Forget the current track (the next face starts a new one)."""
+        """End the current track (the next face starts a new one)."""
         self._votes.clear()
-        self._last_box = None
-        self._track_start_ms = None
-        self._decided_ms = None
-        self._decided = None
+        self._last_box = self._last_distance = None
+        self._in_a_row = 0
+        self._track_start_ms = self._decided_ms = None
+        self._opened = False
 
-    def _new_track(self, time_ms: float) -> None:
-        self.reset()
-        self._track_id += 1
-        self._track_start_ms = time_ms
+    def _is_new_face(self, box: Box, distance: Optional[float]) -> bool:
+        if self._last_box is None:
+            return True
+        cfg = self.config
+        side, last_side = max(box[2] - box[0], box[3] - box[1]), max(self._last_box[2] - self._last_box[0],
+                                                                      self._last_box[3] - self._last_box[1])
+        if box_iou(self._last_box, box) < cfg.min_track_iou or abs(side / last_side - 1.0) > cfg.max_size_change:
+            return True
+        return distance is not None and self._last_distance is not None and \
+            abs(distance - self._last_distance) > cfg.max_depth_jump_m
 
     def update(self, verdict: Verdict, time_ms: float) -> SessionDecision:
         """Add one verdict (with its capture time) and return the session decision."""
+        self._in_a_row = self._in_a_row + 1 if verdict.status == "live" else 0
         if verdict.box is None:
             self._missing += 1
             if self._missing > self.config.max_missing:
                 self.reset()
-            return self._decision("no_face" if self._last_box is None else self._status(), time_ms)
+            return self._decision("no_face" if self._last_box is None else self._votes_status(), time_ms, "")
         self._missing = 0
-        if self._last_box is None or box_iou(self._last_box, verdict.box) < self.config.min_track_iou:
-            self._new_track(time_ms)
-        self._last_box = verdict.box
-        if verdict.status in ("live", "attack"):
-            self._votes.append(verdict.status)
-        elif verdict.status in ("uncertain", "error"):
-            self._votes.append("abstain")
-        return self._decision(self._status(), time_ms)
+        distance = verdict.quality.distance_m if verdict.quality is not None else None
+        if self._is_new_face(verdict.box, distance):
+            self.reset()
+            self._in_a_row = int(verdict.status == "live")
+            self._track_id += 1
+            self._track_start_ms = time_ms
+        self._last_box, self._last_distance = verdict.box, distance
+        self._votes.append(verdict.status)
+        status, reason = self._votes_status(), ""
+        if status == "pending" and verdict.status == "live" and self._in_a_row >= self.config.live_votes:
+            if verdict.origin == "camera" or self.allow_recorded:
+                status = "live"
+            else:
+                reason = (f"the frames come from {verdict.origin!r}, not a live camera: such a session never turns "
+                          "live (allow_recorded=True is for tests and demos)")
+        return self._decision(status, time_ms, reason)
 
-    def _status(self) -> str:
-        live = sum(v == "live" for v in self._votes)
+    def _votes_status(self) -> str:
         attack = sum(v == "attack" for v in self._votes)
-        if attack >= self.config.attack_votes:
-            return "attack"
-        if live >= self.config.live_votes:
-            return "live"
-        return "pending"
+        return "attack" if attack >= self.config.attack_votes else "pending"
 
-    def _decision(self, status: str, time_ms: float) -> SessionDecision:
-        if status in ("live", "attack") and self._decided != status:
-            self._decided = status
+    def _decision(self, status: str, time_ms: float, reason: str) -> SessionDecision:
+        if status in ("live", "attack") and self._decided_ms is None:
             self._decided_ms = time_ms - (self._track_start_ms if self._track_start_ms is not None else time_ms)
-        elif status not in ("live", "attack"):
-            self._decided, self._decided_ms = None, None
+        opened = status == "live" and not self._opened
+        self._opened = self._opened or opened
         return SessionDecision(
-            status=status,
-            track_id=self._track_id,
-            live_votes=sum(v == "live" for v in self._votes),
-            attack_votes=sum(v == "attack" for v in self._votes),
-            window=len(self._votes),
-            time_to_decision_ms=self._decided_ms,
+            status=status, track_id=self._track_id, live_votes=self._in_a_row,
+            attack_votes=sum(v == "attack" for v in self._votes), window=len(self._votes),
+            time_to_decision_ms=self._decided_ms, opened=opened, reason=reason,
         )

@@ -28,7 +28,7 @@ import torch
 from mmdg_edge.align import FaceAligner
 from mmdg_edge.checkpoint import load_checkpoint
 from mmdg_edge.model import MMDGConfig
-from mmdg_edge.preprocess import crops_to_input
+from mmdg_edge.preprocess import encode
 from mmdg_edge.sensors.synthetic import Segment, render_sequence
 from mmdg_edge.train.synthetic_data import render_crops
 from mmdg_edge.train.trainer import TrainConfig, fit
@@ -48,7 +48,7 @@ def score_frames(model, framesets: Iterable) -> List[Tuple[str, float]]:
         if result.status != "ok":
             rows.append((kind, float("nan")))
             continue
-        crops, mask = crops_to_input([result.crops])
+        crops, mask = encode([result.crops])
         with torch.no_grad():
             rows.append((kind, float(model.live_prob(torch.from_numpy(crops), torch.from_numpy(mask))[0])))
     return rows
@@ -77,13 +77,11 @@ def recording_check(model, assets: Path) -> List[Tuple[str, float]]:
     """Score the demo recording; the segments file labels frame ranges (kind per frame number)."""
     from mmdg_edge.sensors import open_source
 
-    segments = json.loads((assets / "demo_segments.json").read_text())
-    entries = segments["segments"] if isinstance(segments, dict) else segments
+    entries = json.loads((assets / "demo_segments.json").read_text())["segments"]
     rows = []
     with open_source(str(assets / "demo.db3")) as frames:
         for index, (_, score) in enumerate(score_frames(model, frames)):
-            kind = next((e.get("kind") or e.get("label") for e in entries
-                         if e.get("start", e.get("first_frame", -1)) <= index < e.get("end", e.get("stop", -1))), "?")
+            kind = next((e["kind"] for e in entries if e["first_frame"] <= index <= e["last_frame"]), "?")
             rows.append((kind, score))
     return rows
 

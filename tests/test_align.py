@@ -1,12 +1,11 @@
-"""Face aligner: real face photos, the real D435 office recording, depth encodings, bad input."""
+"""Face aligner: real face photos, the real D435 office recording, raw crops and face regions, bad input."""
 import cv2
 import numpy as np
 import pytest
 
-from mmdg_edge.align import (
-    AlignConfig, Detection, FaceAligner, choose_face, crop_square, map_box_to_depth, square_box,
-)
+from mmdg_edge.align import AlignConfig, Detection, FaceAligner, choose_face, crop_square, face_distance_m
 from mmdg_edge.frames import Extrinsics, FrameSet, Intrinsics
+from mmdg_edge.geometry import box_iou, inner_box, map_box_to_color, map_box_to_depth, region, square_box
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the astronaut face photo")
 ASTRONAUT = skimage_data.astronaut()
@@ -23,7 +22,7 @@ def _pasted(size, x, y):
     return frame, face
 
 
-@pytest.mark.parametrize("size,x,y", [(300, 0, 0), (400, 100, 40), (480, 160, 0), (512, 20, -30)])
+@pytest.mark.parametrize("size,x,y", [(340, 0, 0), (400, 100, 40), (480, 160, 0), (512, 20, -30)])
 def test_real_face_photo_is_found_and_the_crop_is_centred(size, x, y):
     if y < 0:
         frame, face = _pasted(size, x, 0)
@@ -54,23 +53,32 @@ def _with_depth(depth_mm, ir=None):
     return FrameSet(rgb=frame, depth=depth_mm, ir=ir, color_aligned_to_depth=True), face
 
 
-def test_planar_face_gives_a_flat_depth_crop_and_a_relief_a_graded_one():
+def test_depth_crop_is_raw_and_the_face_region_gives_distance_and_coverage():
     yy, xx = np.mgrid[0:480, 0:640]
-    planar, face = _with_depth(np.full((480, 640), 650, np.uint16))
+    _, face = _with_depth(np.full((480, 640), 650, np.uint16))
     cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
     relief = 650 + 60 * (((xx - cx) / 80.0) ** 2 + ((yy - cy) / 100.0) ** 2) - 35 * np.exp(
         -((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 12.0**2))
     relief = np.rint(relief).astype(np.uint16)
-    relief[int(cy), int(cx) - 30 : int(cx) - 20] = 0  # a hole on the cheek
-    aligner = FaceAligner(AlignConfig(smoothing=0.0))
-    flat = aligner.align(planar)
-    graded = aligner.align(_with_depth(relief)[0])
-    flat_values = flat.crops.depth[..., 0]
-    assert flat_values.min() == flat_values.max() == 128  # the face depth maps to mid-grey
-    centre = graded.crops.depth[80:144, 80:144, 0]
-    assert centre.max() - centre[centre > 0].min() > 25  # nose brighter than cheeks: ~1 mm per level
-    assert (graded.crops.depth[..., 0] == 0).any()  # the hole stays 0
-    assert graded.crops.quality.distance_m == pytest.approx(0.65, abs=0.03)
+    relief[int(cy) - 5 : int(cy) + 5, int(cx) - 30 : int(cx) - 20] = 0  # a hole on the cheek
+    frameset = _with_depth(relief)[0]
+    crops = FaceAligner(AlignConfig(smoothing=0.0)).align(frameset).crops
+    assert crops.depth.dtype == np.uint16 and crops.depth.shape == (224, 224)  # raw millimetres, not encoded
+    assert set(np.unique(crops.depth)) <= set(np.unique(relief))  # nearest-neighbour: no values blended
+    expected = region(relief, inner_box(crops.depth_box))
+    np.testing.assert_array_equal(crops.depth_region, expected)  # the face's centre, full resolution
+    assert crops.quality.distance_m == pytest.approx(face_distance_m(expected, 0.001))
+    assert crops.quality.depth_coverage == pytest.approx((expected > 0).mean())
+    assert 0.6 < crops.quality.distance_m < 0.7 and crops.quality.depth_coverage < 1.0
+
+
+def test_a_face_without_depth_on_its_centre_has_no_depth_crop():
+    depth = np.full((480, 640), 650, np.uint16)
+    frameset, face = _with_depth(depth)
+    depth[int(face[1]):int(face[3]), int(face[0]):int(face[2])] = 0
+    crops = FaceAligner().align(frameset).crops
+    assert crops.depth is None and crops.quality.distance_m is None and crops.quality.depth_coverage == 0.0
+    assert not crops.quality.passed and any("depth covers 0%" in f for f in crops.quality.failures)
 
 
 def test_dark_rgb_falls_back_to_ir():
@@ -79,7 +87,7 @@ def test_dark_rgb_falls_back_to_ir():
     frameset = FrameSet(rgb=(frame // 20).astype(np.uint8), ir=grey)
     result = FaceAligner().align(frameset)
     assert result.status == "ok" and result.reason == "face found in IR"
-    assert result.crops.mask.tolist() == [True, False, True]
+    assert result.crops.mask.tolist() == [True, False, True] and result.crops.ir.dtype == np.uint8
 
 
 @pytest.mark.parametrize(
@@ -95,11 +103,9 @@ def test_frames_without_a_face_give_a_reason(frameset, status):
     assert result.status == status and result.reason and result.crops is None
 
 
-def test_invalid_frameset_is_an_error_not_a_crash():
-    frameset = FrameSet(rgb=np.zeros((4, 4, 3), np.uint8))
-    frameset.depth = np.full((4, 4), np.nan)
-    result = FaceAligner().align(frameset)
-    assert result.status == "error" and "FrameSet.depth" in result.reason
+def test_a_non_frameset_is_an_error_not_a_crash():
+    result = FaceAligner().align({"rgb": np.zeros((4, 4, 3), np.uint8)})
+    assert result.status == "error" and "expected a FrameSet" in result.reason
 
 
 def test_geometry_helpers_by_hand():
@@ -123,7 +129,6 @@ def test_box_maps_into_depth_pixels_through_the_extrinsics():
 @pytest.mark.slow
 def test_synthetic_faces_are_found_in_at_least_95_percent_of_200_framesets():
     from mmdg_edge.sensors.synthetic import SyntheticCamera
-    from mmdg_edge.temporal import box_iou
 
     aligner = FaceAligner(AlignConfig(smoothing=0.0))
     hits = 0
@@ -131,7 +136,7 @@ def test_synthetic_faces_are_found_in_at_least_95_percent_of_200_framesets():
         result = aligner.align(fs)
         if result.status == "ok" and box_iou(result.crops.box, fs.metadata["truth"]["box"]) >= 0.5:
             hits += 1
-            assert result.depth_box == result.crops.box  # registered streams: the same box in depth and IR
+            assert result.crops.depth_box == result.crops.box  # registered streams: the same box in depth and IR
     assert hits >= 190, hits
 
 
@@ -151,7 +156,6 @@ class _Recording:
 def test_tracking_searches_a_small_window_and_keeps_the_full_search_boxes():
     from mmdg_edge.align import HaarFaceDetector
     from mmdg_edge.sensors.synthetic import Segment, render_sequence
-    from mmdg_edge.temporal import box_iou
 
     frames = list(render_sequence([Segment("live", 24, distance_start_m=0.8, distance_end_m=0.6)], seed=2))
     tracked = _Recording(HaarFaceDetector())
@@ -162,10 +166,10 @@ def test_tracking_searches_a_small_window_and_keeps_the_full_search_boxes():
         assert a.status == b.status == "ok"
         assert box_iou(a.crops.box, fs.metadata["truth"]["box"]) >= 0.5
         assert box_iou(a.crops.box, b.crops.box) >= 0.7
-    full = [s for s in tracked.sizes if s[1] == 320]
-    windows = [s for s in tracked.sizes if s[1] != 320]
+    full = [s for s in tracked.sizes if s[1] == 160]
+    windows = [s for s in tracked.sizes if s[1] != 160]
     assert len(full) == 3  # frames 0, 11 and 22: one full search, then ten tracked frames
-    assert len(windows) == 21 and max(h * w for h, w in windows) < 0.1 * 320 * 240
+    assert len(windows) == 21 and max(h * w for h, w in windows) <= (2 * 40) ** 2  # twice a 40 px face a side
 
 
 def _fixed(detections):
@@ -206,8 +210,6 @@ def test_yunet_needs_an_existing_model_file_it_can_load(tmp_path):
 
 
 def test_box_maps_to_colour_and_back():
-    from mmdg_edge.align import map_box_to_color
-
     color = Intrinsics(640, 480, 615.0, 612.0, 318.0, 244.0)
     depth = Intrinsics(640, 480, 385.0, 385.0, 321.0, 237.0)
     c, s = np.cos(0.05), np.sin(0.05)
@@ -222,7 +224,7 @@ def test_box_maps_to_colour_and_back():
 
 
 def test_more_faces_than_allowed_fail_quality_and_bad_detector_output_is_an_error():
-    frame, face = _pasted(300, 0, 0)
+    frame, face = _pasted(340, 0, 0)
     other = (400.0, 300.0, 440.0, 340.0)
     detector = _fixed([Detection(face), Detection(other)])
     two = FaceAligner(AlignConfig(max_faces=1, min_blur=0.0), detector).align(FrameSet(rgb=frame))
@@ -231,3 +233,18 @@ def test_more_faces_than_allowed_fail_quality_and_bad_detector_output_is_an_erro
     assert two.crops.box == pytest.approx(face)  # the largest face is the one cropped
     bad = FaceAligner(detector=lambda image: [(10.0, 10.0, float("nan"), 40.0)]).align(FrameSet(rgb=frame))
     assert bad.status == "error" and "finite box" in bad.reason
+
+
+def test_full_search_looks_for_small_faces_only_when_the_coarse_pass_finds_none():
+    calls = []
+
+    def detector(image, size_range=None):
+        calls.append((image.shape[1], size_range))
+        return []
+
+    detector.takes_size_range = True
+    result = FaceAligner(AlignConfig(detect_width=160, min_face_px=60), detector).align(
+        FrameSet(rgb=np.full((480, 640, 3), 90, np.uint8)))
+    assert result.status == "no_face"
+    # 160 px wide finds faces ≥ 36·640/160 = 144 px; then 36/60 of the frame for faces from 60 px up to 1.1 × 144 px
+    assert calls == [(160, None), (384, (24, int(np.ceil(1.1 * 36 * 0.6 / 0.25))))]

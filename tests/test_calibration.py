@@ -7,6 +7,7 @@ import pytest
 from mmdg_edge.calibration import (
     DeviceProfile,
     ProfileMismatch,
+    accepts,
     calibrate_scores,
     create_profile,
     threshold_for_apcer,
@@ -21,31 +22,50 @@ def test_threshold_lets_through_at_most_the_target_share_of_attacks():
     assert sum(a >= threshold_for_apcer(attacks, 0.0) for a in attacks) == 0
 
 
+ATTACKS = [0.1, 0.2, 0.4, 0.96] * 3  # 12 attacks: enough to show an APCER of 25 % (3 / 0.25)
+
+
 def test_calibration_report_by_hand():
-    report = calibrate_scores(live_scores=[0.99, 0.97, 0.5, 0.3], attack_scores=[0.1, 0.2, 0.4, 0.96], target_apcer=0.25)
-    # threshold just above 0.4: 0.96 passes (1 of 4 attacks), 0.3 is refused (1 of 4 live)
+    report = calibrate_scores(live_scores=[0.99, 0.97, 0.5, 0.3], attack_scores=ATTACKS, target_apcer=0.25)
+    # threshold just above 0.4: the three 0.96 pass (3 of 12 attacks), 0.3 is refused (1 of 4 live)
     assert 0.4 < report.threshold < 0.41
-    assert report.apcer == 0.25 and report.bpcer == 0.25
-    assert report.live_count == 4 and report.attack_count == 4
-    assert report.apcer_ci[0] < 0.25 < report.apcer_ci[1]
+    assert (report.apcer.errors, report.apcer.trials, report.apcer.value) == (3, 12, 0.25)
+    assert (report.bpcer.errors, report.bpcer.trials, report.bpcer.value) == (1, 4, 0.25)
+    assert report.apcer.lower < 0.25 < report.apcer.upper
+
+
+def test_with_a_band_the_threshold_sits_below_the_point_of_acceptance():
+    report = calibrate_scores([0.99, 0.97, 0.5, 0.37], ATTACKS, 0.25, uncertainty_band=0.05)
+    # accepted from just above 0.4, the threshold sits 0.05 lower: 0.37 is above it but uncertain, so not live
+    assert report.threshold == pytest.approx(0.4 - 0.05, abs=1e-6) and report.threshold < 0.37
+    assert report.apcer.value == 0.25 and report.bpcer.errors == 1
+
+
+class _Engine:
+    precision = "fp32"
+
+    def __init__(self, sha256):
+        self.model_sha256 = sha256
 
 
 def _profile():
-    report = calibrate_scores([0.9, 0.8], [0.1, 0.2], 0.0)
-    return create_profile(report, target_apcer=0.0, uncertainty_band=0.05, camera_serial="123",
-                          camera_firmware="5.16", model_sha256="ab" * 32)
+    report = calibrate_scores([0.9, 0.8], [0.1, 0.2] * 150, 0.01, uncertainty_band=0.05)
+    return create_profile(report, camera_serial="123", camera_firmware="5.16", model_sha256="ab" * 32,
+                          model_precision="fp32")
 
 
 def test_profile_round_trip_and_matching(tmp_path):
     profile = _profile()
     loaded = DeviceProfile.load(profile.save(tmp_path / "kiosk.json"))
-    assert loaded == profile
+    assert loaded == profile and loaded.threshold == profile.report.threshold and loaded.uncertainty_band == 0.05
     loaded.check_camera("123")
-    loaded.check_model("ab" * 32)
+    loaded.check_model(_Engine("ab" * 32))
     with pytest.raises(ProfileMismatch, match="camera '123'"):
         loaded.check_camera("999")
-    with pytest.raises(ProfileMismatch, match="calibrated for model"):
-        loaded.check_model("cd" * 32)
+    with pytest.raises(ProfileMismatch, match="calibrated for model file"):
+        loaded.check_model(_Engine("cd" * 32))
+    with pytest.raises(ProfileMismatch, match="in-memory model"):
+        loaded.check_model(_Engine(None))
 
 
 @pytest.mark.parametrize("content", ["{", "[]", json.dumps({"threshold": 0.5})])
@@ -58,7 +78,7 @@ def test_malformed_profiles_are_refused(tmp_path, content):
 
 def test_profile_with_impossible_threshold_is_refused(tmp_path):
     data = json.loads(_profile().save(tmp_path / "p.json").read_text())
-    data["threshold"] = 1.5
+    data["report"]["threshold"] = 1.5
     (tmp_path / "p.json").write_text(json.dumps(data))
     with pytest.raises(ProfileMismatch, match="threshold"):
         DeviceProfile.load(tmp_path / "p.json")
@@ -77,11 +97,12 @@ def test_calibration_on_the_synthetic_camera_holds_on_a_fresh_seed():
         return collect_scores(detector, SyntheticCamera(seed=seed, classes=classes, domains=(1,), num_frames=count))[0]
 
     attacks = ("print", "replay", "mask")
-    report = calibrate_scores(scores(11, ("live",), 30), scores(12, attacks, 60), target_apcer=0.1)
-    assert report.apcer <= 0.1 and report.attack_count >= 50
+    report = calibrate_scores(scores(11, ("live",), 30), scores(12, attacks, 60), target_apcer=0.1,
+                              uncertainty_band=0.05)
+    assert report.apcer.value <= 0.1 and report.apcer.trials >= 50
     fresh_live, fresh_attack = np.array(scores(21, ("live",), 30)), np.array(scores(22, attacks, 60))
-    fresh_apcer = float((fresh_attack >= report.threshold).mean())
-    fresh_bpcer = float((fresh_live < report.threshold).mean())
-    # the reported 95 % intervals cover what the same threshold does on captures it never saw
-    assert report.apcer_ci[0] <= fresh_apcer <= report.apcer_ci[1], (fresh_apcer, report)
-    assert report.bpcer_ci[0] <= fresh_bpcer <= report.bpcer_ci[1], (fresh_bpcer, report)
+    fresh_apcer = float(accepts(fresh_attack, report.threshold, 0.05).mean())
+    fresh_bpcer = float((~accepts(fresh_live, report.threshold, 0.05)).mean())
+    # the reported 95 % intervals cover what the same operating point does on captures it never saw
+    assert report.apcer.lower <= fresh_apcer <= report.apcer.upper, (fresh_apcer, report)
+    assert report.bpcer.lower <= fresh_bpcer <= report.bpcer.upper, (fresh_bpcer, report)

@@ -30,16 +30,40 @@ def test_check_prints_a_json_verdict_per_triplet(tmp_path):
     assert len(verdicts) == 3 and all(v["modalities"] == ["rgb", "depth", "ir"] for v in verdicts)
 
 
-def test_calibrate_writes_a_profile_that_meets_its_target_on_the_captures(tmp_path):
+ATTACKS = ("print", "replay", "mask")
+
+
+def test_calibrate_writes_a_profile_whose_rates_hold_on_captures_it_never_saw(tmp_path):
     live = _write(tmp_path / "live", ("live",), 12, seed=2)
-    attack = _write(tmp_path / "attack", ("print", "replay", "mask"), 20, seed=3)
+    attack = _write(tmp_path / "attack", ATTACKS, 30, seed=3)
     out = tmp_path / "profile.json"
     result = CliRunner().invoke(main, ["calibrate", "--live", str(live), "--attack", str(attack),
-                                       "--target-apcer", "0.05", "--output", str(out)])
+                                       "--target-apcer", "0.1", "--output", str(out)])
     assert result.exit_code == 0, result.output
     profile = DeviceProfile.load(out)
-    assert profile.apcer <= 0.05 and profile.attack_count == 20 and profile.live_count == 12
+    report = profile.report
+    assert report.apcer.value <= 0.1 and report.apcer.trials == 30 and report.bpcer.trials == 12
+    assert profile.camera_serial == "" and profile.model_precision == "fp32"  # image folders carry no serial
     assert "APCER" in result.output and "95% CI" in result.output
+
+    def live_share(folder):
+        checked = CliRunner().invoke(main, ["check", str(folder), "--profile", str(out), "--format", "json"])
+        assert checked.exit_code == 0, checked.output
+        verdicts = [json.loads(line) for line in checked.output.strip().splitlines()]
+        return sum(v["status"] == "live" for v in verdicts) / len(verdicts)
+
+    fresh_live, fresh_attack = _write(tmp_path / "live2", ("live",), 12, 4), _write(tmp_path / "attack2", ATTACKS, 30, 5)
+    assert live_share(fresh_attack) <= report.apcer.upper
+    assert 1 - live_share(fresh_live) <= report.bpcer.upper
+
+
+def test_calibrate_refuses_too_few_attacks_for_the_target(tmp_path):
+    live = _write(tmp_path / "live", ("live",), 3, seed=2)
+    attack = _write(tmp_path / "attack", ATTACKS, 20, seed=3)
+    result = CliRunner().invoke(main, ["calibrate", "--live", str(live), "--attack", str(attack),
+                                       "--target-apcer", "0.01", "--output", str(tmp_path / "p.json")])
+    assert result.exit_code != 0 and "at least 300 are needed" in result.output
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_check_of_a_missing_path_fails_cleanly(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
 from mmdg_edge.checkpoint import read_metadata  # noqa: E402
-from mmdg_edge.detector import ASSETS, Detector  # noqa: E402
+from mmdg_edge.assets import ASSETS  # noqa: E402
+from mmdg_edge.detector import Detector  # noqa: E402
 from mmdg_edge.sensors.synthetic import render_frameset  # noqa: E402
 
 
@@ -27,7 +28,8 @@ def test_demo_checkpoint_says_it_is_not_a_security_model():
 
 @pytest.mark.parametrize("kind", ["live", "print", "replay", "mask"])
 def test_session_decision_is_live_only_for_live_segments(detector, kind):
-    results = list(detector.stream(_segment(kind, seed={"live": 1, "print": 2, "replay": 3, "mask": 4}[kind])))
+    frames = _segment(kind, seed={"live": 1, "print": 2, "replay": 3, "mask": 4}[kind])
+    results = list(detector.stream(frames, allow_recorded=True))
     sessions = {r.session.status for r in results}
     if kind == "live":
         assert results[-1].session.status == "live", [r.verdict.reason for r in results]
@@ -44,7 +46,7 @@ def test_demo_recording_sessions_follow_its_ground_truth_segments(detector):
 
     summary = LiveSummary.for_segments(load_segments())
     with open_source("demo") as frames:
-        run_headless(detector, frames, io.StringIO(), summary=summary)
+        run_headless(detector, frames, io.StringIO(), summary=summary, allow_recorded=True)
     assert [(s.kind, s.correct) for s in summary.segments] == [
         ("live", True), ("print", True), ("replay", True), ("live", True)], summary.format_table()
     assert all(s.verdicts["live"] == 0 for s in summary.segments if s.label == "attack")

@@ -6,36 +6,52 @@ from mmdg_edge.align import AlignResult as _Result
 from mmdg_edge.calibration import ProfileMismatch, calibrate_scores, create_profile
 from mmdg_edge.detector import Detector, DetectorConfig
 from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet
+from mmdg_edge.geometry import inner_box, region
+from mmdg_edge.preprocess import encode
 
 H, W = 240, 320
 BOX = (100.0, 60.0, 220.0, 200.0)
 
 
 class ScriptedAligner:
-    """Returns fixed crops (or a fixed failure) whatever the frameset: isolates the decision logic."""
+    """Fixed crops (or a fixed failure) whatever the frameset, with the face regions cut from the
+    frameset it is given, so the physical checks see that frameset: isolates the decision logic."""
 
     def __init__(self, result):
         self.result = result
 
+    def reset(self):
+        pass
+
     def align(self, frameset):
-        return self.result
+        crops = self.result.crops
+        if crops is None:
+            return self.result
+        inner = inner_box(BOX)
+        crops = FaceCrops(crops.rgb, crops.depth, crops.ir, BOX, BOX, crops.quality, frameset.depth_scale_m,
+                          region(frameset.depth, inner) if frameset.depth is not None else None,
+                          region(frameset.ir, inner) if frameset.ir is not None else None)
+        return _Result(self.result.status, self.result.reason, crops, 1)
 
 
 def _crops(mask=(True, True, True), passed=True, seed=0):
     rng = np.random.default_rng(seed)
-    images = [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) if on else np.zeros((224, 224, 3), np.uint8)
-              for on in mask]
+    rgb, depth, ir = mask
     quality = FaceQuality(140.0, 0.6, 80.0, 0.95, passed, () if passed else ("blur 3 < 20",))
-    return FaceCrops(*images, mask=np.array(mask), box=BOX, quality=quality)
+    return FaceCrops(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) if rgb else None,
+                     rng.integers(550, 700, (224, 224), dtype=np.uint16) if depth else None,
+                     rng.integers(0, 256, (224, 224), dtype=np.uint8) if ir else None, BOX, BOX, quality)
 
 
-def _head_frameset(serial="SN1", ir_level=120, stamp=0.0):
+def _head_frameset(serial="SN1", ir_level=120, stamp=0.0, seed=1):
+    """A head in depth and skin-like IR, with sensor noise drawn from ``seed`` (a new seed, a new frame)."""
     yy, xx = np.mgrid[0:H, 0:W]
-    depth = 600 + 0.08e3 * (((xx - 160) / 120.0) ** 2 + ((yy - 130) / 140.0) ** 2)
+    rng = np.random.default_rng(seed)
+    depth = 600 + 0.08e3 * (((xx - 160) / 120.0) ** 2 + ((yy - 130) / 140.0) ** 2) + rng.normal(0, 0.7, (H, W))
     depth -= 30 * np.exp(-((xx - 160) ** 2 + (yy - 130) ** 2) / (2 * 8.0**2))
-    rng = np.random.default_rng(1)
     ir = np.clip(ir_level + 35 * rng.standard_normal((H, W)), 0, 255).astype(np.uint8)
-    return FrameSet(rgb=np.zeros((H, W, 3), np.uint8), depth=np.rint(depth).astype(np.uint16), ir=ir,
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    return FrameSet(rgb=rgb, depth=np.rint(depth).astype(np.uint16), ir=ir,
                     color_aligned_to_depth=True, serial=serial, timestamps_ms={"depth": stamp},
                     frame_numbers={"depth": int(stamp)})
 
@@ -49,9 +65,7 @@ def engine(tiny_onnx):
 
 @pytest.fixture(scope="module")
 def score(engine):
-    from mmdg_edge.preprocess import crops_to_input
-
-    return float(engine.run(*crops_to_input([_crops()]))[0])
+    return float(engine.run(*encode([_crops()]))[0])
 
 
 def _detector(engine, result, threshold, **config):
@@ -59,16 +73,18 @@ def _detector(engine, result, threshold, **config):
 
 
 def test_score_above_threshold_is_live_below_is_attack_near_is_uncertain(engine, score):
-    ok = _Result("ok", "", _crops(), 1, BOX)
+    ok = _Result("ok", "", _crops(), 1)
     live = _detector(engine, ok, score - 0.2).check(_head_frameset())
     assert live.status == "live" and live.score == pytest.approx(score, abs=1e-6)
-    assert live.modalities == ("rgb", "depth", "ir") and set(live.timings_ms) >= {"align", "engine", "total"}
+    assert live.modalities == ("rgb", "depth", "ir")
+    assert set(live.timings_ms) == {"validate", "align", "physics", "encode", "engine", "total"}
+    assert sum(v for k, v in live.timings_ms.items() if k != "total") <= live.timings_ms["total"]
     assert _detector(engine, ok, min(score + 0.2, 0.99)).check(_head_frameset()).status == "attack"
     assert _detector(engine, ok, score + 0.01).check(_head_frameset()).status == "uncertain"
 
 
 def test_physical_veto_denies_a_high_score(engine, score):
-    ok = _Result("ok", "", _crops(), 1, BOX)
+    ok = _Result("ok", "", _crops(), 1)
     flat = _head_frameset()
     flat.depth = np.full((H, W), 600, np.uint16)
     verdict = _detector(engine, ok, score - 0.2).check(flat)
@@ -77,12 +93,16 @@ def test_physical_veto_denies_a_high_score(engine, score):
     assert "near-infrared" in _detector(engine, ok, score - 0.2).check(dark).reason
 
 
-def test_missing_modalities_are_reported(engine, score):
-    result = _Result("ok", "", _crops(mask=(True, True, False)), 1, BOX)
+def test_a_missing_required_stream_is_unreliable_and_a_rig_without_ir_names_what_did_not_run(engine):
+    result = _Result("ok", "", _crops(mask=(True, True, False)), 1)
     frameset = _head_frameset()
     frameset.ir = None
-    verdict = _detector(engine, result, score - 0.3).check(frameset)
-    assert verdict.modalities == ("rgb", "depth") and verdict.status in ("live", "attack", "uncertain")
+    score = float(engine.run(*encode([_crops(mask=(True, True, False))]))[0])
+    kiosk = _detector(engine, result, score - 0.2).check(frameset)
+    assert kiosk.status == "unreliable" and kiosk.reason == "required stream missing: ir"
+    no_ir = _detector(engine, result, score - 0.2, required=("rgb", "depth")).check(frameset)
+    assert no_ir.status == "live" and no_ir.modalities == ("rgb", "depth")
+    assert no_ir.skipped_checks == ("IR presence", "IR texture") and "not run: IR presence" in no_ir.reason
 
 
 @pytest.mark.parametrize(
@@ -96,7 +116,7 @@ def test_aligner_failures_pass_through_as_non_live(engine, result, status):
 
 
 def test_low_quality_is_unreliable(engine):
-    verdict = _detector(engine, _Result("ok", "", _crops(passed=False), 1, BOX), 0.01).check(_head_frameset())
+    verdict = _detector(engine, _Result("ok", "", _crops(passed=False), 1), 0.01).check(_head_frameset())
     assert verdict.status == "unreliable" and "blur" in verdict.reason
 
 
@@ -109,7 +129,7 @@ class _Raising:
 
 
 def test_engine_failure_is_an_error_verdict_not_a_crash(engine, caplog):
-    detector = Detector(_Raising(engine), ScriptedAligner(_Result("ok", "", _crops(), 1, BOX)), threshold=0.01)
+    detector = Detector(_Raising(engine), ScriptedAligner(_Result("ok", "", _crops(), 1)), threshold=0.01)
     first, second = detector.check(_head_frameset()), detector.check(_head_frameset())
     assert first.status == second.status == "error" and "GPU fell off the bus" in first.reason
     assert sum("unexpected failure" in r.message for r in caplog.records) == 1  # logged once
@@ -117,54 +137,68 @@ def test_engine_failure_is_an_error_verdict_not_a_crash(engine, caplog):
 
 @pytest.mark.parametrize("bad", [None, "frame", np.zeros((3, 3))])
 def test_non_framesets_are_errors(engine, bad):
-    verdict = _detector(engine, _Result("ok", "", _crops(), 1, BOX), 0.01).check(bad)
+    verdict = _detector(engine, _Result("ok", "", _crops(), 1), 0.01).check(bad)
     assert verdict.status == "error" and "expected a FrameSet" in verdict.reason
 
 
 def test_corrupted_frameset_is_an_error(engine):
     frameset = _head_frameset()
     frameset.depth = np.full((H, W), np.nan, np.float32)
-    verdict = _detector(engine, _Result("ok", "", _crops(), 1, BOX), 0.01).check(frameset)
+    verdict = _detector(engine, _Result("ok", "", _crops(), 1), 0.01).check(frameset)
     assert verdict.status == "error" and "FrameSet.depth" in verdict.reason
 
 
-def test_stale_frames_are_unreliable_in_a_stream(engine, score):
-    detector = _detector(engine, _Result("ok", "", _crops(), 1, BOX), score - 0.2)
-    frames = [_head_frameset(stamp=t) for t in (0.0, 33.0, 33.0, 20.0, 66.0)]
-    statuses = [r.verdict.status for r in detector.stream(frames)]
-    assert statuses == ["live", "live", "unreliable", "unreliable", "live"]
+def test_stale_and_frozen_frames_are_unreliable_in_a_stream(engine, score):
+    detector = _detector(engine, _Result("ok", "", _crops(), 1), score - 0.2)
+    frames = [_head_frameset(stamp=t, seed=i) for i, t in enumerate((0.0, 33.0, 33.0, 20.0, 66.0))]
+    frames.append(_head_frameset(stamp=99.0, seed=4))  # a fresh timestamp on the pixels of frame 4
+    verdicts = [r.verdict for r in detector.stream(frames)]
+    assert [v.status for v in verdicts] == ["live", "live", "unreliable", "unreliable", "live", "unreliable"]
+    assert "stale frame" in verdicts[2].reason and "frozen stream" in verdicts[5].reason
 
 
-def test_stream_session_turns_live_after_k_votes(engine, score):
-    detector = _detector(engine, _Result("ok", "", _crops(), 1, BOX), score - 0.2)
-    results = list(detector.stream(_head_frameset(stamp=33.0 * i) for i in range(6)))
+def test_stream_session_turns_live_after_k_votes_on_a_camera_only(engine, score):
+    detector = _detector(engine, _Result("ok", "", _crops(), 1), score - 0.2)
+
+    def camera(i):
+        frameset = _head_frameset(stamp=33.0 * i, seed=i)
+        frameset.origin, frameset.received_s = "camera", __import__("time").monotonic()
+        frameset.timestamps_ms = {name: 33.0 * i for name in ("rgb", "depth", "ir")}
+        return frameset
+
+    results = list(detector.stream(camera(i) for i in range(6)))
     sessions = [r.session.status for r in results]
     assert sessions[:4] == ["pending"] * 4 and sessions[4:] == ["live", "live"]
+    assert [r.session.opened for r in results] == [False] * 4 + [True, False]
     assert results[4].session.time_to_decision_ms == pytest.approx(4 * 33.0)
+    recorded = list(detector.stream(_head_frameset(stamp=33.0 * i, seed=i) for i in range(6)))
+    assert [r.session.status for r in recorded] == ["pending"] * 6 and "not a live camera" in recorded[-1].session.reason
 
 
-def test_profile_for_another_camera_or_model_is_refused(engine, score):
-    report = calibrate_scores([0.9], [0.1], 0.0)
-    profile = create_profile(report, target_apcer=0.0, uncertainty_band=0.0, camera_serial="SN1",
-                             camera_firmware="5.16", model_sha256=engine.metadata["sha256"])
-    detector = Detector(engine, ScriptedAligner(_Result("ok", "", _crops(), 1, BOX)), profile=profile)
+def test_profile_for_another_camera_or_model_file_is_refused(engine, score):
+    report = calibrate_scores([score + 0.1], np.linspace(0.0, score - 0.1, 30), 0.1)
+    profile = create_profile(report, camera_serial="SN1", camera_firmware="5.16", model_sha256=engine.model_sha256,
+                             model_precision=engine.precision)
+    detector = Detector(engine, ScriptedAligner(_Result("ok", "", _crops(), 1)), profile=profile)
     assert detector.threshold == profile.threshold
-    assert detector.check(_head_frameset(serial="SN1")).status in ("live", "attack")
+    assert detector.check(_head_frameset(serial="SN1")).status == "live"
     other = detector.check(_head_frameset(serial="SN2"))
     assert other.status == "error" and "camera 'SN1'" in other.reason
-    foreign = create_profile(report, target_apcer=0.0, uncertainty_band=0.0, camera_serial="SN1",
-                             camera_firmware="5.16", model_sha256="0" * 64)
-    with pytest.raises(ProfileMismatch, match="calibrated for model"):
-        Detector(engine, ScriptedAligner(None), profile=foreign)
+    for changes in ({"model_sha256": "0" * 64}, {"model_precision": "int8"}):
+        foreign = create_profile(report, **{"camera_serial": "SN1", "camera_firmware": "5.16",
+                                            "model_sha256": engine.model_sha256, "model_precision": "fp32", **changes})
+        with pytest.raises(ProfileMismatch, match="calibrated for model file"):
+            Detector(engine, ScriptedAligner(None), profile=foreign)
 
 
-def test_real_d435_recording_gives_no_face_and_never_live(tiny_onnx, d435_bag):
+def test_real_d435_recording_is_never_live(tiny_onnx, d435_bag):
     from mmdg_edge.sensors import open_source
 
-    detector = Detector.load(tiny_onnx, engine="onnxruntime", threshold=0.01)
+    detector = Detector.load(tiny_onnx, engine="onnxruntime", threshold=0.01, config=DetectorConfig(required=("rgb",)))
     with open_source(str(d435_bag)) as source:
         verdicts = [r.verdict for r in detector.stream(source)]
-    assert verdicts and all(v.status == "no_face" for v in verdicts)
+    # its colour frame was captured 101.6 ms before its depth frame: not one moment
+    assert len(verdicts) == 1 and verdicts[0].status == "unreliable" and "out of step" in verdicts[0].reason
 
 
 def test_end_to_end_on_a_real_face_photo_scores_every_present_modality(tiny_onnx):
@@ -180,9 +214,12 @@ def test_end_to_end_on_a_real_face_photo_scores_every_present_modality(tiny_onnx
     frameset = FrameSet(rgb=frame, depth=np.rint(depth).astype(np.uint16), ir=ir, color_aligned_to_depth=True)
     detector = Detector.load(tiny_onnx, engine="onnxruntime")
     verdict = detector.check(frameset)
-    assert verdict.score is not None and 0.0 <= verdict.score <= 1.0, verdict.reason
-    assert verdict.modalities == ("rgb", "depth", "ir") and verdict.box is not None
-    assert verdict.status in ("live", "attack", "uncertain")
+    detector.aligner.reset()
+    crops = detector.aligner.align(frameset).crops
+    expected = float(detector.engine.run(*encode([crops]))[0])
+    assert verdict.score == pytest.approx(expected, abs=1e-6), verdict.reason  # the one straight line: align, encode, run
+    assert verdict.modalities == ("rgb", "depth", "ir") and verdict.box == crops.box
+    assert verdict.status == ("live" if expected >= 0.45 else "attack" if expected < 0.35 else "uncertain")
     assert verdict.threshold == pytest.approx(0.4)  # from the checkpoint metadata
 
 
@@ -203,24 +240,27 @@ class _SlowEngine:
 
 
 class _LiveCamera:
-    """A live source delivering a frameset every 5 ms, whether or not anyone keeps up."""
+    """A real-time source delivering a frameset every 5 ms, whether or not anyone keeps up."""
 
-    is_live = True
+    is_realtime = True
 
     def __iter__(self):
         import time
 
         for i in range(60):
             time.sleep(0.005)
-            yield _head_frameset(stamp=5.0 * (i + 1))
+            frameset = _head_frameset(stamp=5.0 * (i + 1), seed=i)
+            frameset.origin, frameset.received_s = "camera", time.monotonic()
+            frameset.timestamps_ms = {name: 5.0 * (i + 1) for name in ("rgb", "depth", "ir")}
+            yield frameset
 
 
 def test_stream_of_a_live_source_scores_the_newest_frames_and_reports_the_skipped(engine, score):
-    detector = _detector(_SlowEngine(engine), _Result("ok", "", _crops()), threshold=score - 0.2)
+    detector = _detector(_SlowEngine(engine), _Result("ok", "", _crops(), 1), threshold=score - 0.2)
     results = list(detector.stream(_LiveCamera()))
     numbers = [r.frameset.frame_number for r in results]
     assert numbers == sorted(set(numbers)) and numbers[-1] == 300  # in order, the last frameset (5 ms × 60) scored
     assert len(results) < 20 and len(results) + sum(r.skipped for r in results) == 60
     assert results[-1].session.status == "live"
-    recorded = list(detector.stream([_head_frameset(stamp=5.0 * (i + 1)) for i in range(10)]))
+    recorded = list(detector.stream([_head_frameset(stamp=5.0 * (i + 1), seed=i) for i in range(10)]))
     assert len(recorded) == 10 and not any(r.skipped for r in recorded)  # not live: every frameset

@@ -11,10 +11,11 @@ def _run(script, *args):
                           timeout=300)
 
 
-def test_check_recording_prints_no_face_for_the_office_recording(tiny_onnx):
+def test_check_recording_denies_the_office_recording(tiny_onnx):
     result = _run("check_recording.py", tiny_onnx)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines() == ["frame 169: no_face (no face found in RGB)"]
+    assert result.stdout.strip().splitlines() == [
+        "frame 169: unreliable (streams out of step: their timestamps spread 102 ms > 70 ms, not one moment)"]
 
 
 def test_kiosk_loop_keeps_the_door_shut_without_a_face(tiny_onnx, d435_bag):

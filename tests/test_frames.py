@@ -54,14 +54,20 @@ def _quality():
     return FaceQuality(face_size_px=120.0, distance_m=0.6, blur=50.0, depth_coverage=0.9, passed=True)
 
 
-def test_face_crops_validate_shapes_and_mask():
-    crop = np.zeros((224, 224, 3), np.uint8)
-    crops = FaceCrops(crop, crop, crop, np.array([True, False, True]), (0, 0, 10, 10), _quality())
-    assert crops.modalities == ("rgb", "ir") and crops.stacked().shape == (3, 224, 224, 3)
+def test_face_crops_validate_shapes_and_derive_the_mask():
+    rgb, grey = np.zeros((224, 224, 3), np.uint8), np.zeros((224, 224), np.uint8)
+    box = (0.0, 0.0, 10.0, 10.0)
+    crops = FaceCrops(rgb, None, grey, box, box, _quality())
+    assert crops.modalities == ("rgb", "ir") and crops.mask.tolist() == [True, False, True]
     with pytest.raises(ValueError, match="FaceCrops.depth"):
-        FaceCrops(crop, crop[:100], crop, np.ones(3, bool), (0, 0, 1, 1), _quality())
-    with pytest.raises(ValueError, match="at least one modality"):
-        FaceCrops(crop, crop, crop, np.zeros(3, bool), (0, 0, 1, 1), _quality())
+        FaceCrops(rgb, grey[:100].astype(np.uint16), grey, box, box, _quality())
+    with pytest.raises(ValueError, match="FaceCrops.depth"):
+        FaceCrops(rgb, grey, grey, box, box, _quality())  # depth must stay raw uint16
+    with pytest.raises(ValueError, match="at least one"):
+        FaceCrops(None, None, None, box, box, _quality())
+    no_distance = FaceQuality(120.0, None, 50.0, 0.0, True)
+    with pytest.raises(ValueError, match="distance_m"):
+        FaceCrops(rgb, grey.astype(np.uint16), None, box, box, no_distance)
 
 
 def test_verdict_status_is_checked_and_serialisable():

@@ -15,29 +15,33 @@ BOX = (40.0, 30.0, 120.0, 110.0)
 
 
 class _FaceOnEvenFrames:
-    """A face (fixed crops) on even frame numbers, none on odd ones."""
+    """A face (a fixed colour crop) on even frame numbers, none on odd ones."""
 
     def __init__(self):
-        crop = np.full((224, 224, 3), 128, np.uint8)
         quality = FaceQuality(80.0, 0.6, 50.0, 0.9, True)
-        self.crops = FaceCrops(crop, crop, crop, np.ones(3, bool), BOX, quality)
+        self.crops = FaceCrops(np.full((224, 224, 3), 128, np.uint8), None, None, BOX, BOX, quality)
+
+    def reset(self):
+        pass
 
     def align(self, frameset):
         if frameset.frame_number % 2:
-            return SimpleNamespace(status="no_face", reason="no face found", crops=None, num_faces=0, depth_box=None)
-        return SimpleNamespace(status="ok", reason="", crops=self.crops, num_faces=1, depth_box=BOX)
+            return SimpleNamespace(status="no_face", reason="no face found", crops=None, num_faces=0)
+        return SimpleNamespace(status="ok", reason="", crops=self.crops, num_faces=1)
 
 
 def _frames(n):
     for i in range(n):
-        yield FrameSet(rgb=np.zeros((160, 200, 3), np.uint8), timestamps_ms={"rgb": 33.0 * i},
+        yield FrameSet(rgb=np.full((160, 200, 3), i, np.uint8), timestamps_ms={"rgb": 33.0 * i},
                        frame_numbers={"rgb": i}, metadata={"truth": {"label": "live", "attack": None}})
 
 
 def test_headless_prints_one_json_line_per_frameset_and_summarises(tiny_onnx):
+    from mmdg_edge.detector import DetectorConfig
     from mmdg_edge.engines import create_engine
 
-    detector = Detector(create_engine("onnxruntime", tiny_onnx), _FaceOnEvenFrames(), threshold=0.5)
+    detector = Detector(create_engine("onnxruntime", tiny_onnx), _FaceOnEvenFrames(), threshold=0.5,
+                        config=DetectorConfig(required=("rgb",)))
     out = io.StringIO()
     summary = run_headless(detector, _frames(6), out)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]

@@ -2,36 +2,33 @@
 import numpy as np
 import pytest
 
+from mmdg_edge.frames import FaceCrops, FaceQuality
 from mmdg_edge.preprocess import (
     CLIP_MEAN,
     CLIP_STD,
     PreprocessConfig,
-    face_depth_m,
+    encode,
+    encode_depth,
+    encode_images,
+    encode_ir,
     images_to_input,
-    normalize_depth,
-    normalize_ir,
 )
 
 
 def test_depth_is_encoded_relative_to_the_face_near_bright_holes_zero():
     depth = np.array([[600, 0, 725], [475, 1000, 300]], np.uint16)  # millimetres
-    out = normalize_depth(depth, 0.001, center_m=0.6, config=PreprocessConfig(depth_window_m=0.25))
+    out = encode_depth(depth, 0.001, center_m=0.6, config=PreprocessConfig(depth_window_m=0.25))
     # level = 0.5 + (0.6 - z) / 0.25 → 1 + clip(level) * 254
     expected = np.array([[128, 0, 1], [255, 1, 255]], np.uint8)
     np.testing.assert_array_equal(out, expected)
 
 
-def test_face_depth_is_the_median_of_valid_pixels():
-    assert face_depth_m(np.array([0, 500, 700, 600], np.uint16), 0.001) == pytest.approx(0.6)
-    assert face_depth_m(np.zeros(4, np.uint16), 0.001) is None
-
-
 def test_ir_is_stretched_between_robust_percentiles():
     ir = np.arange(101, dtype=np.uint16).reshape(1, 101) * 10
-    out = normalize_ir(ir, PreprocessConfig(ir_low_percentile=10, ir_high_percentile=90))
+    out = encode_ir(ir, PreprocessConfig(ir_low_percentile=10, ir_high_percentile=90))
     assert out[0, 10] == 0 and out[0, 90] == 255 and out[0, 50] == 128
     assert out[0, 0] == 0 and out[0, 100] == 255
-    np.testing.assert_array_equal(normalize_ir(np.full((4, 4), 77, np.uint8)), np.zeros((4, 4), np.uint8))
+    np.testing.assert_array_equal(encode_ir(np.full((4, 4), 77, np.uint8)), np.zeros((4, 4), np.uint8))
 
 
 def test_images_to_input_normalises_with_clip_statistics_and_zeroes_masked():
@@ -59,3 +56,34 @@ def test_config_round_trip_and_unknown_keys():
     assert PreprocessConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match=r"unknown keys \['x'\]"):
         PreprocessConfig.from_dict({**config.to_dict(), "x": 1})
+
+
+def _raw_crops(rng, depth=True, ir16=False):
+    quality = FaceQuality(120.0, 0.6 if depth else None, 50.0, 0.9 if depth else None, True)
+    ir = rng.integers(0, 65535 if ir16 else 255, (224, 224), dtype=np.uint16 if ir16 else np.uint8)
+    return FaceCrops(rgb=rng.integers(0, 255, (224, 224, 3), dtype=np.uint8),
+                     depth=rng.integers(400, 800, (224, 224), dtype=np.uint16) if depth else None, ir=ir,
+                     box=(0.0, 0.0, 10.0, 10.0), depth_box=(0.0, 0.0, 10.0, 10.0), quality=quality)
+
+
+def test_encode_is_the_hand_encoding_of_every_modality():
+    crops = _raw_crops(np.random.default_rng(0))
+    inputs, mask = encode([crops])
+    config = PreprocessConfig()
+    expected = [crops.rgb, encode_depth(crops.depth, 0.001, 0.6)[..., None].repeat(3, -1),
+                encode_ir(crops.ir)[..., None].repeat(3, -1)]
+    for m, image in enumerate(expected):
+        for c in range(3):
+            want = (image[..., c] / 255.0 - config.mean[c]) / config.std[c]
+            np.testing.assert_allclose(inputs[0, m, c], want, atol=1e-5)
+    assert mask.tolist() == [[True, True, True]] and inputs.flags["C_CONTIGUOUS"]
+
+
+def test_encode_equals_the_cached_path_bit_for_bit_and_zeroes_absent_modalities():
+    rng = np.random.default_rng(1)
+    crops = [_raw_crops(rng), _raw_crops(rng, depth=False, ir16=True)]
+    direct, mask = encode(crops)
+    cached, cached_mask = images_to_input(*encode_images(crops))
+    np.testing.assert_array_equal(direct, cached)
+    np.testing.assert_array_equal(mask, cached_mask)
+    assert mask.tolist() == [[True, True, True], [True, False, True]] and not direct[1, 1].any()

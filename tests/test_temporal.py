@@ -1,15 +1,22 @@
-"""K-of-N session decisions per face track."""
+"""Session decisions per face track: live only on a run of live verdicts, ended by any other verdict."""
 import pytest
 
-from mmdg_edge.frames import Verdict
-from mmdg_edge.temporal import SessionTracker, TemporalConfig, box_iou
+from mmdg_edge.frames import FaceQuality, Verdict
+from mmdg_edge.geometry import box_iou
+from mmdg_edge.temporal import SessionTracker, TemporalConfig
 
 BOX = (100.0, 100.0, 200.0, 200.0)
 OTHER = (400.0, 100.0, 500.0, 200.0)
+CONFIG = TemporalConfig(window=4, live_votes=3, attack_votes=2)
 
 
-def _v(status, box=BOX):
-    return Verdict(status, "test", box=box if status != "no_face" else None)
+def _v(status, box=BOX, distance=0.6, origin="camera"):
+    quality = FaceQuality(100.0, distance, 50.0, 1.0, True)
+    return Verdict(status, "test", box=box if status != "no_face" else None, quality=quality, origin=origin)
+
+
+def _run(tracker, statuses, **kwargs):
+    return [tracker.update(_v(s, **kwargs), 33.0 * i) for i, s in enumerate(statuses)]
 
 
 def test_box_iou_by_hand():
@@ -18,36 +25,55 @@ def test_box_iou_by_hand():
     assert box_iou(BOX, OTHER) == 0.0
 
 
-def test_live_needs_k_of_n_and_reports_time_to_decision():
-    tracker = SessionTracker(TemporalConfig(window=4, live_votes=3, attack_votes=2))
-    states = [tracker.update(_v(s), t) for s, t in zip(["live", "uncertain", "live", "live"], [0, 100, 200, 300])]
-    assert [d.status for d in states] == ["pending", "pending", "pending", "live"]
-    assert states[-1].time_to_decision_ms == 300 and states[-1].live_votes == 3
+def test_live_needs_k_live_verdicts_in_a_row_and_opens_the_door_once():
+    decisions = _run(SessionTracker(CONFIG), ["live", "uncertain", "live", "live", "live", "live"])
+    assert [d.status for d in decisions] == ["pending", "pending", "pending", "pending", "live", "live"]
+    assert [d.opened for d in decisions] == [False, False, False, False, True, False]
+    assert decisions[4].live_votes == 3 and decisions[4].time_to_decision_ms == pytest.approx(4 * 33.0)
 
 
-def test_attack_votes_win_over_live_votes():
-    tracker = SessionTracker(TemporalConfig(window=5, live_votes=3, attack_votes=2))
-    for status in ["live", "live", "live", "attack", "attack"]:
-        decision = tracker.update(_v(status), 0)
-    assert decision.status == "attack"
+@pytest.mark.parametrize("then", ["uncertain", "attack", "unreliable", "error", "no_face"])
+def test_any_non_live_verdict_ends_the_live_session_at_once(then):
+    decisions = _run(SessionTracker(CONFIG), ["live"] * 4 + [then, "live", "live", "live"])
+    assert decisions[3].status == "live" and decisions[4].status != "live"
+    assert [d.status for d in decisions[5:]] == ["pending", "pending", "live"]  # K live in a row again
+    assert not any(d.opened for d in decisions[5:])  # the same track: the door opened once
 
 
-def test_a_new_face_starts_a_new_track():
-    tracker = SessionTracker(TemporalConfig(window=4, live_votes=2, attack_votes=2))
-    tracker.update(_v("live"), 0)
-    first = tracker.update(_v("live"), 10)
-    swapped = tracker.update(_v("live", OTHER), 20)
+def test_attack_votes_decide_attack():
+    decisions = _run(SessionTracker(TemporalConfig(window=5, live_votes=3, attack_votes=2)),
+                     ["live", "live", "live", "attack", "attack"])
+    assert [d.status for d in decisions[2:]] == ["live", "pending", "attack"]
+
+
+@pytest.mark.parametrize("changed", [
+    {"box": OTHER},  # the face moved away
+    {"box": (90.0, 90.0, 220.0, 220.0)},  # 30 % larger at the same place: IoU 0.59, but not the same face
+    {"distance": 0.8},  # the same place, 20 cm further: something else stands there now
+], ids=["jump", "size", "depth"])
+def test_a_jump_in_box_or_depth_starts_a_new_track(changed):
+    tracker = SessionTracker(CONFIG)
+    first = _run(tracker, ["live"] * 3)[-1]
+    swapped = tracker.update(_v("live", **changed), 200.0)
     assert first.status == "live" and swapped.status == "pending"
     assert swapped.track_id == first.track_id + 1 and swapped.live_votes == 1
+    again = [tracker.update(_v("live", **changed), 233.0 + i) for i in range(2)]
+    assert again[-1].opened  # a new track may open the door again
 
 
-def test_face_leaving_resets_after_max_missing():
+def test_face_leaving_ends_the_track_after_max_missing():
     tracker = SessionTracker(TemporalConfig(window=4, live_votes=2, attack_votes=2, max_missing=1))
-    tracker.update(_v("live"), 0)
-    tracker.update(_v("live"), 1)
-    assert tracker.update(_v("no_face"), 2).status == "live"  # one dropped frame keeps the track
+    _run(tracker, ["live", "live"])
+    assert tracker.update(_v("no_face"), 2).status == "pending"  # one dropped frame keeps the track, not the session
     assert tracker.update(_v("no_face"), 3).status == "no_face"
-    assert tracker.update(_v("live"), 4).status == "pending"
+    assert tracker.update(_v("live"), 4).track_id == 2
+
+
+def test_recorded_frames_never_make_a_live_session_unless_allowed():
+    refused = _run(SessionTracker(CONFIG), ["live"] * 5, origin="recording")
+    assert all(d.status == "pending" for d in refused) and "recording" in refused[-1].reason
+    allowed = _run(SessionTracker(CONFIG, allow_recorded=True), ["live"] * 5, origin="recording")
+    assert allowed[-1].status == "live" and allowed[-1].reason == ""
 
 
 def test_config_rejects_impossible_votes():

@@ -6,9 +6,9 @@ inference, and comes as ``{"crops", "mask", "label", "domain"}`` (label 1 = live
 How the benchmark images map onto the SDK's crop encoding (the list images are already face crops):
 - RGB: as stored (BGR on disk → RGB), resized to 224×224.
 - Depth, 8-bit: the datasets ship a relative depth map of the face, near = bright, which is what
-  ``preprocess.normalize_depth`` produces from metric depth, so it is kept as is (resized).
-  Depth, 16-bit: taken as millimetres and encoded by ``normalize_depth`` around the median face depth.
-- IR, 8- or 16-bit: ``preprocess.normalize_ir`` (percentile contrast stretch), as at inference.
+  ``preprocess.encode_depth`` produces from metric depth, so it is kept as is (resized).
+  Depth, 16-bit: taken as millimetres and encoded by ``encode_depth`` around the median face depth.
+- IR, 8- or 16-bit: ``preprocess.encode_ir`` (percentile contrast stretch), as at inference.
 - PADISI (``.npz`` lists): one archive per sample with arrays ``rgb`` (H×W×3, RGB order), ``depth``
   and ``ir`` (H×W), encoded as above.
 """
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import require
 from ..frames import CROP_SIZE, MODALITIES
-from ..preprocess import PreprocessConfig, gray_to_rgb, images_to_input, normalize_depth, normalize_ir
+from ..preprocess import PreprocessConfig, encode_depth, encode_ir, gray_to_rgb, images_to_input
 from .protocols import Protocol, SplitList
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class ListDataset:
             rgb, depth, ir = (self._read(p) for p in sample.paths)
             rgb = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_BGR2RGB) if rgb.ndim == 3 else rgb
         return [_resize(_as_rgb(rgb)), _resize(gray_to_rgb(_encode_depth(_as_gray(depth), self.preprocess))),
-                _resize(gray_to_rgb(normalize_ir(_as_gray(ir), self.preprocess)))]
+                _resize(gray_to_rgb(encode_ir(_as_gray(ir), self.preprocess)))]
 
     def _read(self, relative: str) -> np.ndarray:
         image = cv2.imread(str(self.root / relative), cv2.IMREAD_UNCHANGED)
@@ -191,7 +191,7 @@ def _encode_depth(depth: np.ndarray, preprocess: PreprocessConfig) -> np.ndarray
         return depth
     valid = depth[depth > 0]
     centre_m = float(np.median(valid)) * 1e-3 if valid.size else 0.0
-    return normalize_depth(depth, 1e-3, centre_m, preprocess)
+    return encode_depth(depth, 1e-3, centre_m, preprocess)
 
 
 def _resize(image: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..align import AlignConfig, FaceAligner
 from ..frames import MODALITIES
-from ..preprocess import PreprocessConfig
+from ..preprocess import PreprocessConfig, encode_images
 from .data import CropDataset
 from .protocols import Protocol
 
@@ -50,8 +50,9 @@ class SyntheticCrops:
 
 
 def render_crops(domains: Sequence[int], count: int, seed: int, classes: Optional[Sequence[str]] = None,
-                 align_config: AlignConfig = AlignConfig()) -> SyntheticCrops:
-    """Render ``count`` framesets of the synthetic camera and keep the aligned faces.
+                 align_config: AlignConfig = AlignConfig(), preprocess: PreprocessConfig = PreprocessConfig()
+                 ) -> SyntheticCrops:
+    """Render ``count`` framesets of the synthetic camera and keep the aligned, encoded faces.
 
     Args:
         domains: camera domains to draw from.
@@ -59,6 +60,7 @@ def render_crops(domains: Sequence[int], count: int, seed: int, classes: Optiona
         seed: the camera's seed; same seed, same crops.
         classes: subset of the camera's classes; default all.
         align_config: the aligner's settings (as the kiosk's).
+        preprocess: the crop encoding (``preprocess.encode_images``, as the detector's).
 
     Raises:
         ValueError: ``count`` < 1, or the aligner accepted none of the framesets.
@@ -75,8 +77,9 @@ def render_crops(domains: Sequence[int], count: int, seed: int, classes: Optiona
         if result.status != "ok":
             continue
         truth = frameset.metadata["truth"]
-        images.append(result.crops.stacked())
-        masks.append(result.crops.mask)
+        encoded, mask = encode_images([result.crops], preprocess)
+        images.append(encoded[0])
+        masks.append(mask[0])
         labels.append(1 if truth["label"] == "live" else 0)
         doms.append(int(truth["domain"]))
         attacks.append(truth.get("attack") or "live")

@@ -15,12 +15,11 @@ from mmdg_edge.engines.export import (  # noqa: E402
     RANDOM_OPS,
     _finish,
     export_model,
-    load_calibration_crops,
     quantize_onnx,
     read_onnx_metadata,
 )
 from mmdg_edge.engines.onnxruntime_engine import OnnxRuntimeEngine  # noqa: E402
-from mmdg_edge.errors import EngineError, MissingDependency  # noqa: E402
+from mmdg_edge.errors import EngineError  # noqa: E402
 
 MASKS = [np.array(bits, bool) for bits in itertools.product([False, True], repeat=3) if any(bits)]
 
@@ -37,10 +36,12 @@ def torch_live_prob(model, crops, mask):
 
 @pytest.fixture(scope="module")
 def real_crops():
-    try:
-        return load_calibration_crops(5, seed=3)
-    except (MissingDependency, EngineError) as exc:
-        pytest.skip(f"no real crops: the synthetic camera + aligner are not usable here ({exc})")
+    """Five faces of the synthetic camera through the aligner and the encoder."""
+    from mmdg_edge.preprocess import images_to_input
+    from mmdg_edge.train.synthetic_data import render_crops
+
+    faces = render_crops((0, 1, 2, 3), 10, seed=3)
+    return images_to_input(faces.images[:5], faces.mask[:5])
 
 
 @pytest.mark.parametrize("batch", [1, 5])
@@ -210,7 +211,8 @@ def test_fp16_export_stays_within_1e_2_of_fp32(tiny_checkpoint, ort_engine, rand
 
 def test_int8_demo_model_agrees_with_fp32_on_every_verdict_of_the_demo_recording(tmp_path):
     pytest.importorskip("pyrealsense2", reason="the demo recording plays through pyrealsense2")
-    from mmdg_edge.detector import ASSETS, Detector
+    from mmdg_edge.assets import ASSETS
+    from mmdg_edge.detector import Detector
     from mmdg_edge.engines import create_engine
     from mmdg_edge.sensors import open_source
 

@@ -31,7 +31,8 @@ import numpy as np
 import pytest
 
 from mmdg_edge.checkpoint import METADATA_KEY, _metadata_digest, load_checkpoint
-from mmdg_edge.detector import ASSETS, Detector
+from mmdg_edge.assets import ASSETS
+from mmdg_edge.detector import Detector
 from mmdg_edge.engines import create_engine
 from mmdg_edge.errors import CheckpointError, EngineError, EngineMismatch, MMDGEdgeError, SourceError
 from mmdg_edge.frames import Extrinsics, FrameSet, Intrinsics, Verdict
@@ -226,7 +227,7 @@ def _bad_value_cases() -> Iterator[CheckCase]:
         "ir-saturated": ({"ir": lambda f: np.full_like(f.ir, 255)}, ("IR texture",)),
         "ir16-saturated": ({"ir": lambda f: np.full(f.ir.shape, 65535, np.uint16)}, ("IR texture",)),
         "rgb-saturated": ({"rgb": lambda f: np.full_like(f.rgb, 255)}, ("no face found in RGB",)),
-        "rgb-zero-without-ir": ({"rgb": lambda f: np.zeros_like(f.rgb), "ir": None}, ("no face found in RGB",)),
+        "rgb-zero-without-ir": ({"rgb": lambda f: np.zeros_like(f.rgb), "ir": None}, ("required stream missing: ir",)),
         "rgb-and-ir-zero": ({"rgb": lambda f: np.zeros_like(f.rgb), "ir": lambda f: np.zeros_like(f.ir)},
                             ("no face found in IR",)),
     }
@@ -257,14 +258,14 @@ def _geometry_cases() -> Iterator[CheckCase]:
 
     # np.zeros pages stay unmapped until written: the 192 MB colour frame costs what OpenCV reads of it.
     huge = {
-        "rgb-8000x8000-alone": (_only(rgb=lambda f: np.zeros((HUGE, HUGE, 3), np.uint8)), ("no face found in RGB",)),
-        "ir-8000x8000-alone": (_only(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)), ("no face found in IR",)),
-        "depth-8000x8000-alone": (_only(depth=lambda f: np.zeros((HUGE, HUGE), np.uint16)), ("no RGB or IR",)),
+        "rgb-8000x8000-alone": (_only(rgb=lambda f: np.zeros((HUGE, HUGE, 3), np.uint8)), ("missing: depth, ir",)),
+        "ir-8000x8000-alone": (_only(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)), ("missing: rgb, depth",)),
+        "depth-8000x8000-alone": (_only(depth=lambda f: np.zeros((HUGE, HUGE), np.uint16)), ("missing: rgb, ir",)),
         "rgb-8000x8000-with-vga-depth": (_with(rgb=lambda f: np.zeros((HUGE, HUGE, 3), np.uint8)),
                                          ("FrameSet.rgb", "differs")),
         "ir-8000x8000-with-vga-depth": (_with(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)),
                                         ("FrameSet.ir", "differs")),
-        "rgb-8000x1-column": (_only(rgb=lambda f: np.zeros((HUGE, 1, 3), np.uint8)), ("no face",)),
+        "rgb-8000x1-column": (_only(rgb=lambda f: np.zeros((HUGE, 1, 3), np.uint8)), ("missing: depth, ir",)),
     }
     for case_id, (build, keywords) in huge.items():
         yield CheckCase(case_id, "huge_frames", build, keywords)
@@ -283,8 +284,8 @@ def _geometry_cases() -> Iterator[CheckCase]:
 
 def _missing_field_cases() -> Iterator[CheckCase]:
     missing = {
-        "no-images": (_only(), ("no RGB or IR",)),
-        "depth-only": (_only(depth=lambda f: f.depth), ("no RGB or IR",)),
+        "no-images": (_only(), ("missing: rgb, depth, ir",)),
+        "depth-only": (_only(depth=lambda f: f.depth), ("missing: rgb, ir",)),
         "timestamps-none": (_with(timestamps_ms=None), ("FrameSet.timestamps_ms",)),
         "timestamps-list": (_with(timestamps_ms=[0.0]), ("FrameSet.timestamps_ms",)),
         "timestamp-text": (_with(timestamps_ms={"depth": "now"}), ("FrameSet.timestamps_ms",)),
@@ -309,7 +310,7 @@ CHECK_CASES = [
     for case in cases()
 ] + [
     pytest.param(CheckCase("rgb-1x8000-row", "huge_frames", _only(rgb=lambda f: np.zeros((1, HUGE, 3), np.uint8)),
-                           ("no face",)), id="huge_frames/rgb-1x8000-row"),
+                           ("missing: depth, ir",)), id="huge_frames/rgb-1x8000-row"),
 ]
 
 
@@ -458,8 +459,8 @@ def _recording_cases() -> Iterator[LoaderCase]:
     noise = np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     bag, db3 = len(_asset("d435_office.bag")), len(_asset("demo.db3"))
     files = {
-        "missing-bag": (_missing("missing.bag"), "no such recording"),
-        "missing-db3": (_missing("missing.db3"), "no such recording"),
+        "missing-bag": (_missing("missing.bag"), "no such file or folder"),
+        "missing-db3": (_missing("missing.db3"), "no such file or folder"),
         "empty-bag": (_file("empty.bag", b""), "empty"),
         "empty-db3": (_file("empty.db3", b""), "empty"),
         "noise-bag": (_file("noise.bag", noise), "not a readable RealSense recording"),
@@ -573,7 +574,8 @@ def _checkpoint_cases() -> Iterator[LoaderCase]:
                                             "metadata was modified"),
         "digest-removed": (_checkpoint(_set("metadata_sha256", _DELETE), digest=False), "lacks"),
         "key-removed": (_checkpoint(_set("classes", _DELETE), digest=False), "lacks"),
-        "format-version-2": (_checkpoint(_set("format_version", 2)), "format"),
+        "format-version-3": (_checkpoint(_set("format_version", 3)), "format"),
+        "format-version-1-biased-adapters": (_checkpoint(_set("format_version", 1)), "bias"),
         "modalities-reordered": (_checkpoint(_set("modalities", ["ir", "depth", "rgb"])), "modality order"),
         "classes-swapped": (_checkpoint(_set("classes", ["live", "attack"])), "class order"),
         "foreign-crop-encoding": (_checkpoint(_set("preprocess.version", "someone-else/0")), "someone-else/0"),

@@ -28,7 +28,6 @@ from mmdg_edge.align import AlignConfig, FaceAligner
 from mmdg_edge.detector import Detector, resolve_model_path
 from mmdg_edge.engines import create_engine
 from mmdg_edge.frames import FrameSet, Verdict
-from mmdg_edge.preprocess import PreprocessConfig
 from mmdg_edge.sensors.synthetic import Segment, render_frameset, render_sequence
 from mmdg_edge.temporal import SessionDecision
 
@@ -47,8 +46,7 @@ def _load(stateless: bool = False) -> Detector:
         return Detector.load("demo", engine="onnxruntime", providers=["CPUExecutionProvider"], intra_op_num_threads=1)
     engine = create_engine("onnxruntime", resolve_model_path("demo"), providers=["CPUExecutionProvider"],
                            intra_op_num_threads=1)
-    preprocess = PreprocessConfig.from_dict(engine.metadata["preprocess"])
-    return Detector(engine, FaceAligner(AlignConfig(track=False, smoothing=0.0), preprocess=preprocess))
+    return Detector(engine, FaceAligner(AlignConfig(track=False, smoothing=0.0)))
 
 
 def _fields(verdict: Verdict) -> Dict[str, Any]:
@@ -198,7 +196,7 @@ STREAMS = {
 
 
 def _stream_steps(detector: Detector, frames: Sequence[FrameSet]) -> List[Tuple[Verdict, SessionDecision]]:
-    return [(result.verdict, result.session) for result in detector.stream(frames)]
+    return [(result.verdict, result.session) for result in detector.stream(frames, allow_recorded=True)]
 
 
 def _step_differences(got: Sequence[Tuple[Verdict, SessionDecision]], want: Sequence[Tuple[Verdict, SessionDecision]],

@@ -17,7 +17,8 @@ from typing import Any, Callable
 import pytest
 
 from mmdg_edge.checkpoint import load_checkpoint
-from mmdg_edge.detector import ASSETS, Detector, resolve_model_path
+from mmdg_edge.assets import ASSETS
+from mmdg_edge.detector import Detector, resolve_model_path
 from mmdg_edge.engines import create_engine
 from mmdg_edge.errors import CheckpointError, EngineError, MMDGEdgeError, SourceError
 from mmdg_edge.sensors import open_source

@@ -20,18 +20,27 @@ FAST = dict(width=WIDTH, height=HEIGHT, timeout_ms=10, backoff_s=(0.001, 0.004))
 
 
 class _FaceEverywhere:
-    """An aligner that finds the same face in every frameset (the fake camera's pixels are flat)."""
+    """An aligner that finds the same face in every frameset (the fake camera's pixels are flat), with
+    that frameset's pixels as the face regions the physical checks measure."""
+
+    BOX = (10.0, 10.0, 40.0, 40.0)
 
     def __init__(self):
         rng = np.random.default_rng(0)
-        images = [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(3)]
-        quality = FaceQuality(120.0, 0.6, 80.0, 0.95, True)
-        self.crops = FaceCrops(*images, mask=np.ones(3, bool), box=(10.0, 10.0, 40.0, 40.0), quality=quality)
+        self.rgb = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+        self.depth = rng.integers(500, 700, (224, 224), dtype=np.uint16)
+        self.ir = rng.integers(0, 256, (224, 224), dtype=np.uint8)
+
+    def reset(self):
+        pass
 
     def align(self, frameset):
         from mmdg_edge.align import AlignResult
 
-        return AlignResult("ok", "scripted", self.crops, 1, self.crops.box)
+        quality = FaceQuality(120.0, 0.6, 80.0, 0.95, True)
+        crops = FaceCrops(self.rgb, self.depth, self.ir, self.BOX, self.BOX, quality, frameset.depth_scale_m,
+                          frameset.depth[10:40, 10:40], frameset.ir[10:40, 10:40])
+        return AlignResult("ok", "scripted", crops, 1)
 
 
 class _FlakyEngine:
