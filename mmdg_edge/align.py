@@ -54,7 +54,8 @@ class AlignConfig:
     min_blur: float = 15.0
     min_depth_coverage: float = 0.5
     max_faces: Optional[int] = None  # e.g. 1: a second face in view fails quality (None: any number)
-    dark_rgb_level: float = 25.0  # mean grey below this: fall back to IR
+    dark_rgb_level: float = 25.0  # mean grey below this: fall back to IR, and a face this dark shows nothing
+    min_rgb_contrast: float = 3.0  # grey standard deviation on the face below this: the colour crop shows nothing
     smoothing: float = 0.5  # EMA weight of the previous box (0 = off)
     reset_iou: float = 0.4  # a jump below this IoU restarts smoothing
     # Tracking: search a window twice the previous face, scaled so the face is ~40 px (the Haar
@@ -302,6 +303,8 @@ class FaceAligner:
         inner = inner_box(depth_box)
         rgb = crop_square(frameset.rgb, square_box(rgb_box, cfg.margin), cv2.INTER_AREA, angle) \
             if frameset.rgb is not None else None
+        if rgb is not None and not self._shows_a_face(rgb):
+            rgb = None  # a black or blank colour face carries nothing for the model: absent, not black
         depth_square = square_box(depth_box, cfg.margin)
         depth = depth_region = ir = ir_region = None
         distance = coverage = None
@@ -323,6 +326,13 @@ class FaceAligner:
         crops = FaceCrops(rgb, depth, ir, rgb_box, depth_box, quality, frameset.depth_scale_m, depth_region,
                           ir_region, num_faces)
         return AlignResult("ok", f"face found in {source}", crops, num_faces)
+
+    def _shows_a_face(self, rgb_crop: np.ndarray) -> bool:
+        """Whether the colour crop's face is lit and has any contrast at all."""
+        margin = self.config.margin
+        lo, hi = int(CROP_SIZE * (0.5 - 0.35 / margin)), int(np.ceil(CROP_SIZE * (0.5 + 0.35 / margin)))
+        face = cv2.cvtColor(rgb_crop[lo:hi, lo:hi], cv2.COLOR_RGB2GRAY)
+        return face.mean() >= self.config.dark_rgb_level and face.std() >= self.config.min_rgb_contrast
 
     def _failures(self, size: float, distance: Optional[float], blur: float, coverage: Optional[float],
                   num_faces: int) -> List[str]:

@@ -391,6 +391,158 @@ def test_frames_that_go_back_in_time_are_denied_in_a_stream(case_id, detector, l
         assert verdict.status != "live" and keyword.lower() in verdict.reason.lower(), (index, verdict.reason)
 
 
+# Issue #13 paths: absent streams, frozen feeds, engine outputs, threshold tampering, a face swapped
+# mid-session, a false face box over a depth edge.
+
+ABSENT = [pytest.param(names, id="none-" + "-".join(names)) for names in
+          [("rgb",), ("depth",), ("ir",), ("rgb", "depth"), ("rgb", "ir"), ("depth", "ir")]]
+
+
+@pytest.mark.parametrize("names", ABSENT)
+def test_an_absent_stream_is_a_denial_that_names_it(names, detector, live_frameset):
+    frameset = _with(**{name: None for name in names})(live_frameset)
+    verdict = None
+    try:
+        verdict = detector.check(frameset)
+    finally:
+        _record("none_streams", crashed=verdict is None, wrong_live=verdict is not None and verdict.is_live)
+    assert verdict.status == "unreliable" and all(name in verdict.reason for name in names), verdict.reason
+
+
+@pytest.mark.parametrize("names", [("rgb",), ("depth",), ("ir",)], ids=lambda n: f"zero-{n[0]}")
+def test_an_all_zero_stream_is_a_denial(names, detector, live_frameset):
+    frameset = _with(**{name: (lambda f, n=name: np.zeros_like(getattr(f, n))) for name in names})(live_frameset)
+    verdict = None
+    try:
+        verdict = detector.check(frameset)
+    finally:
+        _record("none_streams", crashed=verdict is None, wrong_live=verdict is not None and verdict.is_live)
+    assert verdict.status != "live", verdict.reason
+
+
+def _sequence(count: int, seed: int = 5) -> List[FrameSet]:
+    from mmdg_edge.sensors.synthetic import Segment, render_sequence
+
+    return list(render_sequence([Segment("live", count, distance_start_m=0.55)], seed=seed))
+
+
+def _freeze(frames: List[FrameSet], names: Tuple[str, ...], what: str) -> List[FrameSet]:
+    """``names`` keep their first frameset's pixels (``what`` = "pixels") or timestamps ("timestamps")."""
+    for frameset in frames[1:]:
+        for name in names:
+            if what == "pixels":
+                setattr(frameset, name, getattr(frames[0], name).copy())
+            else:
+                frameset.timestamps_ms[name] = frames[0].timestamps_ms[name]
+    return frames
+
+
+FROZEN = {f"{what}-{'-'.join(names)}": (names, what) for what in ("pixels", "timestamps")
+          for names in (("rgb", "depth", "ir"), ("depth",), ("ir",), ("rgb",), ("depth", "ir"))}
+
+
+@pytest.mark.parametrize("case_id", list(FROZEN))
+def test_a_frozen_feed_or_stream_never_reaches_a_live_session(case_id, detector):
+    names, what = FROZEN[case_id]
+    category = "frozen_frames" if len(names) == 3 else "frozen_single_streams"
+    results = None
+    try:
+        results = list(detector.stream(_freeze(_sequence(8), names, what), allow_recorded=True))
+    finally:
+        wrong = results is not None and any(r.verdict.is_live or r.session.status == "live" for r in results[1:])
+        _record(category, crashed=results is None, wrong_live=wrong)
+    keywords = ("frozen stream",) if what == "pixels" else ("stale frame", "out of step")
+    assert all(r.verdict.status == "unreliable" and any(k in r.verdict.reason for k in keywords) for r in results[1:])
+
+
+class _Returns:
+    """A duck-typed engine (not built on engines.base) that returns whatever it is given."""
+
+    def __init__(self, metadata: Dict[str, Any], value: Any) -> None:
+        self.metadata, self.value = metadata, value
+
+    def run(self, crops: np.ndarray, mask: np.ndarray) -> Any:
+        return self.value
+
+
+ENGINE_OUTPUTS = {
+    "nan": np.array([np.nan], np.float32), "inf": np.array([np.inf], np.float32),
+    "minus-inf": np.array([-np.inf], np.float32), "above-one": np.array([1.5], np.float32),
+    "below-zero": np.array([-0.1], np.float32), "two-rows": np.array([0.9, 0.9], np.float32),
+    "column": np.array([[0.9]], np.float32), "scalar": np.float32(0.9), "zero-d": np.array(0.9, np.float32),
+    "int": np.array([1], np.int64), "bool": np.array([True]), "text": np.array(["0.9"]), "object": np.array([0.9], object),
+    "list": [0.9], "tuple": (0.9,), "none": None, "dict": {"live_prob": 0.9},
+}
+
+
+@pytest.mark.parametrize("case_id", list(ENGINE_OUTPUTS))
+def test_an_engine_output_that_is_not_one_probability_is_an_error(case_id, detector, live_frameset):
+    verdict = None
+    try:
+        verdict = Detector(_Returns(detector.engine.metadata, ENGINE_OUTPUTS[case_id]), threshold=0.5).check(
+            copy.deepcopy(live_frameset))
+    finally:
+        _record("engine_outputs", crashed=verdict is None, wrong_live=verdict is not None and verdict.is_live)
+    assert verdict.status == "error" and "engine output" in verdict.reason, verdict.reason
+
+
+TAMPERING = {"threshold-negative": ("threshold", -1.0), "threshold-zero": ("threshold", 0.0),
+             "threshold-one": ("threshold", 1.0), "threshold-nan": ("threshold", math.nan),
+             "threshold-text": ("threshold", "0.5"), "threshold-bool": ("threshold", True)}
+
+
+@pytest.mark.parametrize("case_id", list(TAMPERING))
+def test_a_threshold_is_fixed_and_checked_once(case_id, detector):
+    name, value = TAMPERING[case_id]
+    with pytest.raises(AttributeError):
+        setattr(detector, name, value)
+    with pytest.raises(AttributeError):
+        detector.band = 0.0
+    refused = False
+    try:
+        Detector(detector.engine, threshold=value)
+    except ValueError:
+        refused = True
+    _record("threshold_tampering", crashed=False, wrong_live=not refused)
+    assert refused and detector.threshold == pytest.approx(detector.engine.metadata["threshold"])
+
+
+@pytest.mark.parametrize("attack", ["print", "replay", "mask"])
+@pytest.mark.parametrize("seed", [4, 8])
+def test_a_face_swapped_mid_session_ends_it_at_once(attack, seed, detector):
+    from mmdg_edge.sensors.synthetic import Segment, render_sequence
+
+    segments = [Segment("live", 7, distance_start_m=0.55, centre=(320.0, 240.0)),
+                Segment(attack, 4, distance_start_m=0.55, centre=(320.0, 240.0))]
+    results = None
+    try:
+        results = list(detector.stream(render_sequence(segments, seed=seed), allow_recorded=True))
+    finally:
+        wrong = results is not None and any(r.session.status == "live" for r in results[7:])
+        _record("swapped_face", crashed=results is None, wrong_live=wrong)
+    assert not any(r.session.status == "live" or r.verdict.is_live for r in results[7:])
+
+
+@pytest.mark.parametrize("distance,seed", [(0.45, 3), (0.5, 5), (0.6, 7)])
+def test_a_false_face_box_over_a_depth_edge_is_vetoed(distance, seed, detector):
+    from mmdg_edge.align import FaceAligner
+
+    frameset = render_frameset("print", 0, np.random.default_rng(seed), 0, distance_m=distance, centre=(320.0, 200.0))
+    x0, y0, x1, y1 = frameset.metadata["truth"]["box"]
+    sheet = np.abs(frameset.depth.astype(np.float64) / 1000 - distance) < 0.05
+    edge = int(np.flatnonzero(sheet[:, int((x0 + x1) / 2)]).max())
+    side = 1.4 * (x1 - x0)
+    false_box = ((x0 + x1) / 2 - side / 2, edge - side / 2, (x0 + x1) / 2 + side / 2, edge + side / 2)
+    boxes = [(x0, y0, x1, y1), false_box]
+    aligner = FaceAligner(detector=lambda image: [tuple(v * image.shape[1] / W for v in b) for b in boxes])
+    verdict = None
+    try:
+        verdict = Detector(detector.engine, aligner, threshold=0.01).check(frameset)  # any score would pass
+    finally:
+        _record("false_face_box", crashed=verdict is None, wrong_live=verdict is not None and verdict.is_live)
+    assert verdict.status == "attack" and "depth step" in verdict.reason, verdict.reason
+
+
 # Loader cases: recordings, checkpoints, ONNX files, TensorRT plans and Detector.load arguments.
 
 
