@@ -234,6 +234,38 @@ def record_command(source: str, output: str, max_frames) -> None:
     click.echo(f"wrote {written} framesets to {output}", err=True)
 
 
+@main.command("keygen")
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="Key name: writes NAME.key (private, keep it off the kiosk) and NAME.pub (public, for the kiosk).")
+def keygen_command(output: str) -> None:
+    """Create an Ed25519 key pair for signing models and device profiles."""
+    from .signing import create_key_pair
+
+    try:
+        key = create_key_pair(f"{output}.key", f"{output}.pub")
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"key {key}: {output}.key (private) and {output}.pub (public)")
+
+
+@main.command("sign")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The private key (NAME.key from `mmdg-edge keygen`).")
+def sign_command(files, key_path: str) -> None:
+    """Sign model files and device profiles (writes FILE.sig beside each).
+
+    A .json file is signed as a device profile, anything else as a model. A detector given the
+    public key (`--trusted-key NAME.pub`) then refuses any model or profile this key did not sign.
+    """
+    from .signing import load_private_key, sign_file
+
+    with _sdk_errors():
+        key = load_private_key(key_path)
+        for path in files:
+            click.echo(str(sign_file(path, key, "profile" if path.endswith(".json") else "model")))
+
+
 @main.command("doctor")
 def doctor_command() -> None:
     """What is installed and usable here (cameras, engines, GPUs), with the fix for each missing piece."""
@@ -244,20 +276,6 @@ def doctor_command() -> None:
         click.echo(f"{mark} {check.name:<14} {check.detail}")
         if not check.ok and check.fix:
             click.echo(f"    fix: {check.fix}")
-
-
-def _open_frames(path: str):
-    """A context-managed frameset iterator for a recording, a source spec or a folder of image triplets."""
-    import contextlib
-    import os
-
-    if os.path.isdir(path):
-        from .sensors.images import iter_triplets
-
-        return contextlib.nullcontext(iter_triplets(path))
-    from .sensors import open_source
-
-    return open_source(path)
 
 
 @main.command("check")
@@ -274,10 +292,11 @@ def check_command(path: str, model: str, engine: str, threshold, profile, output
     import json
 
     from .detector import Detector
+    from .sensors import open_source
 
     with _sdk_errors():
         detector = Detector.load(model, engine=engine, threshold=threshold, profile=profile)
-        with _open_frames(path) as frames:
+        with open_source(path) as frames:
             if output_format == "table":
                 click.echo(f"{'frame':>6}  {'status':<10}{'score':>7}  reason")
             for frameset in frames:
@@ -304,19 +323,20 @@ def calibrate_command(live_path, attack_path, target_apcer, source, model, engin
     """Pick the operating point on your own camera and write a device profile."""
     from .calibration import calibrate_scores, collect_scores, create_profile
     from .detector import Detector, DetectorConfig
+    from .sensors import open_source
 
     with _sdk_errors():
         detector = Detector.load(model, engine=engine, threshold=0.5,
                                  config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
-        with _open_frames(live_path) as frames:
+        with open_source(live_path) as frames:
             live, live_skipped, serial, firmware = collect_scores(detector, frames, "live")
-        with _open_frames(attack_path) as frames:
+        with open_source(attack_path) as frames:
             attack, attack_skipped, attack_serial, _ = collect_scores(detector, frames, "attack")
         if attack_serial != serial:
             raise click.ClickException(f"the live captures come from camera {serial!r} and the attacks from "
                                        f"{attack_serial!r}: calibrate one camera at a time")
         if source is not None:
-            with _open_frames(source) as frames:
+            with open_source(source) as frames:
                 first = next(iter(frames), None)
                 if first is None:
                     raise click.ClickException(f"--source {source} gave no frameset")
@@ -423,8 +443,11 @@ def eval_command(checkpoint, protocol, data_root, protocols_dir, test_missing, r
                                      test_missing, roc, sizes, seed=seed, det_path=det)
     click.echo(f"protocol {result['protocol']}  test samples {result['samples']}"
                + (f"  missing {','.join(result['test_missing'])}" if result["test_missing"] else ""))
-    for key in ("hter", "auc", "eer", "tpr_at_fpr_1", "apcer", "bpcer", "acer", "threshold"):
+    for key in ("hter", "auc", "eer", "tpr_at_fpr_1", "threshold"):
         click.echo(f"{key:<14}{result[key]:.4f}")
+    for key in ("apcer", "bpcer"):
+        rate = result[key]
+        click.echo(f"{key:<14}{rate.value:.4f}  ({rate.errors}/{rate.trials}, 95% CI {rate.lower:.4f}-{rate.upper:.4f})")
     from .train.reporting import format_table
 
     click.echo(format_table(result["iso"]))

@@ -1,4 +1,4 @@
-"""Clopper–Pearson intervals against published values (they equal scipy's beta quantiles)."""
+"""Clopper–Pearson intervals against published values and scipy's exact binomial interval; rates."""
 import pytest
 
 from mmdg_edge.stats import clopper_pearson
@@ -24,3 +24,21 @@ def test_clopper_pearson_rejects_impossible_counts():
         clopper_pearson(11, 10)
     with pytest.raises(ValueError, match="confidence"):
         clopper_pearson(1, 10, confidence=1.0)
+
+
+@pytest.mark.parametrize("k,n", [(0, 1), (1, 1), (0, 7), (3, 7), (7, 7), (1, 300), (12, 500), (499, 500)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_clopper_pearson_matches_scipy_exact_interval(k, n, confidence):
+    stats = pytest.importorskip("scipy.stats", reason="scipy (train extra) gives the reference interval")
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    assert clopper_pearson(k, n, confidence) == pytest.approx((ci.low, ci.high), abs=1e-9)
+
+
+def test_error_rates_count_accepted_attacks_and_rejected_live():
+    from mmdg_edge.stats import Rate, attacks_needed, error_rates
+
+    apcer, bpcer = error_rates([0, 0, 0, 1, 1], [True, False, False, True, False])
+    assert apcer == Rate.from_counts(1, 3) and bpcer == Rate.from_counts(1, 2)
+    assert Rate.from_dict(apcer.to_dict()) == apcer and attacks_needed(0.01) == 300 and attacks_needed(0.1) == 30
+    with pytest.raises(ValueError, match="inconsistent"):
+        Rate.from_dict({**apcer.to_dict(), "value": 0.9})

@@ -103,7 +103,9 @@ def evaluate_checkpoint(checkpoint: PathLike, protocol_name: str, data_root: Opt
     result.update(protocol=protocol.name, test_missing=list(protocol.test_missing), samples=len(labels))
     result["iso"] = iso_report(scores, labels, getattr(test, "species", None), threshold=metadata["threshold"])
     if roc_path is not None:
-        result["roc"] = str(save_roc_plot(scores, labels, roc_path, threshold=metadata["threshold"]))
+        result["roc"] = str(save_roc_plot(scores, labels, roc_path, threshold=metadata["threshold"],
+                                          title=f"ROC curve, {protocol.name}"))
     if det_path is not None:
-        result["det"] = str(save_det_plot(scores, labels, det_path))
+        result["det"] = str(save_det_plot(scores, labels, det_path, threshold=metadata["threshold"],
+                                          title=f"DET curve, {protocol.name}"))
     return result

@@ -2,8 +2,9 @@
 
 Conventions everywhere in this module and in ``reporting.py``: live (bona fide) is the positive
 class, label 1; attacks are label 0; scores are live probabilities; a sample is accepted as live
-when ``score >= threshold``. APCER = attacks accepted / attacks, BPCER = live rejected / live,
-ACER = HTER = (APCER + BPCER) / 2 at that threshold.
+when ``score >= threshold``. APCER = attacks accepted / attacks, BPCER = live rejected / live, both
+``stats.Rate``; HTER = (APCER + BPCER) / 2 with all attacks pooled (the benchmarks' figure). The
+ISO/IEC 30107-3 ACER of ``reporting.py`` takes the worst attack species' APCER instead.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import calibration
+from .. import calibration, stats
 from ..errors import require
-from ..stats import clopper_pearson
+from ..stats import Rate
 
 
 def _check(scores: Sequence[float], labels: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
@@ -36,7 +37,10 @@ def threshold_at_eer(scores: Sequence[float], labels: Sequence[int]) -> float:
     """
     scores, labels = _check(scores, labels)
     fpr, tpr, thresholds = require("sklearn.metrics", "train").roc_curve(labels, scores, drop_intermediate=False)
-    index = int(np.argmin(np.abs((1 - tpr) - fpr)))
+    return _eer_threshold(thresholds, int(np.argmin(np.abs((1 - tpr) - fpr))))
+
+
+def _eer_threshold(thresholds: np.ndarray, index: int) -> float:
     # sklearn's first threshold (accept nobody) is +inf or max + 1: cap it at a probability.
     return float(min(thresholds[index], 1.0))
 
@@ -84,15 +88,10 @@ def _attack_groups(labels: np.ndarray, species: Optional[Sequence[Any]]) -> Dict
     return {name: np.flatnonzero(attacks & (names == name)) for name in sorted(set(names[attacks]))}
 
 
-def error_rates(scores: Sequence[float], labels: Sequence[int], threshold: float) -> Dict[str, Any]:
-    """APCER, BPCER and ACER at ``threshold`` with their counts and Clopper–Pearson 95 % intervals."""
+def error_rates(scores: Sequence[float], labels: Sequence[int], threshold: float) -> Tuple[Rate, Rate]:
+    """(APCER, BPCER) at ``threshold`` as ``stats.Rate`` (counts and Clopper–Pearson 95 % intervals)."""
     scores, labels = _check(scores, labels)
-    attacks, live = scores[labels == 0], scores[labels == 1]
-    accepted, rejected = int((attacks >= threshold).sum()), int((live < threshold).sum())
-    apcer, bpcer = accepted / attacks.size, rejected / live.size
-    return {"apcer": apcer, "bpcer": bpcer, "acer": (apcer + bpcer) / 2,
-            "apcer_ci": clopper_pearson(accepted, attacks.size), "bpcer_ci": clopper_pearson(rejected, live.size),
-            "attacks": int(attacks.size), "live": int(live.size)}
+    return stats.error_rates(labels, scores >= threshold)
 
 
 def compute_metrics(scores: Sequence[float], labels: Sequence[int], threshold: Optional[float] = None) -> Dict[str, Any]:
@@ -107,9 +106,9 @@ def compute_metrics(scores: Sequence[float], labels: Sequence[int], threshold: O
             reported as "at EER", not as a validation-chosen HTER.
 
     Returns:
-        dict with ``hter``, ``auc``, ``eer``, ``tpr_at_fpr_1`` (highest live acceptance with
-        APCER ≤ 1 %), ``apcer``, ``bpcer``, ``acer``, ``threshold``, plus ``apcer_ci``,
-        ``bpcer_ci`` (Clopper–Pearson 95 %) and the counts ``attacks``, ``live``.
+        dict with ``hter`` ((APCER + BPCER) / 2 over all attacks pooled, the benchmarks' figure),
+        ``auc``, ``eer``, ``tpr_at_fpr_1`` (highest live acceptance with APCER ≤ 1 %),
+        ``threshold`` and ``apcer``, ``bpcer`` as ``stats.Rate`` (counts and 95 % intervals).
 
     Raises:
         ValueError: scores/labels of different lengths, labels other than 0/1, a single class,
@@ -121,13 +120,14 @@ def compute_metrics(scores: Sequence[float], labels: Sequence[int], threshold: O
     """
     scores, labels = _check(scores, labels)
     metrics = require("sklearn.metrics", "train")
-    fpr, tpr, _ = metrics.roc_curve(labels, scores, drop_intermediate=False)
+    fpr, tpr, thresholds = metrics.roc_curve(labels, scores, drop_intermediate=False)
     eer_index = int(np.argmin(np.abs((1 - tpr) - fpr)))
     eer = float((fpr[eer_index] + 1 - tpr[eer_index]) / 2)
-    chosen = threshold_at_eer(scores, labels) if threshold is None else float(threshold)
-    rates = error_rates(scores, labels, chosen)
+    chosen = _eer_threshold(thresholds, eer_index) if threshold is None else float(threshold)
+    apcer, bpcer = stats.error_rates(labels, scores >= chosen)
     within = tpr[fpr <= 0.01]
     return {
-        "hter": rates["acer"], "auc": float(metrics.roc_auc_score(labels, scores)), "eer": eer,
-        "tpr_at_fpr_1": float(within.max()) if within.size else 0.0, "threshold": chosen, **rates,
+        "hter": (apcer.value + bpcer.value) / 2, "auc": float(metrics.auc(fpr, tpr)), "eer": eer,
+        "tpr_at_fpr_1": float(within.max()) if within.size else 0.0, "threshold": chosen, "apcer": apcer,
+        "bpcer": bpcer,
     }

@@ -14,30 +14,13 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import require
-from ..stats import clopper_pearson
+from ..stats import Rate
 from .metrics import _attack_groups, _check, threshold_for_apcer
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 # ISO/IEC 30107-3 names BPCER at APCER = 1/x as BPCERx.
 BPCER_TARGETS: Dict[str, float] = {"BPCER100": 0.01, "BPCER20": 0.05, "BPCER10": 0.10}
-
-
-@dataclass(frozen=True)
-class Rate:
-    """An error rate with its counts and its Clopper–Pearson interval."""
-
-    errors: int
-    trials: int
-    value: float
-    lower: float
-    upper: float
-
-    @classmethod
-    def from_counts(cls, errors: int, trials: int, confidence: float = 0.95) -> "Rate":
-        """errors / trials with its exact interval."""
-        lower, upper = clopper_pearson(errors, trials, confidence)
-        return cls(int(errors), int(trials), errors / trials, lower, upper)
 
 
 @dataclass(frozen=True)
@@ -162,7 +145,7 @@ def format_table(report: IsoReport) -> str:
         (f"APCER_max ({report.worst_species})", *_rate_cells(report.apcer_max)),
         ("APCER pooled", *_rate_cells(report.apcer)),
         ("BPCER", *_rate_cells(report.bpcer)),
-        ("ACER", "", f"{100 * report.acer:.2f}", ""),
+        ("ACER (worst species)", "", f"{100 * report.acer:.2f}", ""),
     ]
     rows += [(f"{name} (t={report.thresholds_at_apcer[name]:.4f})", *_rate_cells(rate))
              for name, rate in report.bpcer_at_apcer.items()]
@@ -193,7 +176,7 @@ def _new_figure():
 
 
 def save_roc_plot(scores: Sequence[float], labels: Sequence[int], path: PathLike,
-                  threshold: Optional[float] = None) -> Path:
+                  threshold: Optional[float] = None, title: str = "ROC curve") -> Path:
     """ROC curve (live acceptance 1 − BPCER against APCER) as a PNG, with the operating point marked.
 
     Args:
@@ -217,15 +200,18 @@ def save_roc_plot(scores: Sequence[float], labels: Sequence[int], path: PathLike
         apcer = float((scores[labels == 0] >= threshold).mean())
         bpcer = float((scores[labels == 1] < threshold).mean())
         axes.plot([apcer], [1 - bpcer], "o", label=f"threshold {threshold:.4f}")
-    axes.set(xlabel="APCER (attacks accepted)", ylabel="1 − BPCER (live accepted)", xlim=(0, 1), ylim=(0, 1.01))
+    axes.set(xlabel="APCER (attacks accepted)", ylabel="1 − BPCER (live accepted)", xlim=(0, 1), ylim=(0, 1.01),
+             title=title)
     axes.legend(loc="lower right")
     return _save(figure, path)
 
 
-def save_det_plot(scores: Sequence[float], labels: Sequence[int], path: PathLike) -> Path:
+def save_det_plot(scores: Sequence[float], labels: Sequence[int], path: PathLike, threshold: Optional[float] = None,
+                  title: str = "DET curve") -> Path:
     """DET curve (BPCER against APCER on normal-deviate axes, as ISO/IEC 19795-1) as a PNG.
 
-    Points where a rate is exactly 0 or 1 have no normal deviate and are left out.
+    Points where a rate is exactly 0 or 1 have no normal deviate and are left out; the operating
+    point, when ``threshold`` is given, is marked (clipped to the plotted range).
 
     Returns:
         The written path.
@@ -245,7 +231,12 @@ def save_det_plot(scores: Sequence[float], labels: Sequence[int], path: PathLike
         setter_ticks(norm.ppf(ticks))
         setter_labels(labels_text)
     limits = norm.ppf([0.0005, 0.99])
-    axes.set(xlabel="APCER", ylabel="BPCER", xlim=limits, ylim=limits)
+    if threshold is not None:
+        point = np.clip([(scores[labels == 0] >= threshold).mean(), (scores[labels == 1] < threshold).mean()],
+                        0.0005, 0.99)
+        axes.plot(*norm.ppf(point), "o", label=f"operating point (threshold {threshold:.4f})")
+        axes.legend(loc="upper right")
+    axes.set(xlabel="APCER (attacks accepted)", ylabel="BPCER (live rejected)", xlim=limits, ylim=limits, title=title)
     axes.grid(True, linestyle=":")
     return _save(figure, path)
 

@@ -344,7 +344,8 @@ def _validate(model: MMDGPlusPlus, val_set, epoch: int, best: Dict[str, Any], re
     # Clipped so a degenerate early epoch (all scores 0 or 1) still stores a usable threshold.
     threshold = float(np.clip(threshold_at_eer(scores, labels), 1e-6, 1 - 1e-6))
     metrics = compute_metrics(scores, labels, threshold=threshold)
-    entry = {"epoch": epoch + 1, **{k: float(v) for k, v in metrics.items() if np.isscalar(v)}, "threshold": threshold}
+    entry = {"epoch": epoch + 1, **{k: float(v) for k, v in metrics.items() if np.isscalar(v)},
+             "apcer": metrics["apcer"].value, "bpcer": metrics["bpcer"].value, "threshold": threshold}
     best["history"].append(entry)
     logger.info("epoch %d: val HTER %.4f AUC %.4f", epoch + 1, metrics["hter"], metrics["auc"])
     if metrics["hter"] < best["best_hter"]:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from mmdg_edge.train.metrics import compute_metrics, error_rates, threshold_at_eer, threshold_for_apcer
-from mmdg_edge.train.reporting import Rate, format_table, iso_report, save_det_plot, save_roc_plot
+from mmdg_edge.stats import Rate
+from mmdg_edge.train.reporting import format_table, iso_report, save_det_plot, save_roc_plot
 
 # 4 live then 4 attacks. Sorted: 0.9 L, 0.8 L, 0.7 L, 0.6 A, 0.4 A, 0.3 L, 0.2 A, 0.1 A.
 SCORES = [0.9, 0.8, 0.7, 0.3, 0.6, 0.4, 0.2, 0.1]
@@ -14,28 +15,28 @@ SPECIES = ["live", "live", "live", "live", "print", "replay", "print", "replay"]
 
 
 def test_rates_at_a_given_threshold_by_hand():
-    rates = error_rates(SCORES, LABELS, 0.5)
+    apcer, bpcer = error_rates(SCORES, LABELS, 0.5)
     # attacks ≥ 0.5: 0.6 → 1 of 4; live < 0.5: 0.3 → 1 of 4
-    assert rates["apcer"] == 0.25 and rates["bpcer"] == 0.25 and rates["acer"] == 0.25
+    assert (apcer.errors, apcer.trials, apcer.value) == (1, 4, 0.25) and (bpcer.errors, bpcer.value) == (1, 0.25)
     # exact interval of 1/4: lower = 1 − 0.975^(1/4); upper solves (1−p)⁴ + 4p(1−p)³ = 0.025
-    assert rates["apcer_ci"] == pytest.approx((1 - 0.975 ** 0.25, 0.8059), abs=1e-4)
+    assert (apcer.lower, apcer.upper) == pytest.approx((1 - 0.975 ** 0.25, 0.8059), abs=1e-4)
 
 
 def test_compute_metrics_by_hand():
     m = compute_metrics(SCORES, LABELS, threshold=0.65)
-    assert m["apcer"] == 0.0 and m["bpcer"] == 0.25 and m["hter"] == pytest.approx(0.125)
+    assert m["apcer"].value == 0.0 and m["bpcer"].value == 0.25 and m["hter"] == pytest.approx(0.125)
     # 16 live/attack pairs, 14 ordered correctly (live 0.3 is below the attacks 0.6 and 0.4)
     assert m["auc"] == pytest.approx(14 / 16)
     assert m["eer"] == pytest.approx(0.25)
     assert m["tpr_at_fpr_1"] == pytest.approx(0.75)  # above 0.6 no attack passes, 3 of 4 live do
-    assert m["threshold"] == 0.65 and m["attacks"] == 4 and m["live"] == 4
+    assert m["threshold"] == 0.65 and m["apcer"].trials == 4 and m["bpcer"].trials == 4
 
 
 def test_without_threshold_the_eer_threshold_of_the_scores_is_used():
     m = compute_metrics(SCORES, LABELS)
     # at 0.6: attack 0.6 accepted (1/4), live 0.3 rejected (1/4): the two errors balance
     assert m["threshold"] == pytest.approx(0.6) == threshold_at_eer(SCORES, LABELS)
-    assert m["apcer"] == m["bpcer"] == m["hter"] == m["eer"] == 0.25
+    assert m["apcer"].value == m["bpcer"].value == m["hter"] == m["eer"] == 0.25
 
 
 def test_perfect_separation_gives_zero_errors_and_unit_auc():
@@ -54,7 +55,7 @@ def test_threshold_for_apcer_by_hand(target, rejected_above, apcer, bpcer):
     t = threshold_for_apcer(SCORES, LABELS, target)
     assert t == np.nextafter(rejected_above, np.inf)
     rates = error_rates(SCORES, LABELS, t)
-    assert rates["apcer"] == apcer and rates["bpcer"] == bpcer
+    assert (rates[0].value, rates[1].value) == (apcer, bpcer)
 
 
 def test_threshold_for_apcer_allowing_every_attack_accepts_everything():
@@ -75,7 +76,7 @@ def test_target_rounding_keeps_allowed_errors():
     scores = list(np.linspace(0.0, 0.99, 100)) + [1.0]
     labels = [0] * 100 + [1]
     t = threshold_for_apcer(scores, labels, 0.29)
-    assert error_rates(scores, labels, t)["apcer"] == pytest.approx(0.29)
+    assert error_rates(scores, labels, t)[0].value == pytest.approx(0.29)
 
 
 def test_iso_report_by_hand():
