@@ -23,8 +23,6 @@ from typing import Deque, Optional
 from .frames import Verdict
 from .geometry import Box, box_iou
 
-SESSION_STATUSES = ("pending", "live", "attack", "no_face")
-
 
 @dataclass(frozen=True)
 class TemporalConfig:
@@ -61,7 +59,7 @@ class SessionDecision:
     """The decision for the current face track after one more frameset.
 
     Attributes:
-        status: one of SESSION_STATUSES.
+        status: "pending", "live", "attack" or "no_face" (no face track).
         opened: True at the one frameset of the track where the session first turned live: the
             moment to open the door (once per track).
         track_id: counts face tracks since the stream started.

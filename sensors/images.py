@@ -126,8 +126,3 @@ class ImageFolderSource:
             frameset = load_triplet(paths, self.depth_scale_m, name)
             frameset.frame_numbers = {kind: index for kind in paths}
             yield frameset
-
-
-def iter_triplets(folder: PathLike, depth_scale_m: float = 0.001) -> Iterator[FrameSet]:
-    """Framesets for every triplet in ``folder``, frame numbers in name order (the CLI's folder path)."""
-    return iter(ImageFolderSource(folder, depth_scale_m))

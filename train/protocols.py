@@ -20,7 +20,6 @@ __all__ = ["SplitList", "Protocol", "list_protocols", "get_protocol", "parse_mis
 
 _BENCHMARK_DIR = "MMDG-Benchmark"
 _FLEXMODAL_DIR = "FlexModal_Protocols"
-_DATASETS = "CPSW"
 _WMCA_ATTACKS = ("fakehead", "flexiblemask", "glasses", "papermask", "print", "replay", "rigidmask")
 _SYNTHETIC = re.compile(r"^syn:([0-3]+)-([0-3]+)$")
 # FlexModal's CeFA lists mix two datasets; the path's first folder says which one a sample is from.

@@ -5,7 +5,7 @@ import pytest
 
 from mmdg_edge.errors import SourceError
 from mmdg_edge.sensors import open_source
-from mmdg_edge.sensors.images import ImageFolderSource, find_triplets, iter_triplets
+from mmdg_edge.sensors.images import ImageFolderSource, find_triplets
 
 
 def _write_triplet(folder, name, with_ir=True):
@@ -22,7 +22,7 @@ def test_triplets_load_with_their_pixel_values(tmp_path):
     _write_triplet(tmp_path, "a", with_ir=False)
     (tmp_path / "notes.txt").write_text("ignored")
     assert list(find_triplets(tmp_path)) == ["a", "b"]
-    first, second = iter_triplets(tmp_path)
+    first, second = ImageFolderSource(tmp_path)
     assert first.ir is None and first.metadata["name"] == "a" and first.frame_number == 0
     assert second.rgb[0, 0].tolist() == [200, 0, 0]
     assert second.depth.dtype == np.uint16 and second.depth[0, 0] == 612
@@ -40,7 +40,7 @@ def test_open_source_reads_a_folder_as_an_image_source_in_name_order(tmp_path):
     assert framesets[2].frame_numbers == {"rgb": 2, "depth": 2}  # c has no IR
     assert all(fs.origin == "images" and fs.received_s is None for fs in framesets)
     assert framesets[0].depth[0, 0] == 612 and framesets[0].rgb[0, 0].tolist() == [200, 0, 0]
-    assert [fs.metadata["name"] for fs in iter_triplets(tmp_path)] == ["a", "b", "c"]
+    assert [fs.metadata["name"] for fs in ImageFolderSource(tmp_path)] == ["a", "b", "c"]
 
 
 def test_a_folder_without_triplets_is_refused_when_opened(tmp_path):
@@ -53,7 +53,7 @@ def test_a_folder_without_triplets_is_refused_when_opened(tmp_path):
 def test_eight_bit_depth_is_refused_with_the_file_name(tmp_path):
     cv2.imwrite(str(tmp_path / "x_depth.png"), np.zeros((4, 4), np.uint8))
     with pytest.raises(SourceError, match=r"x_depth.png: depth images must be 16-bit"):
-        list(iter_triplets(tmp_path))
+        list(ImageFolderSource(tmp_path))
 
 
 def test_corrupt_image_and_empty_folder_are_refused(tmp_path):
@@ -61,11 +61,11 @@ def test_corrupt_image_and_empty_folder_are_refused(tmp_path):
         find_triplets(tmp_path)
     (tmp_path / "y_rgb.png").write_bytes(b"not a png")
     with pytest.raises(SourceError, match="y_rgb.png: cannot be read"):
-        list(iter_triplets(tmp_path))
+        list(ImageFolderSource(tmp_path))
 
 
 def test_mismatched_depth_and_ir_sizes_are_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "z_depth.png"), np.zeros((4, 4), np.uint16))
     cv2.imwrite(str(tmp_path / "z_ir.png"), np.zeros((5, 4), np.uint8))
     with pytest.raises(SourceError, match="z: FrameSet.ir"):
-        list(iter_triplets(tmp_path))
+        list(ImageFolderSource(tmp_path))
