@@ -121,8 +121,12 @@ def main() -> None:
     checks = {"scripted sequence": scripted_check(model)}
     if (args.out / "demo.db3").is_file() and (args.out / "demo_segments.json").is_file():
         checks["demo recording"] = recording_check(model, args.out)
+    from sklearn.metrics import roc_auc_score
+
     for name, rows in checks.items():
-        print(f"{name} (threshold {metadata['threshold']:.3f}):")
+        scored = [(kind, score) for kind, score in rows if not np.isnan(score)]
+        auc = roc_auc_score([kind == "live" for kind, _ in scored], [score for _, score in scored])
+        print(f"{name} (threshold {metadata['threshold']:.3f}; model alone: AUC {auc:.3f} live vs every attack):")
         for kind, row in summarise(rows, metadata["threshold"]).items():
             print(f"  {kind:<8} frames {row['frames']:>4} faces {row['faces']:>4} mean score {row['mean_score']:.3f} "
                   f"judged live {row['live_share']:.0%}")
