@@ -9,11 +9,9 @@ Seeded and deterministic. The physics the real sensors see is what separates the
   near-infrared), scanlines, moiré and a blue glow in RGB, unaffected by the room light;
 - mask: head-shaped depth, but material IR (no skin variation, no glints: one value on the default
   mask, shaded by the camera's illuminator on an instrument's) and a smoothed RGB with a sheen.
-Subjects (``create_subject``) give the face distinct identities: skin tone, hair, glasses and
-proportions drawn on the base photo, and the head's depth and nose on the relief. Instruments
-(``create_instrument``) give attacks their materials: paper types, bends and gloss; screens with
-the illuminator's glare on the glass; masks shaded by the camera's own illuminator. Without them
-the camera renders what it always has, bit for bit.
+Here: domains, scenes and scripted segments, their rendering into framesets, and the camera. Subjects
+(``create_subject``: faces, heads) and instruments (``create_instrument``: papers, screens, masks) come
+from ``cast``, re-exported here; without them the camera renders what it always has, bit for bit.
 Domains (0-3) change sensor noise, depth holes, IR gain, light colour and distance, so training can
 hold one domain out. All streams are rendered from one viewpoint with one pinhole camera (colour
 aligned to depth). Depth noise grows with z², and the D4xx stereo shadow (no depth just left of
@@ -22,20 +20,20 @@ near objects, and along the image's left edge) is there as on the real sensor.
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from ..frames import Extrinsics, FrameSet, Intrinsics
-from . import render
-from .render import (
-    HAIR_STYLES, FaceTexture, MaskMaterial, PaperMaterial, ScreenMaterial, Subject, create_face_texture,
-    create_subject_texture, load_default_texture,
+from . import cast, render
+from .cast import (
+    ATTACK_KINDS, HAIR_STYLES, Instrument, MaskMaterial, PaperMaterial, ScreenMaterial, Subject, create_instrument,
+    create_subject, create_subject_texture,
 )
+from .render import FaceTexture, create_face_texture, load_default_texture
 
 __all__ = [
     "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "DOMAINS", "HAIR_STYLES", "DomainStyle", "SyntheticConfig", "SceneSpec",
@@ -44,14 +42,12 @@ __all__ = [
     "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence",
 ]
 
-CLASSES = ("live", "print", "replay", "mask")
+CLASSES = ("live",) + ATTACK_KINDS
 SCENE_KINDS = CLASSES + ("empty",)  # "empty": nobody in front of the camera (scripted sequences)
-ATTACK_KINDS = CLASSES[1:]
-Material = Union[PaperMaterial, ScreenMaterial, MaskMaterial]
-_MATERIAL_TYPES = {"print": PaperMaterial, "replay": ScreenMaterial, "mask": MaskMaterial}
 FACE_WIDTH_M = 0.15  # face-detector box width (ear to ear) of an adult face
 _BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
 _REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
+_BASE_SHAPE = Subject("base")  # the head of scenes without a subject: the base photo's, a 3 cm nose
 
 
 @dataclass(frozen=True)
@@ -98,205 +94,6 @@ class SyntheticConfig:
         if not 0 < self.depth_scale_m < 1:
             raise ValueError(
                 f"SyntheticConfig.depth_scale_m: expected metres per unit in (0, 1), got {self.depth_scale_m!r}")
-
-
-@dataclass(frozen=True)
-class Instrument:
-    """One physical attack instrument (a particular print, screen or mask) and its material.
-
-    Attributes:
-        id: unique name, e.g. "print-02"; training splits keep each id on one side.
-        species: the attack type a deployer records: a built-in kind or any name ("cutout", "tablet").
-        kind: how it renders: "print", "replay" or "mask".
-        material: PaperMaterial, ScreenMaterial or MaskMaterial, matching ``kind``.
-    """
-
-    id: str
-    species: str
-    kind: str
-    material: Material
-
-    def __post_init__(self) -> None:
-        for name in ("id", "species"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"Instrument.{name}: expected a non-empty string, got {getattr(self, name)!r}")
-        if self.kind not in ATTACK_KINDS:
-            raise ValueError(f"Instrument.kind: expected one of {ATTACK_KINDS}, got {self.kind!r}")
-        expected = _MATERIAL_TYPES[self.kind]
-        if not isinstance(self.material, expected):
-            raise ValueError(f"Instrument.material: a {self.kind!r} instrument needs a {expected.__name__}, got "
-                             f"{type(self.material).__name__}")
-
-
-# Anchors of the skin-tone scale (cheek RGB under white light), light to dark; subjects fall between.
-_SKIN_TONES = np.float64([(238, 204, 180), (222, 182, 152), (204, 160, 126), (180, 132, 98), (150, 104, 74),
-                          (118, 82, 58), (96, 66, 48)])
-_HAIR_COLOURS = np.float64([(26, 22, 20), (60, 42, 30), (104, 74, 48), (128, 64, 36), (196, 164, 108),
-                            (158, 154, 150), (82, 58, 40)])
-_LUMA = np.float64([0.299, 0.587, 0.114])
-_GOLDEN = 0.6180339887498949  # index × golden ratio (mod 1) spreads consecutive subjects over the skin scale
-
-
-def _rng_for(name: str, index: int) -> np.random.Generator:
-    """A generator fixed by (name, index): the same everywhere (crc32, unlike hash(), is not salted per process)."""
-    return np.random.default_rng([zlib.crc32(name.encode("utf-8")), index])
-
-
-def _check_index(index: Any) -> int:
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
-        raise ValueError(f"index: expected an int >= 0, got {index!r}")
-    return int(index)
-
-
-def create_subject(index: int) -> Subject:
-    """A synthetic person, the same for the same index and visibly different from its neighbours.
-
-    Skin tones walk the scale by the golden ratio, hair colours and styles cycle with coprime
-    periods, a third wear glasses; proportions, head depth and nose (2-4 cm) are drawn per index.
-
-    Args:
-        index: 0, 1, 2, ... (any int >= 0; it is also the seed).
-
-    Returns:
-        A Subject with id "S{index:03d}".
-
-    Raises:
-        ValueError: a negative or non-int index.
-
-    Example:
-        >>> [create_subject(i).id for i in range(3)]
-        ['S000', 'S001', 'S002']
-    """
-    index = _check_index(index)
-    rng = _rng_for("subject", index)
-    position = ((0.5 + index * _GOLDEN) % 1.0) * (len(_SKIN_TONES) - 1)
-    low = int(position)
-    high = min(low + 1, len(_SKIN_TONES) - 1)
-    skin = _SKIN_TONES[low] + (position - low) * (_SKIN_TONES[high] - _SKIN_TONES[low]) + rng.uniform(-6, 6, 3)
-    hair = _HAIR_COLOURS[(3 * index + 1) % len(_HAIR_COLOURS)] * rng.uniform(0.9, 1.1)
-    # Hair lighter than the skin turns the face's light-dark pattern around for a Haar cascade
-    # (found on well under half of the frames): such hair is darkened to stay below the skin.
-    hair *= min(1.0, 0.65 * float(skin @ _LUMA) / max(1.0, float(hair @ _LUMA)))
-    frames = np.float64(rng.choice([(28.0, 26.0, 30.0), (90.0, 60.0, 35.0), (150.0, 150.0, 155.0)]))
-    frames *= min(1.0, 0.6 * float(skin @ _LUMA) / float(frames @ _LUMA))  # light frames: the same, around the eyes
-    return Subject(
-        id=f"S{index:03d}",
-        skin_tone=tuple(float(v) for v in np.clip(skin, 1.0, 255.0)),
-        hair_colour=tuple(float(v) for v in np.clip(hair, 0.0, 255.0)),
-        hair_style=HAIR_STYLES[(2 * index) % len(HAIR_STYLES)],
-        glasses=index % 3 == 2,
-        glasses_colour=tuple(float(v) for v in frames),
-        width_scale=float(rng.uniform(0.92, 1.08)), height_scale=float(rng.uniform(0.93, 1.07)),
-        eye_spacing=float(rng.uniform(0.95, 1.05)), head_depth_m=float(rng.uniform(0.08, 0.10)),
-        nose_m=float(rng.uniform(0.02, 0.04)), neck_width=float(rng.uniform(0.7, 0.85)),
-    )
-
-
-_POSE_RANGES = ("bend_m", "tilt_m", "pitch_m")  # material fields that are ranges: each scene draws from them
-
-
-def _draw(rng: np.random.Generator, ranges: Dict[str, Any]) -> Dict[str, Any]:
-    """Material field values: (low, high) draws a float, a tuple of pairs a tuple; pose ranges pass as they are."""
-    out = {}
-    for name, spec in ranges.items():
-        if name in _POSE_RANGES:
-            out[name] = spec
-        elif isinstance(spec[0], tuple):
-            out[name] = tuple(float(rng.uniform(*pair)) for pair in spec)
-        else:
-            out[name] = float(rng.uniform(*spec))
-    return out
-
-
-# Material families per kind, cycled by index; each field a (low, high) range drawn per instrument.
-_PAPERS = (
-    ("matte office paper", dict(contrast=(0.7, 0.8), paper_white=(35, 50), halftone_depth=(0.1, 0.16),
-                                halftone_period_px=(3.5, 5.0), grain=(4, 7), ir_paper=(160, 185),
-                                ir_contrast=(35, 55))),
-    ("glossy photo paper", dict(contrast=(0.9, 1.0), paper_white=(10, 25), halftone_depth=(0.02, 0.05),
-                                halftone_period_px=(3.0, 4.0), grain=(1.0, 2.5), ir_paper=(140, 170),
-                                ir_contrast=(15, 30), gloss_ir=(80, 160), gloss_spread=(0.03, 0.06),
-                                bend_m=(0.0, 0.012))),
-    ("laser print", dict(contrast=(0.8, 0.9), paper_white=(25, 40), halftone_depth=(0.15, 0.25),
-                         halftone_period_px=(4.5, 6.0), grain=(3, 5), ir_paper=(170, 195), ir_contrast=(60, 90),
-                         gloss_ir=(10, 30), gloss_spread=(0.1, 0.15))),
-    ("thin newsprint", dict(contrast=(0.55, 0.7), paper_white=(45, 60), halftone_depth=(0.18, 0.3),
-                            halftone_period_px=(5.0, 7.0), grain=(7, 10), ir_paper=(150, 175), ir_contrast=(40, 60),
-                            bend_m=(0.01, 0.04))),
-)
-_SCREENS = (
-    ("glossy phone", dict(brightness=(0.85, 1.05), glow=((0, 2), (8, 14), (25, 40)), scanline=(0.7, 0.8),
-                          moire=(0.06, 0.12), moire_frequency=((0.09, 0.12), (0.02, 0.04)), screen_ir=(3, 8),
-                          glare_ir=(120, 220), glare_spread=(0.02, 0.04))),
-    ("tablet", dict(brightness=(0.8, 0.95), glow=((0, 4), (6, 12), (20, 35)), scanline=(0.72, 0.85),
-                    moire=(0.05, 0.1), moire_frequency=((0.07, 0.1), (0.03, 0.05)), screen_ir=(4, 10),
-                    glare_ir=(90, 160), glare_spread=(0.03, 0.05))),
-    ("matte laptop", dict(brightness=(0.7, 0.85), glow=((2, 6), (8, 14), (18, 30)), scanline=(0.8, 0.9),
-                          moire=(0.03, 0.06), moire_frequency=((0.05, 0.08), (0.01, 0.03)), screen_ir=(5, 12),
-                          glare_ir=(25, 50), glare_spread=(0.08, 0.14))),
-    ("oled phone", dict(brightness=(0.9, 1.1), glow=((0, 1), (0, 3), (2, 8)), scanline=(0.88, 0.95),
-                        moire=(0.08, 0.12), moire_frequency=((0.1, 0.14), (0.03, 0.06)), screen_ir=(2, 5),
-                        glare_ir=(140, 220), glare_spread=(0.02, 0.035))),
-)
-_MASKS = (
-    ("resin", dict(albedo=(0.85, 0.95), lift=(15, 25), sheen=(20, 30), blur=(0.01, 0.015), ir_level=(170, 200),
-                   gloss_ir=(20, 50), gloss_spread=(0.12, 0.2))),
-    ("silicone", dict(albedo=(0.95, 1.05), tint=((0.98, 1.02), (0.93, 0.97), (0.9, 0.94)), lift=(5, 12),
-                      sheen=(25, 40), blur=(0.004, 0.008), ir_level=(120, 150), gloss_ir=(40, 80),
-                      gloss_spread=(0.06, 0.1))),
-    ("latex", dict(albedo=(0.8, 0.9), tint=((1.02, 1.08), (0.93, 0.97), (0.86, 0.92)), lift=(10, 20),
-                   sheen=(30, 45), blur=(0.008, 0.012), ir_level=(150, 180), gloss_ir=(60, 100),
-                   gloss_spread=(0.05, 0.08))),
-    ("card", dict(albedo=(0.7, 0.8), lift=(30, 45), sheen=(5, 10), blur=(0.015, 0.025), ir_level=(190, 220))),
-)
-_FAMILIES = {"print": _PAPERS, "replay": _SCREENS, "mask": _MASKS}
-# Hand-held pose ranges per kind: prints sag and tilt; screens are held tilted back (top farther).
-_HELD = {"print": dict(tilt_m=(-0.02, 0.02), pitch_m=(-0.02, 0.02)),
-         "replay": dict(tilt_m=(-0.03, 0.03), pitch_m=(-0.04, 0.01)), "mask": {}}
-
-
-def create_instrument(species: str, index: int, kind: Optional[str] = None) -> Instrument:
-    """An attack instrument of ``species``: the same for the same (species, index), materials varied.
-
-    Prints cycle matte office paper, glossy photo paper (an IR highlight where the sheet mirrors the
-    illuminator), laser prints and thin newsprint (bent more); screens cycle glossy phones, tablets,
-    matte laptops and OLED phones, each with its own glare; masks cycle resin, silicone, latex and
-    card, all shaded by the camera's illuminator.
-
-    Args:
-        species: "print", "replay", "mask", or a name of your own with ``kind`` saying how it renders.
-        index: 0, 1, 2, ... within the species.
-        kind: "print", "replay" or "mask"; defaults to ``species`` for the built-in ones.
-
-    Returns:
-        An Instrument with id "{species}-{index:02d}".
-
-    Raises:
-        ValueError: a species of your own without ``kind``, a kind that does not match a built-in
-            species, or a negative index.
-
-    Example:
-        >>> create_instrument("print", 1).material.name
-        'glossy photo paper'
-        >>> create_instrument("cutout", 0, kind="print").id
-        'cutout-00'
-    """
-    if not isinstance(species, str) or not species:
-        raise ValueError(f"species: expected a non-empty string, got {species!r}")
-    if kind is None:
-        if species not in ATTACK_KINDS:
-            raise ValueError(f"kind: {species!r} is not one of {ATTACK_KINDS}; say how it renders, e.g. "
-                             f"create_instrument({species!r}, {index!r}, kind='print')")
-        kind = species
-    if kind not in ATTACK_KINDS or (species in ATTACK_KINDS and kind != species):
-        raise ValueError(f"kind: expected one of {ATTACK_KINDS} (equal to species for built-in ones), got {kind!r}")
-    index = _check_index(index)
-    rng = _rng_for(species, index)
-    name, ranges = _FAMILIES[kind][index % len(_FAMILIES[kind])]
-    values = _draw(rng, {**_HELD[kind], **ranges})
-    extra = {"shading": float(rng.uniform(0.9, 1.0))} if kind == "mask" else {}
-    material = _MATERIAL_TYPES[kind](name=name, **values, **extra)
-    return Instrument(id=f"{species}-{index:02d}", species=species, kind=kind, material=material)
 
 
 @dataclass(frozen=True)
@@ -425,7 +222,7 @@ def render_scene(
         "subject" and "instrument" (ids, None without), "domain", "distance_m".
     """
     base = texture if texture is not None else load_default_texture()
-    texture = render.cached_subject_texture(base, scene.subject)
+    texture = cast.cached_subject_texture(base, scene.subject)
     style = DOMAINS[scene.domain]
     box, distance = _pose(scene, frame_index, config, texture)
     h, w = config.height, config.width
@@ -453,7 +250,7 @@ def render_scene(
             render.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
                                  scene.sheet_pitch_m, scene.motion_phase)
         else:
-            render.paint_head(canvas, scene.kind == "live", scene.subject, material or MaskMaterial())
+            render.paint_head(canvas, scene.kind == "live", scene.subject or _BASE_SHAPE, material or MaskMaterial())
     rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
     return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
                      frame_index, config)

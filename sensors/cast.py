@@ -1,0 +1,514 @@
+"""Who and what stands in front of the synthetic camera: subjects, attack instruments, their faces.
+
+``Subject`` (drawn by ``create_subject``) is a person: skin tone, hair, glasses, proportions, head shape.
+``Instrument`` (drawn by ``create_instrument``) is one print, screen or mask with its ``PaperMaterial``,
+``ScreenMaterial`` or ``MaskMaterial``. ``create_subject_texture`` turns the base face photo into a
+subject's face; ``cached_subject_texture`` makes each once, so subjects cost nothing per frame.
+``render`` paints them; ``synthetic`` composes scenes of them and re-exports these names.
+"""
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, Colour, FaceTexture, _skin_colour
+
+HAIR_STYLES = ("photo", "long", "receding", "buzz", "bald")
+# The head ellipse of head_relief_m in face-box units (centre height, half width, half height):
+# what a live or mask render shows of a texture.
+_HEAD = (-0.12, 0.6, 0.67)
+_EYE_ROW = -0.12  # the eyes' height in face-box units (the corneal glints sit there)
+
+
+def _check_fields(owner: Any, limits: dict) -> None:
+    """ValueError naming ``owner``'s field when a number (or each number of a tuple) is out of its range."""
+    for name, (low, high) in limits.items():
+        value = getattr(owner, name)
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                 and low <= v <= high for v in values):
+            raise ValueError(f"{type(owner).__name__}.{name}: expected numbers in {low}..{high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A synthetic person: their face (derived from the base photo) and the shape of their head.
+
+    The defaults are the base photo's own face on the original head. ``create_subject`` in
+    ``synthetic`` draws distinct ones; any field may also be set by hand. Hair much lighter than the
+    skin (blond on dark skin) defeats OpenCV's Haar face detector: ``create_subject`` avoids it.
+    """
+
+    id: str
+    skin_tone: Colour = (208.0, 173.0, 146.0)  # cheek RGB under white light; the base photo's by default
+    hair_colour: Colour = (125.0, 98.0, 62.0)  # mean RGB of the hair
+    hair_style: str = "photo"  # one of HAIR_STYLES; "photo" keeps the base photo's cut
+    glasses: bool = False
+    glasses_colour: Colour = (28.0, 26.0, 30.0)
+    width_scale: float = 1.0  # face width relative to the 15 cm adult default
+    height_scale: float = 1.0  # face height (brow to chin) relative to the base photo's
+    eye_spacing: float = 1.0  # distance between the eyes relative to the base photo's
+    head_depth_m: float = 0.09  # how far the sides of the head lie behind the face plane
+    nose_m: float = 0.03  # nose tip out of the face plane (2-4 cm on adults)
+    neck_width: float = BASE_NECK_WIDTH  # relative to the face width; adults' run ~0.7-0.85
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError(f"Subject.id: expected a non-empty string, got {self.id!r}")
+        if self.hair_style not in HAIR_STYLES:
+            raise ValueError(f"Subject.hair_style: expected one of {HAIR_STYLES}, got {self.hair_style!r}")
+        if not isinstance(self.glasses, bool):
+            raise ValueError(f"Subject.glasses: expected a bool, got {self.glasses!r}")
+        for name in ("skin_tone", "hair_colour", "glasses_colour"):
+            if not isinstance(getattr(self, name), tuple) or len(getattr(self, name)) != 3:
+                raise ValueError(f"Subject.{name}: expected an (R, G, B) tuple, got {getattr(self, name)!r}")
+        _check_fields(self, {"skin_tone": (1.0, 255.0), "hair_colour": (0.0, 255.0), "glasses_colour": (0.0, 255.0),
+                             "width_scale": (0.8, 1.2), "height_scale": (0.8, 1.2), "eye_spacing": (0.9, 1.1),
+                             "head_depth_m": (0.05, 0.14), "nose_m": (0.01, 0.05), "neck_width": (0.4, 1.0)})
+
+
+@dataclass(frozen=True)
+class PaperMaterial:
+    """A printed photo. The defaults are the plain office print the camera shows without an instrument."""
+
+    name: str = "office paper"
+    contrast: float = 0.75  # gain on the photo: inks never reach the original's black
+    paper_white: float = 40.0  # RGB the paper adds where ink is thin
+    halftone_depth: float = 0.12
+    halftone_period_px: float = 4.0
+    grain: float = 5.0  # σ of the paper's fibre texture, RGB units
+    ir_paper: float = 170.0  # IR of the sheet ...
+    ir_contrast: float = 40.0  # ... plus this × the photo's luminance (dark inks absorb near-infrared)
+    gloss_ir: float = 0.0  # peak IR where the sheet mirrors the camera's illuminator (glossy coating)
+    gloss_spread: float = 0.05  # angular width of that highlight, radians (rougher coating: wider)
+    bend_m: Tuple[float, float] = (0.0, 0.02)  # range of the sag one face width from the sheet's centre
+    tilt_m: Tuple[float, float] = (-0.02, 0.02)  # range of the depth change per face width, left to right
+    pitch_m: Tuple[float, float] = (0.0, 0.0)  # range of the same, top to bottom
+
+    def __post_init__(self) -> None:
+        _check_fields(self, {"contrast": (0.05, 1.5), "paper_white": (0.0, 120.0), "halftone_depth": (0.0, 0.5),
+                             "halftone_period_px": (2.0, 16.0), "grain": (0.0, 30.0), "ir_paper": (0.0, 255.0),
+                             "ir_contrast": (0.0, 120.0), "gloss_ir": (0.0, 255.0), "gloss_spread": (0.005, 0.5),
+                             "bend_m": (-0.05, 0.05), "tilt_m": (-0.08, 0.08), "pitch_m": (-0.08, 0.08)})
+
+
+@dataclass(frozen=True)
+class ScreenMaterial:
+    """A display replaying the face. The defaults are the screen the camera shows without an instrument."""
+
+    name: str = "screen"
+    brightness: float = 0.9  # gain on the photo; screens emit their own light, untouched by the room's
+    glow: Colour = (0.0, 10.0, 35.0)  # backlight showing through (RGB added)
+    scanline: float = 0.72  # gain of every third row (the pixel grid's gaps)
+    moire: float = 0.08  # amplitude of the beat between the screen's pixel grid and the camera's
+    moire_frequency: Tuple[float, float] = (0.097, 0.031)  # cycles per pixel along x and y
+    screen_ir: float = 6.0  # screens emit no near-infrared: only stray light
+    bezel_ir: float = 12.0
+    bezel_rgb: Colour = (16.0, 16.0, 18.0)
+    bezel_width: float = 0.08  # face widths
+    glare_ir: float = 0.0  # peak IR where the glass mirrors the camera's illuminator
+    glare_spread: float = 0.04  # angular width of that glare, radians (anti-glare coating: wider, weaker)
+    tilt_m: Tuple[float, float] = (-0.02, 0.02)
+    pitch_m: Tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, {"brightness": (0.05, 2.0), "glow": (0.0, 120.0), "scanline": (0.3, 1.0),
+                             "moire": (0.0, 0.5), "moire_frequency": (0.0, 0.5), "screen_ir": (0.0, 255.0),
+                             "bezel_ir": (0.0, 255.0), "bezel_rgb": (0.0, 255.0), "bezel_width": (0.0, 0.5),
+                             "glare_ir": (0.0, 255.0), "glare_spread": (0.005, 0.5), "tilt_m": (-0.08, 0.08),
+                             "pitch_m": (-0.08, 0.08)})
+
+
+@dataclass(frozen=True)
+class MaskMaterial:
+    """A rigid mask on the head. The defaults are the idealised resin mask the camera shows without an
+    instrument: flat IR everywhere (``shading`` 0); real materials are shaded by the camera's illuminator."""
+
+    name: str = "resin"
+    albedo: float = 0.9  # gain on the (smoothed) photo printed or painted on the mask
+    tint: Colour = (1.0, 1.0, 1.0)  # RGB gains of the material's own colour
+    lift: float = 20.0  # RGB the material adds everywhere
+    sheen: float = 25.0  # RGB added on the nose by the room light's reflection
+    blur: float = 0.012  # σ of the smoothing of the photo, face widths
+    ir_level: float = 185.0  # IR of a surface facing the camera at the face's distance
+    shading: float = 0.0  # 0: flat IR; 1: Lambertian under the illuminator, falling off with distance
+    gloss_ir: float = 0.0  # peak IR where the surface mirrors the illuminator
+    gloss_spread: float = 0.1  # radians
+
+    def __post_init__(self) -> None:
+        _check_fields(self, {"albedo": (0.05, 1.5), "tint": (0.2, 1.5), "lift": (0.0, 120.0), "sheen": (0.0, 120.0),
+                             "blur": (0.0, 0.05), "ir_level": (0.0, 255.0), "shading": (0.0, 1.0),
+                             "gloss_ir": (0.0, 255.0), "gloss_spread": (0.005, 0.5)})
+
+
+Material = Union[PaperMaterial, ScreenMaterial, MaskMaterial]
+_MATERIAL_TYPES = {"print": PaperMaterial, "replay": ScreenMaterial, "mask": MaskMaterial}
+ATTACK_KINDS = tuple(_MATERIAL_TYPES)  # how an instrument renders: ("print", "replay", "mask")
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One physical attack instrument (a particular print, screen or mask) and its material.
+
+    Attributes:
+        id: unique name, e.g. "print-02"; training splits keep each id on one side.
+        species: the attack type a deployer records: a built-in kind or any name ("cutout", "tablet").
+        kind: how it renders: "print", "replay" or "mask".
+        material: PaperMaterial, ScreenMaterial or MaskMaterial, matching ``kind``.
+    """
+
+    id: str
+    species: str
+    kind: str
+    material: Material
+
+    def __post_init__(self) -> None:
+        for name in ("id", "species"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"Instrument.{name}: expected a non-empty string, got {getattr(self, name)!r}")
+        if self.kind not in ATTACK_KINDS:
+            raise ValueError(f"Instrument.kind: expected one of {ATTACK_KINDS}, got {self.kind!r}")
+        expected = _MATERIAL_TYPES[self.kind]
+        if not isinstance(self.material, expected):
+            raise ValueError(f"Instrument.material: a {self.kind!r} instrument needs a {expected.__name__}, got "
+                             f"{type(self.material).__name__}")
+
+
+# Anchors of the skin-tone scale (cheek RGB under white light), light to dark; subjects fall between.
+_SKIN_TONES = np.float64([(238, 204, 180), (222, 182, 152), (204, 160, 126), (180, 132, 98), (150, 104, 74),
+                          (118, 82, 58), (96, 66, 48)])
+_HAIR_COLOURS = np.float64([(26, 22, 20), (60, 42, 30), (104, 74, 48), (128, 64, 36), (196, 164, 108),
+                            (158, 154, 150), (82, 58, 40)])
+_LUMA64 = np.float64([0.299, 0.587, 0.114])  # render's _LUMA in float64: drawn subjects stay bit for bit
+_GOLDEN = 0.6180339887498949  # index × golden ratio (mod 1) spreads consecutive subjects over the skin scale
+
+
+def _rng_for(name: str, index: int) -> np.random.Generator:
+    """A generator fixed by (name, index): the same everywhere (crc32, unlike hash(), is not salted per process)."""
+    return np.random.default_rng([zlib.crc32(name.encode("utf-8")), index])
+
+
+def _check_index(index: Any) -> int:
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+        raise ValueError(f"index: expected an int >= 0, got {index!r}")
+    return int(index)
+
+
+def create_subject(index: int) -> Subject:
+    """A synthetic person, the same for the same index and visibly different from its neighbours.
+
+    Skin tones walk the scale by the golden ratio, hair colours and styles cycle with coprime
+    periods, a third wear glasses; proportions, head depth and nose (2-4 cm) are drawn per index.
+
+    Args:
+        index: 0, 1, 2, ... (any int >= 0; it is also the seed).
+
+    Returns:
+        A Subject with id "S{index:03d}".
+
+    Raises:
+        ValueError: a negative or non-int index.
+
+    Example:
+        >>> [create_subject(i).id for i in range(3)]
+        ['S000', 'S001', 'S002']
+    """
+    index = _check_index(index)
+    rng = _rng_for("subject", index)
+    position = ((0.5 + index * _GOLDEN) % 1.0) * (len(_SKIN_TONES) - 1)
+    low = int(position)
+    high = min(low + 1, len(_SKIN_TONES) - 1)
+    skin = _SKIN_TONES[low] + (position - low) * (_SKIN_TONES[high] - _SKIN_TONES[low]) + rng.uniform(-6, 6, 3)
+    hair = _HAIR_COLOURS[(3 * index + 1) % len(_HAIR_COLOURS)] * rng.uniform(0.9, 1.1)
+    # Hair lighter than the skin turns the face's light-dark pattern around for a Haar cascade
+    # (found on well under half of the frames): such hair is darkened to stay below the skin.
+    hair *= min(1.0, 0.65 * float(skin @ _LUMA64) / max(1.0, float(hair @ _LUMA64)))
+    frames = np.float64(rng.choice([(28.0, 26.0, 30.0), (90.0, 60.0, 35.0), (150.0, 150.0, 155.0)]))
+    frames *= min(1.0, 0.6 * float(skin @ _LUMA64) / float(frames @ _LUMA64))  # light frames: the same, around the eyes
+    return Subject(
+        id=f"S{index:03d}",
+        skin_tone=tuple(float(v) for v in np.clip(skin, 1.0, 255.0)),
+        hair_colour=tuple(float(v) for v in np.clip(hair, 0.0, 255.0)),
+        hair_style=HAIR_STYLES[(2 * index) % len(HAIR_STYLES)],
+        glasses=index % 3 == 2,
+        glasses_colour=tuple(float(v) for v in frames),
+        width_scale=float(rng.uniform(0.92, 1.08)), height_scale=float(rng.uniform(0.93, 1.07)),
+        eye_spacing=float(rng.uniform(0.95, 1.05)), head_depth_m=float(rng.uniform(0.08, 0.10)),
+        nose_m=float(rng.uniform(0.02, 0.04)), neck_width=float(rng.uniform(0.7, 0.85)),
+    )
+
+
+_POSE_RANGES = ("bend_m", "tilt_m", "pitch_m")  # material fields that are ranges: each scene draws from them
+
+
+def _draw(rng: np.random.Generator, ranges: Dict[str, Any]) -> Dict[str, Any]:
+    """Material field values: (low, high) draws a float, a tuple of pairs a tuple; pose ranges pass as they are."""
+    out = {}
+    for name, spec in ranges.items():
+        if name in _POSE_RANGES:
+            out[name] = spec
+        elif isinstance(spec[0], tuple):
+            out[name] = tuple(float(rng.uniform(*pair)) for pair in spec)
+        else:
+            out[name] = float(rng.uniform(*spec))
+    return out
+
+
+# Material families per kind, cycled by index; each field a (low, high) range drawn per instrument.
+_PAPERS = (
+    ("matte office paper", dict(contrast=(0.7, 0.8), paper_white=(35, 50), halftone_depth=(0.1, 0.16),
+                                halftone_period_px=(3.5, 5.0), grain=(4, 7), ir_paper=(160, 185),
+                                ir_contrast=(35, 55))),
+    ("glossy photo paper", dict(contrast=(0.9, 1.0), paper_white=(10, 25), halftone_depth=(0.02, 0.05),
+                                halftone_period_px=(3.0, 4.0), grain=(1.0, 2.5), ir_paper=(140, 170),
+                                ir_contrast=(15, 30), gloss_ir=(80, 160), gloss_spread=(0.03, 0.06),
+                                bend_m=(0.0, 0.012))),
+    ("laser print", dict(contrast=(0.8, 0.9), paper_white=(25, 40), halftone_depth=(0.15, 0.25),
+                         halftone_period_px=(4.5, 6.0), grain=(3, 5), ir_paper=(170, 195), ir_contrast=(60, 90),
+                         gloss_ir=(10, 30), gloss_spread=(0.1, 0.15))),
+    ("thin newsprint", dict(contrast=(0.55, 0.7), paper_white=(45, 60), halftone_depth=(0.18, 0.3),
+                            halftone_period_px=(5.0, 7.0), grain=(7, 10), ir_paper=(150, 175), ir_contrast=(40, 60),
+                            bend_m=(0.01, 0.04))),
+)
+_SCREENS = (
+    ("glossy phone", dict(brightness=(0.85, 1.05), glow=((0, 2), (8, 14), (25, 40)), scanline=(0.7, 0.8),
+                          moire=(0.06, 0.12), moire_frequency=((0.09, 0.12), (0.02, 0.04)), screen_ir=(3, 8),
+                          glare_ir=(120, 220), glare_spread=(0.02, 0.04))),
+    ("tablet", dict(brightness=(0.8, 0.95), glow=((0, 4), (6, 12), (20, 35)), scanline=(0.72, 0.85),
+                    moire=(0.05, 0.1), moire_frequency=((0.07, 0.1), (0.03, 0.05)), screen_ir=(4, 10),
+                    glare_ir=(90, 160), glare_spread=(0.03, 0.05))),
+    ("matte laptop", dict(brightness=(0.7, 0.85), glow=((2, 6), (8, 14), (18, 30)), scanline=(0.8, 0.9),
+                          moire=(0.03, 0.06), moire_frequency=((0.05, 0.08), (0.01, 0.03)), screen_ir=(5, 12),
+                          glare_ir=(25, 50), glare_spread=(0.08, 0.14))),
+    ("oled phone", dict(brightness=(0.9, 1.1), glow=((0, 1), (0, 3), (2, 8)), scanline=(0.88, 0.95),
+                        moire=(0.08, 0.12), moire_frequency=((0.1, 0.14), (0.03, 0.06)), screen_ir=(2, 5),
+                        glare_ir=(140, 220), glare_spread=(0.02, 0.035))),
+)
+_MASKS = (
+    ("resin", dict(albedo=(0.85, 0.95), lift=(15, 25), sheen=(20, 30), blur=(0.01, 0.015), ir_level=(170, 200),
+                   gloss_ir=(20, 50), gloss_spread=(0.12, 0.2))),
+    ("silicone", dict(albedo=(0.95, 1.05), tint=((0.98, 1.02), (0.93, 0.97), (0.9, 0.94)), lift=(5, 12),
+                      sheen=(25, 40), blur=(0.004, 0.008), ir_level=(120, 150), gloss_ir=(40, 80),
+                      gloss_spread=(0.06, 0.1))),
+    ("latex", dict(albedo=(0.8, 0.9), tint=((1.02, 1.08), (0.93, 0.97), (0.86, 0.92)), lift=(10, 20),
+                   sheen=(30, 45), blur=(0.008, 0.012), ir_level=(150, 180), gloss_ir=(60, 100),
+                   gloss_spread=(0.05, 0.08))),
+    ("card", dict(albedo=(0.7, 0.8), lift=(30, 45), sheen=(5, 10), blur=(0.015, 0.025), ir_level=(190, 220))),
+)
+_FAMILIES = {"print": _PAPERS, "replay": _SCREENS, "mask": _MASKS}
+# Hand-held pose ranges per kind: prints sag and tilt; screens are held tilted back (top farther).
+_HELD = {"print": dict(tilt_m=(-0.02, 0.02), pitch_m=(-0.02, 0.02)),
+         "replay": dict(tilt_m=(-0.03, 0.03), pitch_m=(-0.04, 0.01)), "mask": {}}
+
+
+def create_instrument(species: str, index: int, kind: Optional[str] = None) -> Instrument:
+    """An attack instrument of ``species``: the same for the same (species, index), materials varied.
+
+    Prints cycle matte office paper, glossy photo paper (an IR highlight where the sheet mirrors the
+    illuminator), laser prints and thin newsprint (bent more); screens cycle glossy phones, tablets,
+    matte laptops and OLED phones, each with its own glare; masks cycle resin, silicone, latex and
+    card, all shaded by the camera's illuminator.
+
+    Args:
+        species: "print", "replay", "mask", or a name of your own with ``kind`` saying how it renders.
+        index: 0, 1, 2, ... within the species.
+        kind: "print", "replay" or "mask"; defaults to ``species`` for the built-in ones.
+
+    Returns:
+        An Instrument with id "{species}-{index:02d}".
+
+    Raises:
+        ValueError: a species of your own without ``kind``, a kind that does not match a built-in
+            species, or a negative index.
+
+    Example:
+        >>> create_instrument("print", 1).material.name
+        'glossy photo paper'
+        >>> create_instrument("cutout", 0, kind="print").id
+        'cutout-00'
+    """
+    if not isinstance(species, str) or not species:
+        raise ValueError(f"species: expected a non-empty string, got {species!r}")
+    if kind is None:
+        if species not in ATTACK_KINDS:
+            raise ValueError(f"kind: {species!r} is not one of {ATTACK_KINDS}; say how it renders, e.g. "
+                             f"create_instrument({species!r}, {index!r}, kind='print')")
+        kind = species
+    if kind not in ATTACK_KINDS or (species in ATTACK_KINDS and kind != species):
+        raise ValueError(f"kind: expected one of {ATTACK_KINDS} (equal to species for built-in ones), got {kind!r}")
+    index = _check_index(index)
+    rng = _rng_for(species, index)
+    name, ranges = _FAMILIES[kind][index % len(_FAMILIES[kind])]
+    values = _draw(rng, {**_HELD[kind], **ranges})
+    extra = {"shading": float(rng.uniform(0.9, 1.0))} if kind == "mask" else {}
+    material = _MATERIAL_TYPES[kind](name=name, **values, **extra)
+    return Instrument(id=f"{species}-{index:02d}", species=species, kind=kind, material=material)
+
+
+def _face_units(texture: FaceTexture) -> Tuple[np.ndarray, np.ndarray]:
+    """Texture pixel centres in face-box units: (x - centre) / width as a row, (y - centre) / height as a column."""
+    fb, (h, w) = texture.face_box, texture.planes.shape[:2]
+    u = (np.arange(w, dtype=np.float32)[None, :] - (fb[0] + fb[2]) / 2) / (fb[2] - fb[0])
+    v = (np.arange(h, dtype=np.float32)[:, None] - (fb[1] + fb[3]) / 2) / (fb[3] - fb[1])
+    return u, v
+
+
+def _soft(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+
+
+def _space_eyes(rgb: np.ndarray, u: np.ndarray, v: np.ndarray, texture: FaceTexture, spacing: float) -> np.ndarray:
+    """Move the eyes apart (spacing > 1) or together: a horizontal warp confined to the eye band."""
+    if spacing == 1.0:
+        return rgb
+    fb = texture.face_box
+    weight = np.exp(-0.5 * ((v - _EYE_ROW) / 0.12) ** 2) * np.clip(1.0 - np.abs(u) / 0.5, 0.0, 1.0)
+    map_x = np.arange(rgb.shape[1], dtype=np.float32)[None, :] - (spacing - 1.0) * u * (fb[2] - fb[0]) * weight
+    map_y = np.broadcast_to(np.arange(rgb.shape[0], dtype=np.float32)[:, None], map_x.shape)
+    return cv2.remap(rgb, map_x, np.ascontiguousarray(map_y), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _restyle_hair(rgb: np.ndarray, u: np.ndarray, v: np.ndarray, subject: Subject, base_skin: Sequence[float]
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """The photo with its hair cut to ``subject.hair_style`` and dyed, and how much of each pixel is hair."""
+    hsv = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    hue, sat, val = (hsv[..., i].astype(np.float32) for i in range(3))
+    r2 = (u / _HEAD[1]) ** 2 + ((v - _HEAD[0]) / _HEAD[2]) ** 2
+    skull = r2 < 1.0
+    around = ((u / 0.85) ** 2 + ((v - _HEAD[0]) / 0.85) ** 2 < 1.0) & (v < 0.35)  # a hairdo reaches past the skull
+    face = (u / 0.46) ** 2 + ((v - 0.08) / 0.52) ** 2 < 1.0  # cheeks, eyes, brows, mouth; a fringe above
+    background = (sat < 45) & ~face
+    # Hair is yellower (hue) and darker than skin, or dark and saturated where it is in shadow.
+    colour = ((hue >= 16.5) & (hue <= 40) & (sat >= 70) & (val < 190)) | ((val < 120) & (sat > 120) & (hue <= 40))
+    hair = colour & around & (~face | (v < -0.28))
+    hair = cv2.morphologyEx(hair.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    hair = cv2.morphologyEx(hair, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
+    lum = rgb @ _LUMA
+    hair_lum = max(20.0, float(np.median(lum[hair]))) if hair.any() else 90.0
+    rng = np.random.default_rng(_BANK_SEED + 2)
+    h, w = lum.shape
+    strands = cv2.resize(rng.standard_normal((max(2, h // 10), max(2, w // 2)), dtype=np.float32), (w, h),
+                         interpolation=cv2.INTER_CUBIC)  # stretched vertically: strands, not blotches
+    mottle = cv2.resize(rng.standard_normal((max(2, h // 8), max(2, w // 8)), dtype=np.float32), (w, h),
+                        interpolation=cv2.INTER_CUBIC)
+    # Skin where hair was: the room light falls off towards the skull's outline, as on a bald head.
+    new_skin = np.float32(base_skin) * (0.72 + 0.28 * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)) + 0.02 * mottle)[..., None]
+    shade = lum / hair_lum  # each hair pixel's brightness relative to the hair's
+    style, amount = subject.hair_style, 1.0
+    if style == "long":
+        beside = skull & ~face & (np.abs(u) > 0.4) & (v > -0.3) & ~hair
+        shade = np.where(beside, 0.85 + 0.3 * strands, shade)
+        hair |= beside
+    elif style == "receding":
+        bare = ((u / 0.42) ** 2 + ((v + 0.3) / 0.4) ** 2 < 1.0) & (v < -0.25)
+        soft = _soft(bare, 2.0)[..., None]
+        rgb = rgb * (1.0 - soft) + new_skin * soft
+        hair &= ~bare
+    elif style in ("buzz", "bald"):
+        scalp = skull & (~face | (v < -0.27)) & (v < 0.35)
+        rgb = np.where((around & ~skull & ~background)[..., None], np.float32(
+            np.median(rgb[background], axis=0) if background.any() else (200.0, 195.0, 190.0)), rgb)
+        soft = _soft(scalp, 1.5)[..., None]
+        rgb = rgb * (1.0 - soft) + new_skin * soft
+        hair = scalp if style == "buzz" else np.zeros_like(hair)
+        shade = 0.9 + 0.15 * mottle
+        amount = 0.45  # stubble: the scalp shows through
+    mask = _soft(hair)[..., None] * amount
+    dyed = np.float32(subject.hair_colour) * shade[..., None]
+    return rgb * (1.0 - mask) + dyed * mask, mask[..., 0]
+
+
+def _draw_glasses(planes: List[np.ndarray], texture: FaceTexture, subject: Subject) -> None:
+    """Frames around both eyes (lenses slightly dark), drawn into every plane; frame colour per plane.
+
+    Seen from the front the temples run backwards, foreshortened to nothing: only rims and bridge show.
+    """
+    fb = texture.face_box
+    bw, bh = fb[2] - fb[0], fb[3] - fb[1]
+    cx, cy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2 + _EYE_ROW * bh
+    s = 4.0  # cv2 draws with 2 fractional bits: sub-pixel frames at texture scale
+    frame = np.zeros(planes[0].shape, np.uint8)
+    lens = np.zeros_like(frame)
+    thickness = max(1, int(round(0.014 * bw)))  # cv2's shift scales coordinates, not thickness
+    axes = (int(0.15 * bw * s), int(0.1 * bh * s))
+    for side in (-1, 1):
+        centre = (int((cx + side * 0.22 * subject.eye_spacing * bw) * s), int(cy * s))
+        cv2.ellipse(lens, centre, axes, 0, 0, 360, 255, -1, cv2.LINE_AA, 2)
+        cv2.ellipse(frame, centre, axes, 0, 0, 360, 255, thickness, cv2.LINE_AA, 2)
+    bridge = [(int((cx + side * (0.22 * subject.eye_spacing - 0.15) * bw) * s), int((cy - 0.02 * bh) * s))
+              for side in (-1, 1)]
+    cv2.line(frame, bridge[0], bridge[1], 255, thickness, cv2.LINE_AA, 2)
+    frame_w, lens_w = frame.astype(np.float32) / 255.0, lens.astype(np.float32) / 255.0
+    colours = list(subject.glasses_colour) + [float(np.float32(subject.glasses_colour) @ _LUMA) / 255.0]
+    for plane, colour in zip(planes, colours):
+        plane *= 1.0 - 0.08 * lens_w
+        plane += frame_w * (colour - plane)
+
+
+def create_subject_texture(texture: FaceTexture, subject: Subject) -> FaceTexture:
+    """The base photo turned into ``subject``'s face: hair, skin tone, glasses, proportions.
+
+    Works in the base texture's face-box units, so any photo with a frontal face can be the base.
+    The luminance plane keeps the base skin's values: skin reflects near-infrared almost regardless
+    of melanin, so a darker subject is darker in colour but not in IR.
+
+    Args:
+        texture: the base face (``load_default_texture()`` or ``create_face_texture(photo)``).
+        subject: who to make of it.
+
+    Returns:
+        A new texture; its face box is the base box stretched by the subject's proportions.
+    """
+    u, v = _face_units(texture)
+    rgb = _space_eyes(np.array(texture.planes[..., :3]), u, v, texture, subject.eye_spacing)
+    rgb, hair = _restyle_hair(rgb, u, v, subject, texture.skin)
+    lum = (rgb @ _LUMA) / np.float32(255.0)
+    skull = (u / _HEAD[1]) ** 2 + ((v - _HEAD[0]) / _HEAD[2]) ** 2 < 1.0
+    hsv = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    below = (np.abs(u) < 0.5) & (v > 0.3) & (hsv[..., 1] > 30) & (hsv[..., 2] > 60)  # neck, not the clothes
+    skin = _soft((skull | below) & (hsv[..., 1] > 20), 2.0) * (1.0 - hair)
+    gain = np.float32(subject.skin_tone) / np.float32(texture.skin)
+    rgb = rgb * (1.0 + skin[..., None] * (gain - 1.0))
+    planes = [np.ascontiguousarray(rgb[..., i], dtype=np.float32) for i in range(3)] + [lum.astype(np.float32)]
+    if subject.glasses:
+        _draw_glasses(planes, texture, subject)
+    stacked = np.clip(np.dstack(planes), 0.0, None)
+    h, w = stacked.shape[:2]
+    size = (max(8, int(round(w * subject.width_scale))), max(8, int(round(h * subject.height_scale))))
+    if size != (w, h):
+        stacked = cv2.resize(stacked, size, interpolation=cv2.INTER_LINEAR)
+    sx, sy = size[0] / w, size[1] / h
+    fb = texture.face_box
+    box = (fb[0] * sx, fb[1] * sy, fb[2] * sx, fb[3] * sy)
+    stacked = np.ascontiguousarray(stacked, dtype=np.float32)
+    stacked.setflags(write=False)
+    return FaceTexture(stacked, box, _skin_colour(stacked, box))
+
+
+_SUBJECT_TEXTURES: "OrderedDict[Tuple[int, Subject], Tuple[FaceTexture, FaceTexture]]" = OrderedDict()
+_SUBJECT_LOCK = threading.Lock()
+_SUBJECT_CACHE_SIZE = 256
+
+
+def cached_subject_texture(texture: FaceTexture, subject: Optional[Subject]) -> FaceTexture:
+    """``create_subject_texture`` made once per (base texture, subject); ``texture`` itself for None."""
+    if subject is None:
+        return texture
+    key = (id(texture), subject)
+    with _SUBJECT_LOCK:
+        hit = _SUBJECT_TEXTURES.get(key)
+        if hit is not None and hit[0] is texture:  # the id of a dead texture may be reused
+            _SUBJECT_TEXTURES.move_to_end(key)
+            return hit[1]
+    made = create_subject_texture(texture, subject)
+    with _SUBJECT_LOCK:
+        _SUBJECT_TEXTURES[key] = (texture, made)
+        while len(_SUBJECT_TEXTURES) > _SUBJECT_CACHE_SIZE:
+            _SUBJECT_TEXTURES.popitem(last=False)
+    return made
