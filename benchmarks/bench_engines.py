@@ -4,10 +4,10 @@ For the tiny and paper configs (random init), batch 1 and 8: torch eager FP32 (b
 onnxruntime FP32 and onnxruntime dynamic INT8, each with p50/p95 latency, throughput, its ratio
 to torch eager measured in the same interleaved run, and its accuracy cost against torch FP32
 (largest live-probability difference, verdict agreement). Inputs are crops from the synthetic
-camera through the aligner.
+camera through the aligner. Below each table: onnxruntime INT8's speed ratio to onnxruntime FP32.
 
     python benchmarks/bench_engines.py [--configs tiny,paper] [--batches 1,8] [--threads 2]
-        [--iterations tiny=10,paper=3] [--threshold T]
+        [--iterations tiny=10,paper=5] [--threshold T]
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--configs", default="tiny,paper", help="comma-separated presets")
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and onnxruntime alike")
-    parser.add_argument("--iterations", default="tiny=10,paper=3", help="timed rounds per config")
+    parser.add_argument("--iterations", default="tiny=10,paper=5",
+                        help="timed rounds per config (≥ 5: the machine may be shared)")
     parser.add_argument("--rows", type=int, default=16, help="framesets for the accuracy columns")
     parser.add_argument("--threshold", type=float, default=None, help="verdict threshold (default: FP32 median)")
     args = parser.parse_args()
@@ -49,6 +50,17 @@ def main() -> None:
             inputs=(crops, mask), threshold=args.threshold,
         )
         print(format_table(rows), flush=True)
+        _print_int8_ratios(rows)
+
+
+def _print_int8_ratios(rows) -> None:
+    """onnxruntime INT8 against onnxruntime FP32, both timed in the same interleaved rounds."""
+    p50 = {(row.engine, row.batch): row.p50_ms for row in rows}
+    for (engine, batch), int8_ms in p50.items():
+        fp32_ms = p50.get(("onnxruntime", batch))
+        if engine == "onnxruntime int8" and fp32_ms is not None:
+            print(f"{rows[0].config} batch {batch}: onnxruntime int8 is {fp32_ms / int8_ms:.2f}× onnxruntime fp32 "
+                  f"({int8_ms:.1f} vs {fp32_ms:.1f} ms p50)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -27,6 +27,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 BASELINE = "torch eager"
 PRESETS = ("tiny", "paper")
+_PROVIDER_DEVICES = {
+    "CPUExecutionProvider": "cpu",
+    "CUDAExecutionProvider": "cuda",
+    "TensorrtExecutionProvider": "cuda",
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ def benchmark(
                     config=config,
                     engine=label,
                     precision=str(info.get("precision", "")),
-                    device=str(info.get("device") or ",".join(p.replace("ExecutionProvider", "") for p in info.get("providers", []))),
+                    device=_device_label(info),
                     batch=batch,
                     p50_ms=p50,
                     p95_ms=_percentile(latencies, 95),
@@ -137,6 +142,21 @@ def benchmark(
             )
             logger.info("%s %s batch %d: p50 %.1f ms", config, label, batch, p50)
     return rows
+
+
+def _device_label(info: Dict[str, Any]) -> str:
+    """Where an engine runs, in torch's lower-case words ("cpu", "cuda"), whatever the engine reports.
+
+    onnxruntime reports providers ("CUDAExecutionProvider", then its CPU fallback): the first one
+    decides. TensorRT reports the GPU's product name; it always runs on CUDA.
+    """
+    providers = list(info.get("providers") or [])
+    if providers:
+        name = str(providers[0])
+        return _PROVIDER_DEVICES.get(name, name.replace("ExecutionProvider", "").lower())
+    if info.get("engine") == "tensorrt":
+        return "cuda"
+    return str(info.get("device", "")).lower()
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
