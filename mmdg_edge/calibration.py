@@ -255,3 +255,89 @@ def collect_scores(detector: "Detector", framesets: Iterable[Any], label: str = 
         else:
             scores.append(verdict.score)
     return scores, skipped, serial or "", firmware
+
+
+@dataclass(frozen=True)
+class HeldOutReport:
+    """The rates an operating point has on captures it was not chosen on (a collection's test subjects):
+    BPCER, APCER per attack species, and the framesets without a usable face (non-responses)."""
+
+    threshold: float
+    uncertainty_band: float
+    bpcer: Rate
+    apcer: Dict[str, Rate]
+    non_response: Rate
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"threshold": self.threshold, "uncertainty_band": self.uncertainty_band, "bpcer": self.bpcer.to_dict(),
+                "apcer": {name: rate.to_dict() for name, rate in self.apcer.items()},
+                "non_response": self.non_response.to_dict()}
+
+    def format_table(self) -> str:
+        rows = [(f"APCER {name}", rate) for name, rate in self.apcer.items()]
+        rows += [("BPCER", self.bpcer), ("non-response", self.non_response)]
+        lines = [f"held-out subjects at threshold {self.threshold:.4f} (band ±{self.uncertainty_band}):",
+                 f"  {'rate':<22}{'errors':>10}{'%':>8}  95% CI"]
+        lines += [f"  {name:<22}{f'{r.errors}/{r.trials}':>10}{100 * r.value:>8.2f}  [{100 * r.lower:.2f}, "
+                  f"{100 * r.upper:.2f}]" for name, r in rows]
+        return "\n".join(lines)
+
+
+def collection_scores(engine: Any, folder: Any, captures: Sequence[Any]) -> Tuple[List[np.ndarray], List[int]]:
+    """Per capture, the engine's scores of its faces and its number of framesets (cached crops)."""
+    from .collection import capture_crops
+    from .preprocess import PreprocessConfig, images_to_input
+
+    preprocess = PreprocessConfig.from_dict(engine.metadata["preprocess"])
+    scores, framesets = [], []
+    for capture in captures:
+        crops = capture_crops(folder, capture, preprocess=preprocess)
+        batches = [engine.run(*images_to_input(crops.images[i:i + 16], crops.mask[i:i + 16], preprocess))
+                   for i in range(0, len(crops.images), 16)]
+        scores.append(np.concatenate(batches) if batches else np.zeros(0, np.float32))
+        framesets.append(crops.framesets)
+    return scores, framesets
+
+
+def calibrate_on_collection(engine: Any, folder: Any, target_apcer: float, uncertainty_band: float = 0.05,
+                            split_seed: int = 0) -> Tuple[DeviceProfile, HeldOutReport]:
+    """Choose the operating point on a collection's validation subjects; report it on its test subjects.
+
+    The model alone scores the cached face crops (as calibration always does: no physical checks,
+    no band); the threshold never sees a test subject or test instrument.
+
+    Returns:
+        ``(profile, held_out)``: the device profile (bound to the engine's model file and the
+        collection's camera) and the rates on the test subjects.
+
+    Raises:
+        ValueError: captures from more than one camera, or what ``calibrate_scores`` refuses.
+    """
+    from .collection import load_manifest, load_or_split
+
+    captures = load_manifest(folder)
+    cameras = sorted({c.camera_serial for c in captures})
+    if len(cameras) != 1:
+        raise ValueError(f"the collection holds captures of cameras {cameras}: calibrate one camera at a time")
+    splits = load_or_split(folder, captures, split_seed)
+    val, test = splits.of(captures, "val"), splits.of(captures, "test")
+    val_scores, _ = collection_scores(engine, folder, val)
+    live = np.concatenate([s for c, s in zip(val, val_scores) if not c.is_attack])
+    attacks = np.concatenate([s for c, s in zip(val, val_scores) if c.is_attack])
+    report = calibrate_scores(live, attacks, target_apcer, uncertainty_band)
+    profile = create_profile(report, camera_serial=cameras[0], camera_firmware=captures[0].camera_firmware,
+                             model_sha256=engine.model_sha256, model_precision=engine.precision)
+    test_scores, framesets = collection_scores(engine, folder, test)
+    decided = [accepts(s, report.threshold, uncertainty_band) for s in test_scores]
+    bona_fide = [d for c, d in zip(test, decided) if not c.is_attack]
+    if not sum(len(d) for d in bona_fide):
+        raise ValueError("no bona fide face was found in the test subjects' recordings: nothing to report BPCER on")
+    apcer = {}
+    for species in sorted({c.species for c in test if c.is_attack}):
+        passed = [d for c, d in zip(test, decided) if c.species == species]
+        apcer[species] = Rate.from_counts(int(sum(p.sum() for p in passed)), sum(len(p) for p in passed))
+    answered = sum(len(s) for s in test_scores)
+    held_out = HeldOutReport(report.threshold, uncertainty_band,
+                             Rate.from_counts(int(sum((~d).sum() for d in bona_fide)), sum(len(d) for d in bona_fide)),
+                             apcer, Rate.from_counts(sum(framesets) - answered, sum(framesets)))
+    return profile, held_out

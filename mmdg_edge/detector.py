@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Optional, Set, 
 import numpy as np
 
 from .assets import DEMO_MODEL, bundled
+from .bundle import BundleError, is_bundle, read_bundle
 from .calibration import DeviceProfile, ProfileMismatch
 from .frames import MODALITIES, FrameSet, Verdict
 from .freshness import FreshnessConfig, StreamGuard, check_frameset
@@ -190,18 +191,21 @@ class Detector:
     def load(
         cls, model: PathLike = "demo", engine: str = "auto", threshold: Optional[float] = None,
         profile: Optional[PathLike] = None, config: DetectorConfig = DetectorConfig(),
-        trusted_key: Optional[PathLike] = None, **engine_options: Any,
+        trusted_key: Optional[PathLike] = None, precision: str = "fp32", **engine_options: Any,
     ) -> "Detector":
-        """Create a Detector from a model file.
+        """Create a Detector from a model file or a bundle folder.
 
         Args:
-            model: ``"demo"``, a ``.onnx`` file, a TensorRT ``.plan`` or a ``.safetensors`` checkpoint.
+            model: ``"demo"``, a ``.onnx`` file, a TensorRT ``.plan``, a ``.safetensors`` checkpoint,
+                or a bundle folder (``mmdg-edge bundle``: model, profile and report for one camera).
             engine: engine name or ``"auto"`` (see ``mmdg_edge.engines.select_engine``).
             threshold: overrides the profile's and the model's threshold.
             profile: path of a device profile JSON written by ``mmdg-edge calibrate``.
             config: decision settings.
             trusted_key: an Ed25519 public key (PEM, ``mmdg-edge keygen``); the model file and the
-                profile must then carry signatures by it (``mmdg-edge sign``), else they are refused.
+                profile (and a bundle's index) must then carry signatures by it (``mmdg-edge sign``,
+                ``mmdg-edge bundle --key``), else they are refused.
+            precision: a bundle's model to load: "fp32" or "int8" (its profile comes with it).
             **engine_options: passed to the engine (e.g. ``intra_op_num_threads``).
 
         Returns:
@@ -223,9 +227,17 @@ class Detector:
             from .signing import load_public_key
 
             key = load_public_key(trusted_key)
+        expected_sha256 = None
+        if isinstance(model, (str, os.PathLike)) and os.fspath(model) and model != "demo" and is_bundle(model):
+            if profile is not None:
+                raise ValueError("profile: a bundle brings its own device profile; pass the bundle alone")
+            bundled_files = read_bundle(model, precision, key)
+            model, profile, expected_sha256 = bundled_files.model, bundled_files.profile, bundled_files.model_sha256
         loaded_profile = DeviceProfile.load(profile, trusted_key=key) if profile is not None else None
         path = resolve_model_path(model)
         created = create_engine(engine, path, **engine_options)
+        if expected_sha256 is not None and created.model_sha256 != expected_sha256:
+            raise BundleError(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
         if key is not None:
             from .signing import verify
 

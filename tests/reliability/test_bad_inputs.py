@@ -925,7 +925,7 @@ def _argument_cases() -> Iterator[LoaderCase]:
     demo = lambda folder: "demo"  # noqa: E731
     arguments = {
         "missing-onnx": (_missing("absent.onnx"), Detector.load, FileNotFoundError, ()),
-        "directory": (_directory("models.onnx"), Detector.load, FileNotFoundError, ("models.onnx", "regular file")),
+        "directory": (_directory("models.onnx"), Detector.load, MMDGEdgeError, ("models.onnx", "not a bundle")),
         "text-file": (_file("notes.md", b"# notes\n"), Detector.load, ValueError, ("notes.md", "cannot tell")),
         "no-suffix": (_file("model", b"\x00" * 32), Detector.load, ValueError, ("'model'", "cannot tell")),
         "pytorch-suffix": (_file("model.pt", b"\x00" * 32), Detector.load, ValueError, ("model.pt", "cannot tell")),

@@ -1,0 +1,366 @@
+"""A deployer's own collection: labelled recordings of subjects and attack instruments on one camera.
+
+A collection is a folder: ``recordings/*.db3`` (real RealSense streams, written by the recorder),
+``manifest.jsonl`` (one JSON line per recording: file, SHA-256, subject id, species, instrument id,
+camera serial and firmware, framesets, time, SDK version), ``splits.json`` (which subjects and
+instruments train, validate and test) and ``cache/`` (the aligned, encoded face crops of each
+recording, keyed by the file's SHA-256 and the crop settings). Subjects are ids chosen by the
+deployer, never names: nothing here stores a name, and ``forget_subject`` deletes one subject's
+recordings, cached crops and manifest rows.
+
+Splits share no subject and no attack instrument between train, validation and test (ISO/IEC
+30107-3 asks for disjoint instruments), so a model is never tested on a face or an artefact it was
+trained or calibrated on.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .frames import FrameSet
+from .signing import file_sha256
+from .version import __version__
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+MANIFEST = "manifest.jsonl"
+SPLITS = "splits.json"
+RECORDINGS = "recordings"
+CACHE = "cache"
+SPECIES = ("bona_fide", "print", "replay", "mask")
+"""The built-in species; a collection may name others (e.g. "silicone_mask"): every species but
+bona_fide is an attack and needs an instrument id."""
+SPLIT_NAMES = ("train", "val", "test")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_NAME_LIKE = re.compile(r"^[A-Z][a-z]+([_.-][A-Z][a-z]+)+$")
+
+
+def check_id(kind: str, value: str) -> str:
+    """A subject or instrument id: 1-32 letters, digits, '_', '.', '-', not shaped like a person's name."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise ValueError(f"{kind}: expected an id of 1-32 letters, digits, '_', '.' or '-' (e.g. S001), got {value!r}")
+    if kind == "subject" and _NAME_LIKE.match(value):
+        raise ValueError(f"subject: {value!r} looks like a name; use a code such as S001 and keep the key to it "
+                         "outside the collection")
+    return value
+
+
+def check_species(species: str) -> str:
+    """A species name: bona_fide, an attack of SPECIES, or one of the deployer's own (same id rules)."""
+    check_id("species", species)
+    return species
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One recording of a collection: a manifest row."""
+
+    file: str  # relative to the collection folder
+    sha256: str
+    subject: str
+    species: str
+    instrument: str  # "" for bona fide
+    camera_serial: str
+    camera_firmware: str
+    frames: int
+    time: str
+    sdk_version: str
+
+    def __post_init__(self) -> None:
+        check_id("subject", self.subject)
+        check_species(self.species)
+        if (self.species == "bona_fide") != (self.instrument == ""):
+            raise ValueError(f"{self.file}: bona fide captures have no instrument and attacks need one, got species "
+                             f"{self.species!r} with instrument {self.instrument!r}")
+        if self.instrument:
+            check_id("instrument", self.instrument)
+
+    @property
+    def is_attack(self) -> bool:
+        return self.species != "bona_fide"
+
+    @property
+    def label(self) -> str:
+        return "attack" if self.is_attack else "live"
+
+
+def load_manifest(folder: PathLike, verify: bool = True) -> List[Capture]:
+    """The captures of a collection, in manifest order.
+
+    Args:
+        folder: the collection folder.
+        verify: check every recording's SHA-256 against the manifest (a changed or corrupt file is
+            refused, not trained on).
+
+    Raises:
+        FileNotFoundError: no manifest, or a recording it lists is missing.
+        ValueError: a malformed manifest line (its number is named) or a recording that changed.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no {MANIFEST}; record into it with `mmdg-edge collect --data {folder}`")
+    names = {f.name for f in fields(Capture)}
+    captures = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or set(row) != names:
+                raise ValueError(f"expected keys {sorted(names)}")
+            capture = Capture(**row)
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}:{number}: not a capture row ({exc})") from exc
+        recording = folder / capture.file
+        if not recording.is_file():
+            raise FileNotFoundError(f"{path}:{number}: {recording} is missing")
+        if verify and file_sha256(recording) != capture.sha256:
+            raise ValueError(f"{recording} changed since it was recorded (its SHA-256 differs from the manifest)")
+        captures.append(capture)
+    if not captures:
+        raise ValueError(f"{path}: no captures yet")
+    return captures
+
+
+def manifest_sha256(folder: PathLike) -> str:
+    """SHA-256 of the manifest file (what a bundle records of the data it was made from)."""
+    return file_sha256(Path(folder) / MANIFEST)
+
+
+def _next_file(folder: Path, subject: str, species: str, instrument: str) -> Path:
+    stem = "_".join(part for part in (subject, species, instrument) if part)
+    take = 1
+    while (folder / RECORDINGS / f"{stem}_{take:02d}.db3").exists():
+        take += 1
+    return folder / RECORDINGS / f"{stem}_{take:02d}.db3"
+
+
+def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, species: str, instrument: str = "",
+            frames: int = 30, progress: Optional[Callable[[Iterable[FrameSet]], Iterable[FrameSet]]] = None) -> Capture:
+    """Record ``frames`` framesets of one presentation into the collection and append its manifest row.
+
+    Args:
+        framesets: an open source (a camera; any source works).
+        folder: the collection folder (created if needed).
+        subject: the subject's id (never a name).
+        species: "bona_fide", "print", "replay", "mask" or the deployer's own attack species.
+        instrument: the attack instrument's id (empty for bona fide).
+        frames: framesets to record.
+        progress: wraps the framesets (e.g. a tqdm bar).
+
+    Returns:
+        The manifest row written.
+
+    Raises:
+        ValueError: bad ids, an instrument on bona fide or none on an attack, or fewer framesets
+            than asked for (nothing is kept then).
+        FileExistsError: the recording's name is taken (nothing is overwritten).
+    """
+    from .sensors.recorder import record
+
+    check_id("subject", subject)
+    check_species(species)
+    if (species == "bona_fide") != (instrument == ""):
+        raise ValueError(f"instrument: bona fide captures take none and attacks need one, got {instrument!r} for "
+                         f"{species!r}")
+    if instrument:
+        check_id("instrument", instrument)
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"frames: expected an int ≥ 1, got {frames!r}")
+    folder = Path(folder)
+    (folder / RECORDINGS).mkdir(parents=True, exist_ok=True)
+    path = _next_file(folder, subject, species, instrument)
+    first: Dict[str, Any] = {}
+
+    def counted(items: Iterable[FrameSet]) -> Iterable[FrameSet]:
+        for frameset in items:
+            first.setdefault("frameset", frameset)
+            yield frameset
+
+    source = counted(itertools.islice(framesets, frames))
+    written = record(progress(source) if progress is not None else source, path)
+    if written < frames:
+        path.unlink(missing_ok=True)
+        raise ValueError(f"the source gave {written} framesets, {frames} were asked for; nothing was kept")
+    sample = first["frameset"]
+    capture = Capture(file=str(path.relative_to(folder)), sha256=file_sha256(path), subject=subject, species=species,
+                      instrument=instrument, camera_serial=sample.serial,
+                      camera_firmware=str(sample.metadata.get("firmware", "")), frames=written,
+                      time=datetime.now(timezone.utc).isoformat(timespec="seconds"), sdk_version=__version__)
+    with (folder / MANIFEST).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(asdict(capture)) + "\n")
+    return capture
+
+
+def forget_subject(folder: PathLike, subject: str) -> int:
+    """Delete one subject's recordings, their cached crops and their manifest rows; returns how many recordings.
+
+    The splits are deleted too (they name the subject); the next run draws them again.
+    """
+    folder = Path(folder)
+    check_id("subject", subject)
+    captures = load_manifest(folder, verify=False)
+    gone = [c for c in captures if c.subject == subject]
+    kept = [c for c in captures if c.subject != subject]
+    for capture in gone:
+        (folder / capture.file).unlink(missing_ok=True)
+        for cached in (folder / CACHE).glob(f"{capture.sha256}-*.npz"):
+            cached.unlink()
+    lines = "".join(json.dumps(asdict(c)) + "\n" for c in kept)
+    (folder / MANIFEST).write_text(lines, encoding="utf-8")
+    (folder / SPLITS).unlink(missing_ok=True)
+    return len(gone)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Which subjects and attack instruments (with the captures they allow) train, validate and test."""
+
+    seed: int
+    subjects: Dict[str, List[str]]
+    instruments: Dict[str, List[str]]  # "species/instrument"
+    captures: Dict[str, List[str]]  # split → capture files
+    dropped: List[str]  # captures whose subject and instrument fell in different splits
+
+    def of(self, captures: Sequence[Capture], split: str) -> List[Capture]:
+        """The captures of one split, in manifest order."""
+        files = set(self.captures[split])
+        return [c for c in captures if c.file in files]
+
+    def format_table(self) -> str:
+        lines = [f"splits (seed {self.seed}): subject- and instrument-disjoint"]
+        for split in SPLIT_NAMES:
+            lines.append(f"  {split:<5} {len(self.captures[split]):>3} recordings; subjects "
+                         f"{', '.join(self.subjects[split]) or '-'}; instruments {', '.join(self.instruments[split]) or '-'}")
+        if self.dropped:
+            lines.append(f"  unused {len(self.dropped)} recordings (subject and instrument in different splits)")
+        return "\n".join(lines)
+
+
+def split_collection(captures: Sequence[Capture], seed: int = 0,
+                     fractions: Tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Splits:
+    """Subject- and instrument-disjoint train/val/test splits, seeded.
+
+    Subjects are shuffled and dealt to the splits by ``fractions`` (at least one each); every
+    attack instrument goes to the split where most of its recordings' subjects are; a recording
+    whose subject and instrument landed in different splits is left out (and listed).
+
+    Raises:
+        ValueError: fewer than three subjects, or a split without bona fide or attack captures.
+    """
+    subjects = sorted({c.subject for c in captures})
+    if len(subjects) < 3:
+        raise ValueError(f"splits: {len(subjects)} subjects; at least 3 are needed (train, validation, test)")
+    rng = np.random.default_rng(seed)
+    order = [subjects[i] for i in rng.permutation(len(subjects))]
+    counts = [max(1, int(round(f * len(order)))) for f in fractions[1:]]
+    bounds = (len(order) - sum(counts), len(order) - counts[1])
+    subject_split = {s: ("train" if i < bounds[0] else "val" if i < bounds[1] else "test") for i, s in enumerate(order)}
+    instrument_split: Dict[str, str] = {}
+    for key in sorted({f"{c.species}/{c.instrument}" for c in captures if c.is_attack}):
+        votes = [subject_split[c.subject] for c in captures if f"{c.species}/{c.instrument}" == key]
+        ranked = sorted(SPLIT_NAMES, key=lambda s: (-votes.count(s), rng.random()))
+        instrument_split[key] = ranked[0]
+    by_split: Dict[str, List[str]] = {s: [] for s in SPLIT_NAMES}
+    dropped = []
+    for c in captures:
+        split = subject_split[c.subject]
+        if c.is_attack and instrument_split[f"{c.species}/{c.instrument}"] != split:
+            dropped.append(c.file)
+        else:
+            by_split[split].append(c.file)
+    splits = Splits(seed, {s: sorted(k for k, v in subject_split.items() if v == s) for s in SPLIT_NAMES},
+                    {s: sorted(k for k, v in instrument_split.items() if v == s) for s in SPLIT_NAMES}, by_split,
+                    dropped)
+    for split in SPLIT_NAMES:
+        kinds = {c.label for c in splits.of(captures, split)}
+        if kinds != {"live", "attack"}:
+            raise ValueError(f"splits: the {split} split has {sorted(kinds) or 'no'} captures; it needs bona fide and "
+                             "attack recordings: collect more subjects, or attacks by more subjects")
+    return splits
+
+
+def write_splits(folder: PathLike, splits: Splits) -> Path:
+    """``splits.json`` next to the manifest."""
+    path = Path(folder) / SPLITS
+    path.write_text(json.dumps(asdict(splits), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_or_split(folder: PathLike, captures: Sequence[Capture], seed: int = 0) -> Splits:
+    """The collection's splits: ``splits.json`` when it was drawn with this seed from these captures, else drawn anew."""
+    path = Path(folder) / SPLITS
+    files = {c.file for c in captures}
+    if path.is_file():
+        try:
+            stored = Splits(**json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{path}: not a splits file ({exc}); delete it to draw the splits again") from exc
+        listed = {f for split in stored.captures.values() for f in split} | set(stored.dropped)
+        if stored.seed == seed and listed == files:
+            return stored
+    splits = split_collection(captures, seed)
+    write_splits(folder, splits)
+    return splits
+
+
+@dataclass(frozen=True)
+class CaptureCrops:
+    """The encoded face crops of one recording (``preprocess.encode_images``), one row per frameset
+    with a face; ``framesets`` counts them all (the others got no crop: non-responses)."""
+
+    images: np.ndarray
+    mask: np.ndarray
+    framesets: int
+
+
+def crop_cache_key(align_config: Any, preprocess: Any) -> str:
+    """What the crops depend on besides the file: the aligner's settings and the crop encoding."""
+    settings = json.dumps({"align": asdict(align_config), "preprocess": preprocess.to_dict()}, sort_keys=True,
+                          default=str)
+    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+
+def capture_crops(folder: PathLike, capture: Capture, align_config: Any = None, preprocess: Any = None) -> CaptureCrops:
+    """The recording's face crops: from ``cache/`` when this file was cropped with these settings, else
+    through the aligner and the encoder (and then cached). Logs which."""
+    from .align import AlignConfig, FaceAligner
+    from .preprocess import PreprocessConfig, encode_images
+    from .sensors import open_source
+
+    align_config = align_config if align_config is not None else AlignConfig()
+    preprocess = preprocess if preprocess is not None else PreprocessConfig()
+    folder = Path(folder)
+    cached = folder / CACHE / f"{capture.sha256}-{crop_cache_key(align_config, preprocess)}.npz"
+    if cached.is_file():
+        with np.load(cached) as data:
+            logger.info("crop cache hit: %s", capture.file)
+            return CaptureCrops(data["images"], data["mask"], int(data["framesets"]))
+    logger.info("crop cache miss: aligning %s", capture.file)
+    aligner = FaceAligner(align_config)
+    images, masks, framesets = [], [], 0
+    with open_source(str(folder / capture.file)) as frames:
+        for frameset in frames:
+            framesets += 1
+            result = aligner.align(frameset)
+            if result.status == "ok" and result.crops.quality.passed:
+                encoded, mask = encode_images([result.crops], preprocess)
+                images.append(encoded[0])
+                masks.append(mask[0])
+    crops = CaptureCrops(np.stack(images) if images else np.zeros((0, 3, 224, 224, 3), np.uint8),
+                         np.stack(masks) if masks else np.zeros((0, 3), bool), framesets)
+    cached.parent.mkdir(exist_ok=True)
+    np.savez(cached, images=crops.images, mask=crops.mask, framesets=crops.framesets)
+    return crops

@@ -1,0 +1,168 @@
+"""Your own camera, end to end on synthetic subjects: collect → train → eval → calibrate → bundle → load.
+
+One small collection (5 subjects × 4 species, 6 framesets each) is recorded once for the module;
+every step runs through the `mmdg-edge` commands as a deployer would.
+"""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
+
+from mmdg_edge.cli import main  # noqa: E402
+from mmdg_edge.collection import (  # noqa: E402
+    Capture, collect, forget_subject, load_manifest, load_or_split, split_collection,
+)
+
+pytestmark = pytest.mark.slow
+SUBJECTS = [f"S{i:03d}" for i in range(1, 6)]
+
+
+def _plan():
+    steps = []
+    for i, subject in enumerate(SUBJECTS, start=1):
+        steps.append({"subject": subject, "species": "bona_fide"})
+        steps += [{"subject": subject, "species": kind, "instrument": f"{kind}-{i:02d}"} for kind in ("print", "replay", "mask")]
+    return steps
+
+
+def _run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("own") / "data"
+    plan = folder.parent / "plan.json"
+    plan.write_text(json.dumps(_plan()))
+    result = _run("collect", "--data", folder, "--source", "synthetic", "--plan", plan, "--frames", 6)
+    assert len(result.stdout.split()) == 20  # one recording path per capture
+    return folder
+
+
+def test_the_manifest_holds_one_verified_row_per_recording(collection):
+    captures = load_manifest(collection)
+    assert len(captures) == 20 and {c.subject for c in captures} == set(SUBJECTS)
+    assert all(c.frames == 6 and c.camera_serial == "SYNTH-1" and len(c.sha256) == 64 for c in captures)
+    assert {(c.species, c.instrument) for c in captures if c.subject == "S002"} == {
+        ("bona_fide", ""), ("print", "print-02"), ("replay", "replay-02"), ("mask", "mask-02")}
+
+
+def test_splits_share_no_subject_and_no_instrument(collection):
+    captures = load_manifest(collection)
+    for seed in range(5):
+        splits = split_collection(captures, seed)
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            assert not set(splits.subjects[a]) & set(splits.subjects[b])
+            assert not set(splits.instruments[a]) & set(splits.instruments[b])
+            got_a = {c.subject for c in splits.of(captures, a)} | {c.instrument for c in splits.of(captures, a)} - {""}
+            got_b = {c.subject for c in splits.of(captures, b)} | {c.instrument for c in splits.of(captures, b)} - {""}
+            assert not got_a & got_b
+
+
+def _row(subject, species, instrument):
+    return Capture(f"r/{subject}-{species}-{instrument}.db3", "0" * 64, subject, species, instrument, "SN", "", 1, "", "0")
+
+
+def test_an_instrument_shared_by_subjects_stays_in_one_split_and_its_other_recordings_are_left_out():
+    rows = [_row(s, "bona_fide", "") for s in ("S1", "S2", "S3", "S4", "S5")]
+    rows += [_row(s, "print", f"print-{s}") for s in ("S1", "S2", "S3", "S4", "S5")]
+    rows += [_row(s, "replay", "phone") for s in ("S1", "S2", "S3", "S4", "S5")]  # one phone shown by everyone
+    splits = split_collection(rows, 0)
+    phone = [split for split in ("train", "val", "test") if "replay/phone" in splits.instruments[split]]
+    assert len(phone) == 1 and len(splits.dropped) == 2  # the phone recordings of the two other splits' subjects
+    assert all(f"-phone" in f for f in splits.dropped)
+
+
+def test_splits_need_both_classes_in_every_split():
+    rows = [_row(s, "bona_fide", "") for s in ("S1", "S2", "S3")] + [_row("S1", "print", "p1")]
+    with pytest.raises(ValueError, match="needs bona fide and attack recordings"):
+        split_collection(rows, 0)
+
+
+def test_the_whole_loop_ends_in_a_bundle_the_kiosk_loads_and_that_refuses_a_changed_model(collection, tmp_path, caplog):
+    run = tmp_path / "run"
+    best = _run("train", "--data", collection, "--init", "demo", "--epochs", 1, "--batch-size", 8, "--output", run)
+    checkpoint = best.stdout.strip()
+    assert (collection / "splits.json").is_file()
+    assert checkpoint.endswith("best.safetensors") and "crop cache miss" in best.stderr
+
+    first = _run("eval", checkpoint, "--data", collection, "--format", "json")
+    assert "crop cache miss" in first.stderr  # the test subjects were never cropped before
+    evaluated = _run("eval", checkpoint, "--data", collection, "--det", tmp_path / "det.png", "--format", "json")
+    report = json.loads(evaluated.stdout)
+    assert report["iso"] == json.loads(first.stdout)["iso"]  # the cached crops score as the fresh ones
+    splits = load_or_split(collection, load_manifest(collection))
+    assert report["samples"] == 6 * len(splits.captures["test"])  # the test subjects' framesets, no more
+    assert set(report["iso"]["apcer_per_species"]) == {"print", "replay", "mask"}
+    assert "crop cache hit" in evaluated.stderr and "crop cache miss" not in evaluated.stderr  # the second run
+    assert (tmp_path / "det.png").stat().st_size > 1000
+
+    _run("keygen", "--output", tmp_path / "kiosk")
+    bundle = tmp_path / "bundle"
+    _run("bundle", checkpoint, "--data", collection, "--output", bundle, "--target-apcer", "0.3",
+         "--key", tmp_path / "kiosk.key")
+    index = json.loads((bundle / "bundle.json").read_text())
+    held_out = json.loads((bundle / "report.json").read_text())
+    assert held_out["fp32"]["test_subjects"]["bpcer"]["trials"] > 0 and index["manifest_sha256"]
+    from mmdg_edge import Detector
+    from mmdg_edge.bundle import BundleError
+    from mmdg_edge.signing import file_sha256
+
+    assert index["models"]["int8"]["model"]["sha256"] == file_sha256(bundle / "model.int8.onnx")
+    detector = Detector.load(bundle, precision="int8", trusted_key=tmp_path / "kiosk.pub")
+    assert detector.profile.model_sha256 == detector.engine.model_sha256 and detector.engine.precision == "int8"
+    fp32 = json.loads((bundle / "profile.json").read_text())["report"]["threshold"]
+    checked = _run("check", collection / load_manifest(collection)[0].file, "--model", bundle, "--format", "json")
+    assert [json.loads(line)["threshold"] for line in checked.stdout.splitlines()] == [pytest.approx(fp32)] * 6
+
+    changed = tmp_path / "changed"
+    shutil.copytree(bundle, changed)
+    data = bytearray((changed / "model.onnx").read_bytes())
+    data[-1] ^= 1
+    (changed / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="modified after it was bundled"):
+        Detector.load(changed)
+
+
+def test_calibrate_chooses_on_validation_subjects_and_reports_on_test_subjects(collection, tmp_path):
+    result = _run("calibrate", "--data", collection, "--target-apcer", "0.3", "--output", tmp_path / "p.json",
+                  "--format", "json")
+    report = json.loads(result.stdout)
+    splits = load_or_split(collection, load_manifest(collection))
+    val_attacks = 6 * sum(1 for f in splits.captures["val"] if "bona_fide" not in f)
+    assert report["calibration"]["apcer"]["trials"] == val_attacks
+    assert report["test_subjects"]["bpcer"]["trials"] + report["test_subjects"]["non_response"]["errors"] >= 1
+    few = CliRunner().invoke(main, ["calibrate", "--data", str(collection), "--target-apcer", "0.01", "--output",
+                                    str(tmp_path / "q.json")])
+    assert few.exit_code == 1 and "at least 300 are needed" in few.output and not (tmp_path / "q.json").exists()
+
+
+def test_collect_refuses_names_bad_labels_and_never_overwrites(collection, tmp_path):
+    with pytest.raises(ValueError, match="looks like a name"):
+        collect([], tmp_path, "Jane_Doe", "bona_fide")
+    with pytest.raises(ValueError, match="attacks need one"):
+        collect([], tmp_path, "S001", "print")
+    again = _run("collect", "--data", collection, "--source", "synthetic", "--subject", "S001", "--species",
+                 "bona_fide", "--frames", 2)
+    assert again.stdout.strip().endswith("S001_bona_fide_02.db3")  # the next take, the first one untouched
+    assert len(load_manifest(collection)) == 21
+
+
+def test_forget_deletes_a_subjects_recordings_cache_and_rows(collection, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(collection, copy)
+    files = [c.file for c in load_manifest(copy) if c.subject == "S003"]
+    _run("forget", "--data", copy, "--subject", "S003")
+    assert all(not (copy / f).exists() for f in files)
+    assert "S003" not in {c.subject for c in load_manifest(copy)}
+    assert not any("S003" in line for line in (copy / "manifest.jsonl").read_text().splitlines())
+    hashes = {json.loads(line)["sha256"] for line in (collection / "manifest.jsonl").read_text().splitlines()
+              if json.loads(line)["subject"] == "S003"}
+    assert not any(p.name.split("-")[0] in hashes for p in (copy / "cache").glob("*.npz"))
+    assert np.all([c.subject != "S003" for c in load_manifest(copy)])
