@@ -26,9 +26,10 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["mmdg_edge", "mmdg_edge.sensors", "mmdg_edge.engines", "mmdg_edge.train"],
+    packages=["mmdg_edge", "mmdg_edge.commands", "mmdg_edge.sensors", "mmdg_edge.engines", "mmdg_edge.train"],
     package_dir={
         "mmdg_edge": "mmdg_edge",
+        "mmdg_edge.commands": "mmdg_edge/commands",
         "mmdg_edge.sensors": "sensors",
         "mmdg_edge.engines": "engines",
         "mmdg_edge.train": "train",

@@ -12,10 +12,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Check:
+    """One piece: whether it is usable, what was found, how to fix it, and whether the kiosk path needs it."""
+
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    required: bool = False
 
 
 def _import(name: str):
@@ -38,16 +41,18 @@ def _realsense() -> Check:
         for d in rs.context().query_devices()
     ]
     if not devices:
-        return Check("pyrealsense2", True, f"{rs.__version__}, no camera connected",
-                     "plug a D4xx camera into a USB 3 port; on Linux install librealsense's udev rules")
+        return Check("camera", False, f"pyrealsense2 {rs.__version__}, no camera connected",
+                     "plug a D4xx camera into a USB 3 port; on Linux install librealsense's udev rules "
+                     "(99-realsense-libusb.rules) and replug it")
     return Check("pyrealsense2", True, f"{rs.__version__}; " + "; ".join(devices))
 
 
 def _onnxruntime() -> Check:
     ort, error = _import("onnxruntime")
     if ort is None:
-        return Check("onnxruntime", False, error, "pip install onnxruntime (or onnxruntime-gpu)")
-    return Check("onnxruntime", True, f"{ort.__version__}, providers: {', '.join(ort.get_available_providers())}")
+        return Check("onnxruntime", False, error, "pip install onnxruntime (or onnxruntime-gpu)", required=True)
+    return Check("onnxruntime", True, f"{ort.__version__}, providers: {', '.join(ort.get_available_providers())}",
+                 required=True)
 
 
 def _torch() -> Check:
@@ -72,11 +77,12 @@ def _module(name: str, fix: str) -> Callable[[], Check]:
 def _opencv() -> Check:
     cv2, error = _import("cv2")
     if cv2 is None:
-        return Check("opencv", False, error, 'pip install "opencv-python<5"')
+        return Check("opencv", False, error, 'pip install "opencv-python<5"', required=True)
     cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml" if hasattr(cv2, "data") else None
     if cascade is None or not cascade.is_file():
-        return Check("opencv", False, f"{cv2.__version__} without Haar cascades", 'pip install "opencv-python<5"')
-    return Check("opencv", True, f"{cv2.__version__}, Haar cascades present")
+        return Check("opencv", False, f"{cv2.__version__} without Haar cascades", 'pip install "opencv-python<5"',
+                     required=True)
+    return Check("opencv", True, f"{cv2.__version__}, Haar cascades present", required=True)
 
 
 def run_checks() -> List[Check]:

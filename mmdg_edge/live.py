@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
 import numpy as np
 
 from .detector import Detector, StreamResult
 from .frames import FrameSet, Verdict
+from .records import verdict_record
 
 logger = logging.getLogger(__name__)
 
@@ -110,34 +114,58 @@ class LiveSummary:
         return "\n".join(lines)
 
 
-def verdict_line(result: StreamResult) -> Dict[str, Any]:
-    """One JSON-serialisable record per frameset (headless output)."""
-    verdict = result.verdict
-    return {
-        "frame": verdict.frame_number, "status": verdict.status, "score": verdict.score,
-        "threshold": verdict.threshold, "reason": verdict.reason, "modalities": list(verdict.modalities),
-        "session": result.session.status, "skipped": result.skipped,
-        "timings_ms": {k: round(v, 2) for k, v in verdict.timings_ms.items()},
-    }
+class VideoFile:
+    """Annotated panels into a video file, opened on the first panel; a file that got no frame is removed.
+
+    Raises:
+        OSError: OpenCV cannot encode this file type here (the message says which to try).
+    """
+
+    def __init__(self, path: str, fps: float = 15.0) -> None:
+        self.path, self.fps, self.frames = path, fps, 0
+        self._writer: Any = None
+
+    def write(self, panel: np.ndarray) -> None:
+        cv2 = __import__("cv2")
+        if self._writer is None:
+            codec = "MJPG" if self.path.lower().endswith(".avi") else "mp4v"
+            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*codec), self.fps,
+                                           (panel.shape[1], panel.shape[0]))
+            if not self._writer.isOpened():
+                raise OSError(f"video: OpenCV cannot write {self.path} here (no {codec} encoder); try a .avi file")
+        self._writer.write(panel)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        if self.frames == 0:
+            Path(self.path).unlink(missing_ok=True)
+            logger.warning("video %s: no frameset was shown, so no file was written", self.path)
 
 
 def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None,
                  summary: Optional[LiveSummary] = None, contact_sheet: Optional[str] = None,
-                 allow_recorded: bool = False) -> LiveSummary:
-    """Print one JSON line per frameset to ``out``; return the summary.
+                 allow_recorded: bool = False, video: Optional[VideoFile] = None) -> LiveSummary:
+    """Print one JSON verdict record per frameset to ``out`` (``records.verdict_record``); return the summary.
 
     Args:
-        summary: the summary to fill (e.g. ``LiveSummary.for_segments``); default a plain one.
+        summary: the summary to fill as framesets come (e.g. ``LiveSummary.for_segments``; the
+            caller keeps it, so an interrupted run still has its counts); default a new one.
         contact_sheet: write a PNG of annotated panels here: the last frameset of each segment
             when the summary has segments, else every 10th frameset (at most 24 panels).
         allow_recorded: let a recording or the synthetic camera reach live sessions (a demo).
+        video: also write every annotated panel to this video.
     """
     summary = summary if summary is not None else LiveSummary()
     panels: Dict[Any, np.ndarray] = {}
     for index, result in enumerate(detector.stream(framesets, allow_recorded=allow_recorded)):
         summary.add(result)
-        out.write(json.dumps(verdict_line(result)) + "\n")
+        record = verdict_record(result.verdict, result.frameset, result.session, result.skipped)
+        out.write(json.dumps(record) + "\n")
         out.flush()
+        if video is not None:
+            video.write(render_panel(result.frameset, result.verdict))
         if contact_sheet is not None:
             key = id(summary.segment_of(result.verdict.frame_number)) if summary.segments else index // 10
             if summary.segments or (index % 10 == 0 and len(panels) < 24):
@@ -220,32 +248,37 @@ def render_panel(frameset: FrameSet, verdict: Verdict) -> np.ndarray:
     return np.concatenate([banner, panel], axis=0)
 
 
+def has_display() -> bool:
+    """Whether a window can open here (Linux needs an X or Wayland display; OpenCV's Qt aborts without one)."""
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_window(
-    detector: Detector, framesets: Iterable[FrameSet], *, show: bool = True, save_video: Optional[str] = None,
-    fps: float = 15.0, on_result: Optional[Callable[[StreamResult], None]] = None, allow_recorded: bool = False,
+    detector: Detector, framesets: Iterable[FrameSet], *, summary: Optional[LiveSummary] = None,
+    video: Optional[VideoFile] = None, on_result: Optional[Callable[[StreamResult], None]] = None,
+    allow_recorded: bool = False,
 ) -> LiveSummary:
-    """Show (and/or save) the annotated stream; stops on q/Esc, a closed window or the stream's end."""
+    """Show (and/or save) the annotated stream; stops on q/Esc, a closed window or the stream's end.
+
+    Raises:
+        OSError: no display to open a window on (use ``run_headless``).
+    """
     cv2 = __import__("cv2")
-    summary, writer, title = LiveSummary(), None, "mmdg-edge live"
+    if not has_display():
+        raise OSError("no display to open a window on (DISPLAY is not set): use --headless")
+    summary, title = summary if summary is not None else LiveSummary(), "mmdg-edge live"
     try:
         for result in detector.stream(framesets, allow_recorded=allow_recorded):
             summary.add(result)
             if on_result is not None:
                 on_result(result)
             panel = render_panel(result.frameset, result.verdict)
-            if save_video is not None:
-                if writer is None:
-                    writer = cv2.VideoWriter(save_video, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                             (panel.shape[1], panel.shape[0]))
-                writer.write(panel)
-            if show:
-                cv2.imshow(title, panel)
-                key = cv2.waitKey(1) & 0xFF
-                if key in (ord("q"), 27) or cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
-                    break
+            if video is not None:
+                video.write(panel)
+            cv2.imshow(title, panel)
+            key = cv2.waitKey(1) & 0xFF
+            if key in (ord("q"), 27) or cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
+                break
     finally:
-        if writer is not None:
-            writer.release()
-        if show:
-            cv2.destroyAllWindows()
+        cv2.destroyAllWindows()
     return summary

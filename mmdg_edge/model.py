@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adapters import UAdapter
-from .errors import require
+from .errors import CheckpointError, require
 from .frames import CROP_SIZE, MODALITIES
 from .prompts import DomainPrompts
 
@@ -106,13 +106,35 @@ class MMDGOutput:
     certainty: torch.Tensor
 
 
+class _NoRandomInitNotice(logging.Filter):
+    """open_clip warns on the root logger that a model without pretrained weights is random; ours are
+    random only until a checkpoint's weights are loaded into them, so the notice only misleads."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
 def _create_backbone(config: MMDGConfig) -> nn.Module:
     open_clip = require("open_clip", "torch")
     # OpenAI CLIP was trained with QuickGELU; open_clip only knows that from the pretrained tag.
     quick_gelu = config.quick_gelu if config.quick_gelu is not None else config.pretrained == "openai"
-    return open_clip.create_model(
-        config.clip_model, pretrained=config.pretrained, force_quick_gelu=quick_gelu, **config.clip_overrides
-    )
+    notice = _NoRandomInitNotice()
+    root = logging.getLogger()
+    root.addFilter(notice)
+    try:
+        return open_clip.create_model(
+            config.clip_model, pretrained=config.pretrained, force_quick_gelu=quick_gelu, **config.clip_overrides
+        )
+    except Exception as exc:  # open_clip and its hub client raise many types for a failed download or read
+        if config.pretrained is None:
+            raise
+        raise CheckpointError(
+            f"cannot load the CLIP weights {config.pretrained!r} ({type(exc).__name__}: {str(exc)[:200]}); "
+            "without a network the tag 'openai' cannot be downloaded: pass a local file of those weights instead "
+            "(--pretrained /path/to/ViT-B-16.pt or open_clip_pytorch_model.bin)"
+        ) from exc
+    finally:
+        root.removeFilter(notice)
 
 
 def _check_backbone(backbone: nn.Module) -> None:

@@ -13,7 +13,8 @@ from typing import Dict, Set
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = {"mmdg_edge": REPO / "mmdg_edge", "mmdg_edge.sensors": REPO / "sensors",
+PACKAGES = {"mmdg_edge": REPO / "mmdg_edge", "mmdg_edge.commands": REPO / "mmdg_edge" / "commands",
+            "mmdg_edge.sensors": REPO / "sensors",
             "mmdg_edge.engines": REPO / "engines", "mmdg_edge.train": REPO / "train"}
 _MODULE_STRING = re.compile(r"^mmdg_edge(\.\w+)+(:\w+)?$")
 
@@ -65,7 +66,7 @@ def _violations(rule) -> list:
 def test_the_checker_sees_function_level_and_string_imports():
     assert "mmdg_edge.sensors.latest" in imports_of("mmdg_edge.detector")  # imported inside stream()
     assert "mmdg_edge.engines.onnxruntime_engine" in imports_of("mmdg_edge.engines")  # registry string
-    assert "mmdg_edge.train.trainer" in imports_of("mmdg_edge.cli")
+    assert "mmdg_edge.train.trainer" in imports_of("mmdg_edge.commands.training")
 
 
 def test_frames_imports_nothing_of_the_project():
@@ -88,8 +89,9 @@ def test_engines_never_import_sensors_or_the_aligner():
         t, "mmdg_edge.sensors", "mmdg_edge.align", "mmdg_edge.face_detectors")) == []
 
 
-def test_only_the_cli_imports_train():
-    assert _violations(lambda m, t: not _in(m, "mmdg_edge.train", "mmdg_edge.cli") and _in(t, "mmdg_edge.train")) == []
+def test_only_the_cli_training_commands_import_train():
+    assert _violations(lambda m, t: not _in(m, "mmdg_edge.train", "mmdg_edge.commands.training")
+                       and _in(t, "mmdg_edge.train")) == []
 
 
 @pytest.mark.parametrize("blocked", ["torch", "open_clip"])

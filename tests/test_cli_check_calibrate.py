@@ -26,7 +26,7 @@ def test_check_prints_a_json_verdict_per_triplet(tmp_path):
     folder = _write(tmp_path / "live", ("live",), 3, seed=1)
     result = CliRunner().invoke(main, ["check", str(folder), "--format", "json"])
     assert result.exit_code == 0, result.output
-    verdicts = [json.loads(line) for line in result.output.strip().splitlines()]
+    verdicts = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert len(verdicts) == 3 and all(v["modalities"] == ["rgb", "depth", "ir"] for v in verdicts)
 
 
@@ -49,7 +49,7 @@ def test_calibrate_writes_a_profile_whose_rates_hold_on_captures_it_never_saw(tm
     def live_share(folder):
         checked = CliRunner().invoke(main, ["check", str(folder), "--profile", str(out), "--format", "json"])
         assert checked.exit_code == 0, checked.output
-        verdicts = [json.loads(line) for line in checked.output.strip().splitlines()]
+        verdicts = [json.loads(line) for line in checked.stdout.strip().splitlines()]
         return sum(v["status"] == "live" for v in verdicts) / len(verdicts)
 
     fresh_live, fresh_attack = _write(tmp_path / "live2", ("live",), 12, 4), _write(tmp_path / "attack2", ATTACKS, 30, 5)

@@ -45,7 +45,7 @@ def test_headless_prints_one_json_line_per_frameset_and_summarises(tiny_onnx):
     out = io.StringIO()
     summary = run_headless(detector, _frames(6), out)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [line["frame"] for line in lines] == list(range(6))
+    assert [line["frame_number"] for line in lines] == list(range(6))
     assert [line["status"] for line in lines][1::2] == ["no_face"] * 3
     assert all(line["score"] is not None for line in lines[0::2])
     assert summary.framesets == 6 and summary.verdicts["no_face"] == 3
@@ -81,10 +81,11 @@ def test_make_demo_path_runs_headless_with_json_lines_a_segment_summary_and_a_co
     sheet = tmp_path / "sheet.png"
     result = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", "--contact-sheet", str(sheet)])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
-    assert [line["frame"] for line in lines] == list(range(36))  # playback keeps the first frameset
-    assert "framesets: 36" in result.output
-    rows = [line.split() for line in result.output.splitlines() if line.split()[:1] in (["live"], ["print"], ["replay"])
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["frame_number"] for line in lines] == list(range(36))  # playback keeps the first frameset
+    assert sum(line["opened"] for line in lines) == 2  # one door opening per live person, none on the attacks
+    assert "framesets: 36" in result.stderr and "sessions are shown as a test" in result.stderr
+    rows = [line.split() for line in result.stderr.splitlines() if line.split()[:1] in (["live"], ["print"], ["replay"])
             and "-" in line.split()[1]]
     assert [row[0] for row in rows] == ["live", "print", "replay", "live"] and all(row[-1] == "yes" for row in rows)
     import cv2
@@ -108,8 +109,11 @@ def test_segment_summary_by_hand():
     assert "frame 2" in table and table.splitlines()[-1].endswith("NO")
 
 
-def test_live_options_that_do_not_fit_the_source_or_mode_are_refused():
-    for args, message in [(["--emitter", "off"], "RealSense cameras only"),
-                          (["--save-video", "x.mp4"], "needs the window mode")]:
-        result = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", *args])
-        assert result.exit_code != 0 and message in result.output, result.output
+def test_live_options_that_do_not_fit_the_source_or_mode_are_refused(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for args, message in [(["--headless", "--emitter", "off"], "RealSense cameras only"),
+                          (["--contact-sheet", "x.png"], "for --headless runs"),
+                          ([], "no display to open a window on")]:
+        result = CliRunner().invoke(main, ["live", "--source", "demo", *args])
+        assert result.exit_code == 2 and message in result.output, result.output

@@ -141,6 +141,7 @@ class ListDataset:
             shown = ", ".join(absent[:_MISSING_SHOWN])
             raise FileNotFoundError(f"{len(absent)} listed image file(s) missing under {self.root}, e.g. {shown}")
         self.samples, self.domains = list(samples), np.asarray(domains, np.int64)
+        self.labels = np.array([sample.label for sample in self.samples], np.int64)
         self.present = np.array([m not in missing for m in MODALITIES])
         self.preprocess = preprocess
 

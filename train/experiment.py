@@ -32,8 +32,19 @@ class SyntheticSizes:
 
 
 def default_protocols_dir() -> Path:
-    """The split lists beside a source checkout (``../shared/data/protocols``); pass your own elsewhere."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "protocols"
+    """The split lists beside a source checkout (``../shared/data/protocols``).
+
+    They are not shipped with the package (they come from the benchmark's authors): outside a
+    checkout, pass ``protocols_dir``.
+
+    Raises:
+        FileNotFoundError: no split lists beside this installation.
+    """
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "protocols"
+    if not path.is_dir():
+        raise FileNotFoundError("the benchmark split lists are not installed with mmdg-edge: pass --protocols-dir, the "
+                                "folder holding MMDG-Benchmark/ and FlexModal_Protocols/")
+    return path
 
 
 def load_datasets(protocol: Protocol, data_root: Optional[PathLike] = None, protocols_dir: Optional[PathLike] = None,
@@ -61,8 +72,10 @@ def load_datasets(protocol: Protocol, data_root: Optional[PathLike] = None, prot
 def run_training(protocol_name: str, model_config: MMDGConfig, train_config, out_dir: PathLike,
                  data_root: Optional[PathLike] = None, protocols_dir: Optional[PathLike] = None,
                  sizes: SyntheticSizes = SyntheticSizes(), resume: Optional[PathLike] = None,
-                 note: Optional[str] = None) -> Dict[str, Any]:
+                 note: Optional[str] = None, init: Optional[PathLike] = None) -> Dict[str, Any]:
     """Train on a protocol by name; returns ``trainer.fit``'s result (best checkpoint, HTER, history).
+
+    ``init``: start from this checkpoint's model instead of a new one of ``model_config``.
 
     Example:
         >>> run_training("syn:012-3", MMDGConfig.tiny(), TrainConfig(epochs=2), "runs/syn")  # doctest: +SKIP
@@ -76,7 +89,14 @@ def run_training(protocol_name: str, model_config: MMDGConfig, train_config, out
                   "train_samples": len(datasets["train"]), "val_samples": len(datasets["val"])}
     if note:
         provenance["note"] = note
-    return fit(model_config, datasets["train"], datasets["val"], train_config, out_dir, provenance, resume=resume)
+    model = None
+    if init is not None:
+        from ..checkpoint import load_checkpoint
+
+        model = load_checkpoint(init)[0]
+        provenance["init"] = str(init)
+    return fit(model_config, datasets["train"], datasets["val"], train_config, out_dir, provenance, model=model,
+               resume=resume)
 
 
 def evaluate_checkpoint(checkpoint: PathLike, protocol_name: str, data_root: Optional[PathLike] = None,
@@ -98,7 +118,11 @@ def evaluate_checkpoint(checkpoint: PathLike, protocol_name: str, data_root: Opt
     protocol = get_protocol(protocol_name, test_missing)
     model, metadata = load_checkpoint(checkpoint)
     test = load_datasets(protocol, data_root, protocols_dir, ("test",), sizes, seed)["test"]
-    scores, labels = predict(model, test, batch_size)
+    classes = set(test.labels.tolist())
+    if classes != {0, 1}:
+        raise ValueError(f"the test split of {protocol.name} holds only {'live' if 1 in classes else 'attack'} samples; "
+                         "its metrics need both")
+    scores, labels = predict(model, test, batch_size, progress=True)
     result = compute_metrics(scores, labels, threshold=metadata["threshold"])
     result.update(protocol=protocol.name, test_missing=list(protocol.test_missing), samples=len(labels))
     result["iso"] = iso_report(scores, labels, getattr(test, "species", None), threshold=metadata["threshold"])

@@ -208,13 +208,16 @@ def train_step(model: torch.nn.Module, batch: Dict[str, torch.Tensor], optimizer
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, dataset, batch_size: int = 32,
-            device: torch.device = torch.device("cpu")) -> Tuple[np.ndarray, np.ndarray]:
-    """Live probabilities and labels of a dataset, in eval mode."""
+def predict(model: torch.nn.Module, dataset, batch_size: int = 32, device: torch.device = torch.device("cpu"),
+            progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Live probabilities and labels of a dataset, in eval mode (a progress bar on stderr with ``progress``)."""
     module = _unwrap(model)
     module.eval()
     scores, labels = [], []
-    for batch in DataLoader(dataset, batch_size=batch_size):
+    batches = DataLoader(dataset, batch_size=batch_size)
+    if progress:
+        batches = require("tqdm", "train").tqdm(batches, desc="scoring", unit="batch")
+    for batch in batches:
         scores.append(module.live_prob(batch["crops"].to(device), batch["mask"].to(device)).float().cpu().numpy())
         labels.append(batch["label"].numpy())
     return np.concatenate(scores), np.concatenate(labels)
@@ -227,9 +230,11 @@ def state_path(checkpoint: PathLike) -> Path:
 
 def _save_state(path: Path, optimizer: torch.optim.Optimizer, tracker: ConvergenceTracker, epoch: int,
                 best: Dict[str, Any]) -> None:
+    # The best checkpoint by its name in the run folder, not an absolute path: a copied or moved run
+    # resumes with its own best checkpoint.
+    best_name = Path(best["best_checkpoint"]).name if best["best_checkpoint"] else ""
     state = {"optimizer": optimizer.state_dict(), "tracker": tracker.state_dict(), "epoch": epoch,
-             "best_hter": best["best_hter"], "best_checkpoint": best["best_checkpoint"] or "",
-             "history": best["history"]}
+             "best_hter": best["best_hter"], "best_checkpoint": best_name, "history": best["history"]}
     torch.save(state, path)
 
 
@@ -292,7 +297,9 @@ def fit(
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         tracker.load_state_dict(state["tracker"])
-        best = {"best_hter": state["best_hter"], "best_checkpoint": state["best_checkpoint"] or None,
+        best_name = Path(state["best_checkpoint"]).name if state["best_checkpoint"] else ""
+        best = {"best_hter": state["best_hter"],
+                "best_checkpoint": str(Path(resume).parent / best_name) if best_name else None,
                 "history": list(state["history"])}
         start = state["epoch"]
     wrapped = model
@@ -311,7 +318,7 @@ def fit(
             loader.sampler.set_epoch(epoch)
         else:
             loader.generator.manual_seed(config.seed * 100_003 + epoch)
-        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not dist.is_main):
+        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not dist.is_main):
             train_step(wrapped, batch, optimizer, tracker, config, dist)
         if dist.is_main:
             _validate(model, val_set, epoch, best, record, out_dir, dist)

@@ -17,8 +17,8 @@ def runner():
 
 
 @pytest.mark.parametrize(
-    "command, options", [("export", ["--checkpoint", "--int8", "--fp16", "--opset"]),
-                         ("build", ["--onnx", "--max-batch", "--timing-cache", "--dla-core"]),
+    "command, options", [("export", ["CHECKPOINT", "--int8", "--fp16", "--opset"]),
+                         ("build", ["ONNX", "--max-batch", "--timing-cache", "--dla-core"]),
                          ("bench", ["--checkpoint", "--batch", "--threads"])],
 )
 def test_help_lists_the_options(runner, command, options):
@@ -42,7 +42,7 @@ def test_export_passes_options_through(runner, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert calls == {"checkpoint": "m.safetensors", "output": "m.onnx", "opset": 18, "fp16": False, "int8": "dynamic",
                      "calibration": None}
-    assert result.output.strip() == "m.onnx"
+    assert result.stdout.strip() == "m.onnx"  # the result on stdout; the progress bar went to stderr
 
 
 def test_export_of_a_missing_checkpoint_is_one_clear_line(runner, tmp_path):
@@ -81,16 +81,17 @@ def test_build_rejects_an_inverted_profile(runner, tiny_onnx, tmp_path):
 class Constant(Engine):
     """Returns fixed probabilities after sleeping a fixed time per call."""
 
-    def __init__(self, value, delay_s, precision="fp32"):
+    def __init__(self, value, delay_s, precision="fp32", where=None):
         super().__init__()
         self.value, self.delay_s, self._precision = value, delay_s, precision
+        self.where = {"device": "cpu"} if where is None else where
 
     @property
     def precision(self):
         return self._precision
 
     def describe(self):
-        return {"engine": "fake", "precision": self.precision, "device": "cpu"}
+        return {"engine": "fake", "precision": self.precision, **self.where}
 
     def _run(self, crops, mask):
         import time
@@ -115,3 +116,21 @@ def test_benchmark_ratios_errors_and_agreement_are_computed_against_the_baseline
     assert fast.throughput_fps <= 2 / 0.005  # 2 framesets per call of at least 5 ms
     table = format_table(rows)
     assert "toy" in table and "int8" in table and "×" in table
+
+
+def test_benchmark_device_column_uses_lower_case_device_names_for_every_engine():
+    inputs = (np.zeros((1, 3, 3, 224, 224), np.float32), np.ones((1, 3), bool))
+    where = {
+        BASELINE: {"device": "cpu"},
+        "onnxruntime": {"providers": ["CPUExecutionProvider"]},
+        "onnxruntime cuda": {"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]},
+        "tensorrt fp16": {"engine": "tensorrt", "device": "NVIDIA Jetson AGX Orin"},
+        "torch cuda": {"device": "cuda:0"},
+    }
+    engines = {label: Constant([0.5], 0.0, where=info) for label, info in where.items()}
+    rows = benchmark(engines, inputs, batch_sizes=(1,), iterations=1, warmup=0, config="toy")
+    assert {row.engine: row.device for row in rows} == {
+        BASELINE: "cpu", "onnxruntime": "cpu", "onnxruntime cuda": "cuda", "tensorrt fp16": "cuda",
+        "torch cuda": "cuda:0",
+    }
+    assert all(line.startswith("toy ") for line in format_table(rows).splitlines()[2:])

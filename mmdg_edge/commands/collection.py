@@ -1,0 +1,195 @@
+"""Your own camera: collect, forget, calibrate. None of them needs torch."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import zlib
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import click
+
+from .common import echo_json, engine_choices, interrupted, progress, sdk_errors
+
+_SYNTHETIC_SUBJECT = re.compile(r"^S(\d+)$")
+
+
+def _synthetic_options(subject: str, species: str, instrument: str, frames: int) -> Dict[str, Any]:
+    """The synthetic camera as a presentation: subject S<n> (create_subject(n)) showing herself or instrument
+    <species>-<n> (create_instrument(species, n)), on one camera (domain 1)."""
+    from ..sensors.synthetic import ATTACK_KINDS, create_instrument, create_subject
+
+    match = _SYNTHETIC_SUBJECT.match(subject)
+    kind = "live" if species == "bona_fide" else species
+    attack = re.match(rf"^{re.escape(species)}-(\d+)$", instrument) if instrument else None
+    if match is None or (kind != "live" and (kind not in ATTACK_KINDS or attack is None)):
+        raise click.BadParameter(f"--source synthetic draws subjects S<number> and instruments <species>-<number> of "
+                                 f"{', '.join(ATTACK_KINDS)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
+                                 f"{instrument!r}")
+    options = {"subjects": [create_subject(int(match.group(1)))], "classes": (kind,), "domains": (1,),
+               "num_frames": frames, "seed": zlib.crc32(f"{subject}/{species}/{instrument}".encode())}
+    if attack is not None:
+        options["instruments"] = [create_instrument(species, int(attack.group(1)))]
+    return options
+
+
+def _read_plan(path: str) -> List[Dict[str, Any]]:
+    try:
+        steps = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(steps, list) or not all(isinstance(s, dict) and {"subject", "species"} <= set(s)
+                                                  for s in steps):
+            raise ValueError("expected a JSON list of {\"subject\", \"species\", \"instrument\"?, \"frames\"?}")
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: not a plan ({exc})") from exc
+    return steps
+
+
+@click.command("collect")
+@click.option("--data", "folder", required=True, type=click.Path(file_okay=False),
+              help="The collection folder (created on first use): recordings/, manifest.jsonl, splits, cache.")
+@click.option("--source", default="realsense", show_default=True,
+              help="Camera spec (realsense, realsense:SERIAL), or synthetic to try the whole loop without one.")
+@click.option("--subject", default=None, help="The subject's id, never a name (e.g. S001).")
+@click.option("--species", default=None,
+              help="bona_fide, print, replay, mask, or your own attack species (e.g. silicone_mask).")
+@click.option("--instrument", default="", help="Attack instrument id (e.g. print-01); none for bona_fide.")
+@click.option("--frames", default=30, show_default=True, type=click.IntRange(min=1), help="Framesets to record.")
+@click.option("--plan", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A guided sequence: JSON list of {subject, species, instrument, frames}; each step says what "
+                   "to present next.")
+@click.option("--yes", "no_prompt", is_flag=True, help="Plans: do not wait for Enter before each capture.")
+def collect_command(folder: str, source: str, subject: Optional[str], species: Optional[str], instrument: str,
+                    frames: int, plan: Optional[str], no_prompt: bool) -> None:
+    """Record one labelled presentation (or a planned sequence) into a collection; one manifest row each.
+
+    Prints each recording's path. Recordings are never overwritten (each gets the next take
+    number). Ctrl-C stops; what was finished is kept (exit 130).
+    """
+    from ..collection import collect
+    from ..sensors import open_source
+
+    if plan is None and (subject is None or species is None):
+        raise click.UsageError("give --subject and --species (and --instrument for an attack), or --plan FILE")
+    steps = _read_plan(plan) if plan else [{"subject": subject, "species": species, "instrument": instrument,
+                                            "frames": frames}]
+    interactive = plan is not None and not no_prompt and source != "synthetic" and sys.stdin.isatty()
+    done = 0
+    with sdk_errors():
+        try:
+            for number, step in enumerate(steps, start=1):
+                step = {"instrument": "", "frames": frames, **step}
+                what = f"subject {step['subject']}, {step['species']}" + (
+                    f" with {step['instrument']}" if step["instrument"] else "")
+                click.echo(f"[{number}/{len(steps)}] present next: {what}, {step['frames']} framesets", err=True)
+                if interactive:
+                    click.prompt("press Enter when ready", default="", show_default=False, err=True)
+                options = (_synthetic_options(step["subject"], step["species"], step["instrument"], step["frames"])
+                           if source == "synthetic" else {})
+                with open_source(source, **options) as camera:
+                    capture = collect(camera, folder, step["subject"], step["species"], step["instrument"],
+                                      step["frames"], progress=lambda items: progress(items, step["frames"], "frameset"))
+                click.echo(str(Path(folder) / capture.file))
+                done += 1
+        except KeyboardInterrupt:
+            interrupted(lambda: click.echo(f"{done} of {len(steps)} captures recorded", err=True))
+
+
+@click.command("forget")
+@click.option("--data", "folder", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The collection folder.")
+@click.option("--subject", required=True, help="The subject's id whose data goes.")
+def forget_command(folder: str, subject: str) -> None:
+    """Delete one subject from a collection: recordings, cached crops, manifest rows (and the splits, which name them).
+
+    A model trained on the collection before keeps what it learnt: train it again without the subject.
+    """
+    from ..collection import forget_subject
+
+    with sdk_errors():
+        count = forget_subject(folder, subject)
+    click.echo(f"deleted {count} recordings of {subject} from {folder}", err=True)
+
+
+@click.command("calibrate")
+@click.option("--data", "folder", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A collection: the threshold is chosen on its validation subjects and reported on its test "
+                   "subjects.")
+@click.option("--live", "live_path", default=None, help="Or: live captures on the target camera (recording or folder).")
+@click.option("--attack", "attack_path", default=None, help="And attack captures on the target camera.")
+@click.option("--target-apcer", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Highest share of attacks allowed through (needs at least 3 / target attack framesets).")
+@click.option("--band", default=0.05, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
+              help="Uncertainty band around the threshold: the rates count it as not live.")
+@click.option("--source", default=None, help="--live/--attack: camera spec the profile is for (default: the captures').")
+@click.option("--seed", "split_seed", default=0, show_default=True, type=int, help="--data: seed of the splits.")
+@click.option("--model", default="demo", show_default=True, help="Model file to calibrate: demo, FILE.onnx, FILE.plan, "
+                                                                  "FILE.safetensors (the profile binds this file).")
+@click.option("--engine", default="auto", show_default=True, type=click.Choice(engine_choices()), help="Inference engine.")
+@click.option("--trusted-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Public key: refuse a model it did not sign.")
+@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
+              help="Which model of a bundle to calibrate.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Device profile JSON to write.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="The report as text or JSON on stdout.")
+def calibrate_command(folder, live_path, attack_path, target_apcer, band, source, split_seed, model, engine, trusted_key,
+                      precision, output, output_format) -> None:
+    """Pick the operating point for your own camera and write a device profile bound to the model file.
+
+    With --data the threshold is chosen on the collection's validation subjects only and reported
+    on its test subjects (never on the data it was fitted to). With --live/--attack it is chosen
+    and reported on those captures.
+    """
+    from ..detector import Detector, DetectorConfig
+
+    if (folder is None) == (live_path is None or attack_path is None):
+        raise click.UsageError("give --data FOLDER, or --live and --attack captures")
+    with sdk_errors():
+        detector = Detector.load(model, engine=engine, threshold=0.5, trusted_key=trusted_key, precision=precision,
+                                 config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
+        if folder is not None:
+            from ..calibration import calibrate_on_collection
+
+            made, held_out = calibrate_on_collection(detector.engine, folder, target_apcer, band, split_seed)
+            report: Dict[str, Any] = {"calibration": made.report.to_dict(), "test_subjects": held_out.to_dict()}
+            text = held_out.format_table()
+        else:
+            made = _calibrate_captures(detector, live_path, attack_path, target_apcer, band, source)
+            report, text = {"calibration": made.report.to_dict()}, ""
+    made.save(output)
+    if output_format == "json":
+        echo_json({"profile": output, **report})
+        return
+    rates = made.report
+    click.echo(f"threshold {rates.threshold:.4f} (band ±{band}) for camera {made.camera_serial!r}")
+    for name, rate in (("APCER", rates.apcer), ("BPCER", rates.bpcer)):
+        click.echo(f"{name} {rate.value:.4f} (95% CI {rate.lower:.4f}-{rate.upper:.4f}) on {rate.trials} "
+                   f"{'attack' if name == 'APCER' else 'live'} framesets" + (" of the validation subjects" if folder
+                                                                           else ""))
+    if text:
+        click.echo(text)
+    click.echo(f"profile written to {output}")
+
+
+def _calibrate_captures(detector: Any, live_path: str, attack_path: str, target_apcer: float, band: float,
+                        source: Optional[str]) -> Any:
+    from ..calibration import calibrate_scores, collect_scores, create_profile
+    from ..sensors import open_source
+
+    with open_source(live_path) as frames:
+        live, _, serial, firmware = collect_scores(detector, progress(frames, None, "frameset", "live"), "live")
+    with open_source(attack_path) as frames:
+        attack, _, attack_serial, _ = collect_scores(detector, progress(frames, None, "frameset", "attack"), "attack")
+    if attack_serial != serial:
+        raise ValueError(f"the live captures come from camera {serial!r} and the attacks from {attack_serial!r}: "
+                         "calibrate one camera at a time")
+    if source is not None:
+        with open_source(source) as frames:
+            first = next(iter(frames), None)
+            if first is None:
+                raise ValueError(f"--source {source} gave no frameset")
+            serial, firmware = first.serial, str(first.metadata.get("firmware", ""))
+    report = calibrate_scores(live, attack, target_apcer, band)
+    return create_profile(report, camera_serial=serial, camera_firmware=firmware,
+                          model_sha256=detector.engine.model_sha256, model_precision=detector.engine.precision)
