@@ -127,6 +127,16 @@ def test_box_maps_into_depth_pixels_through_the_extrinsics():
     assert box == pytest.approx((250.0, 220.0, 290.0, 260.0))
 
 
+def test_smoothing_does_not_average_a_face_with_one_that_moved_away():
+    aligner = FaceAligner(AlignConfig(track=False))  # smoothing on, as in a stream
+    before, _ = _pasted(512, 40, 0)
+    after, face = _pasted(512, 80, 0)  # the face box moves 40 px of its 95: IoU 0.41 with the last one
+    assert aligner.align(FrameSet(rgb=before)).status == "ok"
+    box = aligner.align(FrameSet(rgb=after)).crops.box
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    assert abs(centre[0] - (face[0] + face[2]) / 2) < 0.1 * (face[2] - face[0])  # not halfway back (20 px)
+
+
 @pytest.mark.slow
 def test_synthetic_faces_are_found_in_at_least_95_percent_of_200_framesets():
     from mmdg_edge.sensors.synthetic import SyntheticCamera
