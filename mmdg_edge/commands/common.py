@@ -12,6 +12,18 @@ import click
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
+class Renamed(click.Option):
+    """An option whose first spelling is current; the others are older names, still accepted for one
+    release but left out of --help (and so of the README's table)."""
+
+    def get_help_record(self, ctx: click.Context):
+        current, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = current
+
+
 @contextlib.contextmanager
 def sdk_errors() -> Iterator[None]:
     """What goes wrong once work has begun is a failure (one line on stderr, exit 1), never a usage error.

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Optional
 
 import click
 
-from .common import echo_json, interrupted, load_detector, model_options, progress, sdk_errors
+from .common import Renamed, echo_json, interrupted, load_detector, model_options, progress, sdk_errors
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("live")
@@ -77,7 +80,7 @@ def live_command(source: str, model: str, engine: str, threshold, profile, trust
 @model_options
 @click.option("--max-frames", type=click.IntRange(min=1), default=None,
               help="Stop after this many framesets (an endless source such as synthetic needs it).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="One table row, or one JSON verdict record (verdict.schema.json), per frameset.")
 def check_command(source: str, model: str, engine: str, threshold, profile, trusted_key, precision,
                   max_frames: Optional[int], output_format: str) -> None:
@@ -102,10 +105,12 @@ def check_command(source: str, model: str, engine: str, threshold, profile, trus
         detector = load_detector(model, engine, threshold, profile, trusted_key, precision)
         try:
             with open_source(source) as frames:
-                if output_format == "table":
+                if output_format == "text":
                     click.echo(f"{'frameset':<16}{'status':<11}{'score':>7}  reason")
                 for frameset in itertools.islice(frames, max_frames):
                     verdict = detector.check(frameset)
+                    logger.debug("frameset %s: %s in %s", verdict.frame_number, verdict.status,
+                                 ", ".join(f"{k} {v:.1f} ms" for k, v in verdict.timings_ms.items()))
                     counts[verdict.status] += 1
                     record = verdict_record(verdict, frameset)
                     if output_format == "json":
@@ -124,7 +129,7 @@ def check_command(source: str, model: str, engine: str, threshold, profile, trus
               help="Frame source: realsense, realsense:SERIAL, FILE.bag, FILE.db3, FOLDER, synthetic or demo.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="The .db3 recording to write (never "
                                                                                 "overwritten).")
-@click.option("--max-frames", "--frames", "max_frames", type=click.IntRange(min=1), default=None,
+@click.option("--max-frames", "--frames", "max_frames", cls=Renamed, type=click.IntRange(min=1), default=None,
               help="Stop after this many framesets (default: until the source ends or Ctrl-C).")
 def record_command(source: str, output: str, max_frames) -> None:
     """Record a source (camera, recording, synthetic camera) to a RealSense .db3 file.

@@ -128,7 +128,7 @@ def build_command(onnx_path, onnx_option, output: str, fp16: bool, min_batch: in
 @click.option("--compile", "compile_", is_flag=True, help="Include torch.compile (slow warm-up).")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Verdict threshold for the agreement column (default: median of the FP32 scores).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="A table, or a JSON list of rows.")
 def bench_command(checkpoint: str, batch_sizes: tuple, iterations: int, warmup: int, threads: int, int8: bool,
                   compile_: bool, threshold: float, output_format: str) -> None:

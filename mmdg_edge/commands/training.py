@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import click
 
-from .common import echo_json, require_torch, sdk_errors
+from .common import Renamed, echo_json, require_torch, sdk_errors
 from .models import resolve_checkpoint
 
 _LIST_PROTOCOLS = "CPS-W, CPW-S, CSW-P, PSW-C, CW-PS, PS-CW, flexmodal-cefa, flexmodal-wmca[-ATTACK]"
@@ -56,7 +56,7 @@ def _check_source(protocol: Optional[str], collection: Optional[str]) -> None:
 @_source_options
 @click.option("--init", default=None,
               help="Start from this checkpoint (or 'demo'); with --data the default is the demo model.")
-@click.option("--model-size", "--config", "model_size", type=click.Choice(["paper", "tiny"]), default="paper",
+@click.option("--model-size", "--config", "model_size", cls=Renamed, type=click.Choice(["paper", "tiny"]), default="paper",
               show_default=True, help="Without --init: the paper's ViT-B/16 or the tiny test/demo model.")
 @click.option("--pretrained", default=None,
               help="CLIP weights for --model-size paper: 'openai' (downloads) or a local weights file.")
@@ -75,7 +75,7 @@ def _check_source(protocol: Optional[str], collection: Optional[str]) -> None:
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a run's last.safetensors (its .state.pt beside it).")
-@click.option("--output", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--output", "--out", "out_dir", cls=Renamed, required=True, type=click.Path(file_okay=False),
               help="Output folder (best/last checkpoints, history.json).")
 def train_command(protocol, collection, data_root, protocols_dir, sizes, seed, init, model_size, pretrained, epochs, lr,
                   weight_decay, batch_size, no_regrad, no_adp, amp, train_backbone, workers, resume, out_dir) -> None:
@@ -119,7 +119,7 @@ def train_command(protocol, collection, data_root, protocols_dir, sizes, seed, i
 @click.option("--test-missing", default=None, help="Protocols: modalities absent at test: depth, ir or depth,ir (protocol 2).")
 @click.option("--roc", type=click.Path(dir_okay=False), default=None, help="Protocols: ROC plot PNG to write.")
 @click.option("--det", type=click.Path(dir_okay=False), default=None, help="DET plot PNG to write (operating point marked).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Text tables, or JSON.")
 def eval_command(checkpoint, protocol, collection, data_root, protocols_dir, sizes, seed, test_missing, roc, det,
                  output_format) -> None:
