@@ -204,6 +204,28 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
     return capture
 
 
+def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List[Capture]:
+    """A collection staged on the synthetic camera, to try the whole loop before anyone sits down.
+
+    Subjects S001, S002, ... each present themselves and one instrument of every attack species of
+    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``). Needs the
+    synthetic camera's extra (scikit-image).
+
+    Returns:
+        The manifest rows written, in order.
+    """
+    from .sensors import open_source
+    from .sensors.synthetic import ATTACK_KINDS, presentation
+
+    captures = []
+    for n in range(1, subjects + 1):
+        subject = f"S{n:03d}"
+        for species, instrument in [("bona_fide", "")] + [(kind, f"{kind}-{n:02d}") for kind in ATTACK_KINDS]:
+            with open_source("synthetic", **presentation(subject, species, instrument, frames)) as camera:
+                captures.append(collect(camera, folder, subject, species, instrument, frames))
+    return captures
+
+
 def forget_subject(folder: PathLike, subject: str) -> int:
     """Delete one subject's recordings, their cached crops and their manifest rows; returns how many recordings.
 

@@ -45,13 +45,24 @@ def _looks_like_path(spec: str) -> bool:
     return Path(spec).suffix.lower() in RECORDING_SUFFIXES or (has_folder and "://" not in spec)
 
 
-def parse_source_spec(spec: str) -> Tuple[str, str]:
+def parse_source_spec(spec: Union[str, "os.PathLike[str]"]) -> Tuple[str, str]:
     """``(kind, argument)`` for a source spec; kind is realsense, recording, images, synthetic or demo.
+
+    A ``pathlib.Path`` is a file or folder, whatever its name.
 
     Raises:
         SourceError: a spec that names a file or folder that does not exist.
         ValueError: anything else that is not a valid form, listing the valid forms.
     """
+    if isinstance(spec, os.PathLike):
+        path = Path(spec)
+        if not path.exists():
+            raise SourceError(f"no such file or folder: {path}")
+        if path.suffix.lower() in RECORDING_SUFFIXES:
+            return "recording", str(path)
+        if path.is_dir():
+            return "images", str(path)
+        raise ValueError(f"source: {path} is neither a recording ({', '.join(RECORDING_SUFFIXES)}) nor a folder")
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"source: expected one of {', '.join(SPEC_FORMS)}, got {spec!r}")
     if spec == "realsense":
@@ -70,12 +81,13 @@ def parse_source_spec(spec: str) -> Tuple[str, str]:
     raise ValueError(f"source: unknown spec {spec!r}; expected one of {', '.join(SPEC_FORMS)}")
 
 
-def open_source(spec: str, **options: Any):
+def open_source(spec: Union[str, "os.PathLike[str]"], **options: Any):
     """Open a frame source.
 
     Args:
         spec: ``realsense``, ``realsense:SERIAL``, a ``.bag``/``.db3`` recording, a folder of
-            ``NAME_rgb``/``NAME_depth``/``NAME_ir`` images, ``synthetic`` or ``demo``.
+            ``NAME_rgb``/``NAME_depth``/``NAME_ir`` images (as a string or a ``pathlib.Path``),
+            ``synthetic`` or ``demo``.
         **options: passed to the source (e.g. ``align=False`` for recordings, ``config=`` for cameras,
             ``depth_scale_m=`` for image folders, ``seed=`` for the synthetic camera).
 

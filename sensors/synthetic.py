@@ -20,6 +20,8 @@ near objects, and along the image's left edge) is there as on the real sensor.
 from __future__ import annotations
 
 import dataclasses
+import re
+import zlib
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -39,7 +41,7 @@ __all__ = [
     "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "DOMAINS", "HAIR_STYLES", "DomainStyle", "SyntheticConfig", "SceneSpec",
     "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial", "ScreenMaterial", "MaskMaterial",
     "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
-    "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence",
+    "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
 
 CLASSES = ("live",) + ATTACK_KINDS
@@ -486,6 +488,37 @@ class SyntheticCamera:
             yield render_frameset(kind, domain, rng, index, self.config, self.texture, subject=subject,
                                   instrument=instrument)
             index += 1
+
+
+def presentation(subject: str, species: str, instrument: str = "", frames: int = 30) -> Dict[str, Any]:
+    """The ``SyntheticCamera`` options that stage one labelled presentation of a collection.
+
+    Subject ``S<n>`` is ``create_subject(n)``; a bona fide presentation shows that face, an attack
+    shows instrument ``<species>-<m>`` (``create_instrument(species, m)``). Every presentation is
+    on one camera (domain 1), seeded by its labels, so the same labels give the same framesets.
+
+    Example:
+        >>> camera = SyntheticCamera(**presentation("S003", "print", "print-02", frames=2))
+        >>> [fs.metadata["truth"]["label"] for fs in camera]
+        ['attack', 'attack']
+
+    Raises:
+        ValueError: a subject id not of the form S<n>, a species the synthetic camera cannot render,
+            or an attack instrument id not of the form <species>-<m>.
+    """
+    match = re.match(r"^S(\d+)$", subject)
+    kind = "live" if species == "bona_fide" else species
+    attack = re.match(rf"^{re.escape(species)}-(\d+)$", instrument) if instrument else None
+    if match is None or (kind != "live" and (kind not in ATTACK_KINDS or attack is None)):
+        raise ValueError(f"the synthetic camera stages subjects S<number> and instruments <species>-<number> of "
+                         f"{', '.join(ATTACK_KINDS)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
+                         f"{instrument!r}")
+    options: Dict[str, Any] = {"subjects": [create_subject(int(match.group(1)))], "classes": (kind,),
+                               "domains": (1,), "num_frames": frames,
+                               "seed": zlib.crc32(f"{subject}/{species}/{instrument}".encode())}
+    if attack is not None:
+        options["instruments"] = [create_instrument(species, int(attack.group(1)))]
+    return options
 
 
 def _unique(name: str, items: Sequence[Any], expected: type) -> Tuple[Any, ...]:

@@ -48,3 +48,16 @@ def test_export_to_tensorrt_exports_checks_and_says_what_tensorrt_needs(tmp_path
         assert result.returncode == 3 and "TensorRT build skipped" in result.stdout and "tensorrt" in result.stdout
     else:
         assert result.returncode == 0 and "TensorRT FP16 plan" in result.stdout
+
+
+def test_own_camera_runs_the_whole_loop_to_a_bundle_the_kiosk_loads(tmp_path):
+    result = _run("own_camera.py", "--out", tmp_path, "--subjects", 5, "--frames", 4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"collected 20 recordings of 5 subjects in {tmp_path / 'collection'}"
+    assert {"test subjects: APCER print", "test subjects: APCER replay", "test subjects: APCER mask"} <= {
+        line.split(" 0.")[0].split(" 1.")[0] for line in lines}
+    assert (tmp_path / "bundle" / "bundle.json").is_file() and (tmp_path / "bundle" / "model.int8.onnx").is_file()
+    verdicts = lines[-1].split(": ", 1)[1].split(", ")
+    assert lines[-1].startswith("recordings/S001_bona_fide_01.db3: ") and len(verdicts) == 4
+    assert set(verdicts) <= {"live", "attack", "uncertain", "no_face", "unreliable"}

@@ -130,6 +130,15 @@ def test_the_whole_loop_ends_in_a_bundle_the_kiosk_loads_and_that_refuses_a_chan
         Detector.load(changed)
 
 
+def test_a_bundle_that_cannot_be_made_leaves_nothing_behind(collection, tmp_path):
+    from mmdg_edge.assets import DEMO_CHECKPOINT
+    from mmdg_edge.train.bundle import create_bundle
+
+    with pytest.raises(ValueError, match="at least 300 are needed"):
+        create_bundle(DEMO_CHECKPOINT, collection, tmp_path / "bundle", target_apcer=0.01)
+    assert not (tmp_path / "bundle").exists()  # so the next try, with a reachable target, can write it
+
+
 def test_calibrate_chooses_on_validation_subjects_and_reports_on_test_subjects(collection, tmp_path):
     result = _run("calibrate", "--data", collection, "--target-apcer", "0.3", "--output", tmp_path / "p.json",
                   "--format", "json")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Union
@@ -36,12 +37,22 @@ def create_bundle(checkpoint: PathLike, collection: PathLike, output: PathLike, 
     Raises:
         FileExistsError: ``output`` exists and is not empty (nothing is overwritten).
         ValueError, MMDGEdgeError: what calibration or export refuse (too few attacks for the
-            target, several cameras in the collection, ...).
+            target, several cameras in the collection, ...). Nothing is left behind then: a half
+            bundle would block the next try.
     """
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise FileExistsError(f"{output} exists and is not empty; bundles are never overwritten")
     output.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_bundle(Path(checkpoint), collection, output, target_apcer, uncertainty_band, key, split_seed)
+    except BaseException:
+        shutil.rmtree(output, ignore_errors=True)
+        raise
+
+
+def _write_bundle(checkpoint: Path, collection: PathLike, output: Path, target_apcer: float, uncertainty_band: float,
+                  key: Optional[PathLike], split_seed: int) -> Path:
     fp32 = export_onnx(checkpoint, output / _MODELS["fp32"][0])
     quantize_onnx(fp32, output / _MODELS["int8"][0], "dynamic")
     models, held_out = {}, {}

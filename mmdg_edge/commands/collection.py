@@ -2,36 +2,13 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import click
 
 from .common import echo_json, engine_choices, interrupted, progress, sdk_errors
-
-_SYNTHETIC_SUBJECT = re.compile(r"^S(\d+)$")
-
-
-def _synthetic_options(subject: str, species: str, instrument: str, frames: int) -> Dict[str, Any]:
-    """The synthetic camera as a presentation: subject S<n> (create_subject(n)) showing herself or instrument
-    <species>-<n> (create_instrument(species, n)), on one camera (domain 1)."""
-    from ..sensors.synthetic import ATTACK_KINDS, create_instrument, create_subject
-
-    match = _SYNTHETIC_SUBJECT.match(subject)
-    kind = "live" if species == "bona_fide" else species
-    attack = re.match(rf"^{re.escape(species)}-(\d+)$", instrument) if instrument else None
-    if match is None or (kind != "live" and (kind not in ATTACK_KINDS or attack is None)):
-        raise click.BadParameter(f"--source synthetic draws subjects S<number> and instruments <species>-<number> of "
-                                 f"{', '.join(ATTACK_KINDS)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
-                                 f"{instrument!r}")
-    options = {"subjects": [create_subject(int(match.group(1)))], "classes": (kind,), "domains": (1,),
-               "num_frames": frames, "seed": zlib.crc32(f"{subject}/{species}/{instrument}".encode())}
-    if attack is not None:
-        options["instruments"] = [create_instrument(species, int(attack.group(1)))]
-    return options
 
 
 def _read_plan(path: str) -> List[Dict[str, Any]]:
@@ -84,8 +61,14 @@ def collect_command(folder: str, source: str, subject: Optional[str], species: O
                 click.echo(f"[{number}/{len(steps)}] present next: {what}, {step['frames']} framesets", err=True)
                 if interactive:
                     click.prompt("press Enter when ready", default="", show_default=False, err=True)
-                options = (_synthetic_options(step["subject"], step["species"], step["instrument"], step["frames"])
-                           if source == "synthetic" else {})
+                options = {}
+                if source == "synthetic":
+                    from ..sensors.synthetic import presentation
+
+                    try:
+                        options = presentation(step["subject"], step["species"], step["instrument"], step["frames"])
+                    except ValueError as exc:
+                        raise click.BadParameter(str(exc)) from exc
                 with open_source(source, **options) as camera:
                     capture = collect(camera, folder, step["subject"], step["species"], step["instrument"],
                                       step["frames"], progress=lambda items: progress(items, step["frames"], "frameset"))

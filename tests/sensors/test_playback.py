@@ -97,6 +97,18 @@ def test_spec_forms(spec, expected, tmp_path, monkeypatch):
     assert parse_source_spec(spec) == expected
 
 
+def test_a_path_object_is_a_file_or_folder_whatever_its_name(tmp_path):
+    (tmp_path / "synthetic").mkdir()  # a folder that happens to share a keyword's name
+    (tmp_path / "take.db3").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("")
+    assert parse_source_spec(tmp_path / "synthetic") == ("images", str(tmp_path / "synthetic"))
+    assert parse_source_spec(tmp_path / "take.db3") == ("recording", str(tmp_path / "take.db3"))
+    with pytest.raises(SourceError, match="no such file or folder: .*gone.db3"):
+        parse_source_spec(tmp_path / "gone.db3")
+    with pytest.raises(ValueError, match="neither a recording"):
+        parse_source_spec(tmp_path / "notes.txt")
+
+
 @pytest.mark.parametrize("spec", ["webcam", "realsense:", "file.mp4", "", "rtsp://camera/stream"])
 def test_unknown_specs_list_the_valid_forms(spec):
     with pytest.raises(ValueError, match="realsense:SERIAL.*FOLDER"):
