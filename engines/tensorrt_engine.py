@@ -21,6 +21,7 @@ import numpy as np
 
 from ..checkpoint import METADATA_KEY
 from ..errors import EngineError, EngineMismatch, require
+from ..signing import file_sha256
 from ..version import __version__
 from ._onnx_props import read_onnx_properties
 from .base import CROPS_SAMPLE_SHAPE, EXPORT_KEY, INPUT_NAMES, OUTPUT_NAME, Engine, parse_model_metadata
@@ -168,15 +169,6 @@ def sidecar_path(plan_path: PathLike) -> Path:
     """``model.plan`` → ``model.plan.json``."""
     plan_path = Path(plan_path)
     return plan_path.with_name(plan_path.name + ".json")
-
-
-def file_sha256(path: PathLike) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_sidecar(plan_path: PathLike, sidecar: PlanSidecar) -> Path:

@@ -9,7 +9,6 @@ kiosk install.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from .errors import MMDGEdgeError
-from .signing import file_sha256, verify
+from .signing import file_sha256, load_signed_json
 
 PathLike = Union[str, "os.PathLike[str]"]
 BUNDLE_FILE = "bundle.json"
@@ -72,13 +71,7 @@ def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = No
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     if not index_path.is_file():
         raise BundleError(f"{folder}: not a bundle (no {BUNDLE_FILE}); make one with `mmdg-edge bundle`")
-    data = index_path.read_bytes()
-    if trusted_key is not None:
-        verify(hashlib.sha256(data).hexdigest(), index_path, trusted_key, "bundle")
-    try:
-        index = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{index_path}: not JSON ({exc})") from exc
+    index = load_signed_json(index_path.read_bytes(), index_path, trusted_key, "bundle", BundleError)
     if not isinstance(index, dict) or index.get("format") != BUNDLE_FORMAT or not isinstance(index.get("models"), dict):
         raise BundleError(f"{index_path}: expected format {BUNDLE_FORMAT} with a models table")
     models: Dict[str, Any] = index["models"]

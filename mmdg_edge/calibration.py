@@ -11,7 +11,6 @@ JSON profile binds the camera serial and the exact model file (its SHA-256 and p
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -115,15 +114,9 @@ class DeviceProfile:
             data = path.read_bytes()
         except OSError as exc:
             raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
-        if trusted_key is not None:
-            from .signing import verify
+        from .signing import load_signed_json
 
-            verify(hashlib.sha256(data).hexdigest(), path, trusted_key, "profile")
-        try:
-            parsed = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
-        return cls.from_dict(parsed, str(path))
+        return cls.from_dict(load_signed_json(data, path, trusted_key, "profile", ProfileMismatch), str(path))
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "device profile") -> "DeviceProfile":

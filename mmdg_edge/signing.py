@@ -152,3 +152,14 @@ def verify(sha256: str, path: PathLike, public_key: Any, role: str) -> None:
         public_key.verify(signature, _message(role, sha256))
     except InvalidSignature:
         raise SignatureError(f"{source} was changed after it was signed (or its signature was forged)") from None
+
+
+def load_signed_json(data: bytes, path: PathLike, public_key: Any, role: str, error: type) -> Any:
+    """``data``, read from ``path``, parsed as JSON; first checked for its ``role`` signature when
+    ``public_key`` is given (``verify``). Bytes that are not UTF-8 JSON raise ``error`` naming the file."""
+    if public_key is not None:
+        verify(hashlib.sha256(data).hexdigest(), path, public_key, role)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: not JSON ({exc})") from exc

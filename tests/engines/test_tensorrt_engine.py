@@ -20,7 +20,6 @@ from mmdg_edge.engines.tensorrt_engine import (
     PlanSidecar,
     TensorRTEngine,
     check_sidecar,
-    file_sha256,
     load_sidecar,
     plan_buffers,
     sidecar_path,
@@ -29,6 +28,7 @@ from mmdg_edge.engines.tensorrt_engine import (
 from mmdg_edge.errors import EngineError, EngineMismatch
 from mmdg_edge.frames import MODALITIES
 from mmdg_edge.preprocess import PreprocessConfig
+from mmdg_edge.signing import file_sha256
 
 
 def metadata():
