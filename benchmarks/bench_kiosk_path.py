@@ -55,8 +55,8 @@ def main() -> None:
     new_scenes = [r.verdict for r in detector.stream(scenes)]
     tracked = [r.verdict for r in detector.stream(walking)]
     base = float(np.percentile(baseline, 50))
-    print(f"Detector.stream per 640×480 frameset, demo model on onnxruntime, 1 thread (ms, p50 per stage; "
-          f"goal: all but engine ≤ 10 ms p50)")
+    print("Detector.stream per 640×480 frameset, demo model on onnxruntime, 1 thread (ms, p50 per stage; "
+          "goal: all but engine ≤ 10 ms p50)")
     print(f"{'case':<26}" + "".join(f"{s:>9}" for s in STAGES) + f"{'rest p50':>10}{'p95':>9}{'/ baseline':>11}"
           f"{'faces':>9}")
     print(_row("new scenes (full search)", new_scenes, base))
