@@ -33,7 +33,7 @@ from mmdg_edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from mmdg_edge.preprocess import PreprocessConfig
 from mmdg_edge.sensors.synthetic import ATTACK_KINDS
 from mmdg_edge.train.bundle import create_bundle
-from mmdg_edge.train.finetune import evaluate_on_collection, finetune_on_collection
+from mmdg_edge.train.finetune import FROM_SCRATCH_SCHEDULE, evaluate_on_collection, finetune_on_collection
 from mmdg_edge.train.trainer import TrainConfig
 
 
@@ -45,8 +45,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subjects", type=int, default=8, help="synthetic subjects in the collection")
     parser.add_argument("--frames", type=int, default=30, help="framesets per presentation")
-    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
-    parser.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
+    parser.add_argument("--epochs", type=int, default=FROM_SCRATCH_SCHEDULE["epochs"],
+                        help="fine-tuning epochs (default: `train --data`'s for the demo model)")
+    parser.add_argument("--lr", type=float, default=FROM_SCRATCH_SCHEDULE["lr"],
+                        help="fine-tuning learning rate (default: `train --data`'s for the demo model)")
     parser.add_argument("--target-apcer", type=float, default=0.05, help="calibration and bundle target")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     args = parser.parse_args()

@@ -16,7 +16,7 @@ from mmdg_edge import Detector, open_source
 from mmdg_edge.assets import DEMO_CHECKPOINT
 from mmdg_edge.collection import collect_synthetic
 from mmdg_edge.train.bundle import create_bundle
-from mmdg_edge.train.finetune import evaluate_on_collection, finetune_on_collection
+from mmdg_edge.train.finetune import evaluate_on_collection, finetune_on_collection, finetune_schedule
 from mmdg_edge.train.trainer import TrainConfig
 
 
@@ -34,8 +34,8 @@ def main() -> None:
     print(f"collected {len(captures)} recordings of {args.subjects} subjects in {collection}")
 
     # 2. Fine-tune the demo model on the training subjects (the collection is a new domain).
-    result = finetune_on_collection(collection, DEMO_CHECKPOINT, TrainConfig(epochs=args.epochs, lr=1e-4,
-                                                                             batch_size=8), args.out / "run")
+    schedule = {**finetune_schedule(DEMO_CHECKPOINT), "epochs": args.epochs}  # the CLI's lr for this model
+    result = finetune_on_collection(collection, DEMO_CHECKPOINT, TrainConfig(**schedule, batch_size=8), args.out / "run")
     print(result["splits"].format_table())
 
     # 3. The ISO/IEC 30107-3 report on the test subjects, whom training never saw.

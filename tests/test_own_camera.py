@@ -14,7 +14,7 @@ pytest.importorskip("skimage.data", reason="the synthetic camera's face texture 
 
 from mmdg_edge.cli import main  # noqa: E402
 from mmdg_edge.collection import (  # noqa: E402
-    Capture, collect, forget_subject, load_manifest, load_or_split, split_collection,
+    Capture, collect, load_manifest, load_or_split, split_collection,
 )
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_an_instrument_shared_by_subjects_stays_in_one_split_and_its_other_recor
     splits = split_collection(rows, 0)
     phone = [split for split in ("train", "val", "test") if "replay/phone" in splits.instruments[split]]
     assert len(phone) == 1 and len(splits.dropped) == 2  # the phone recordings of the two other splits' subjects
-    assert all(f"-phone" in f for f in splits.dropped)
+    assert all("-phone" in f for f in splits.dropped)
 
 
 def test_splits_need_both_classes_in_every_split():
@@ -175,3 +175,21 @@ def test_forget_deletes_a_subjects_recordings_cache_and_rows(collection, tmp_pat
               if json.loads(line)["subject"] == "S003"}
     assert not any(p.name.split("-")[0] in hashes for p in (copy / "cache").glob("*.npz"))
     assert np.all([c.subject != "S003" for c in load_manifest(copy)])
+
+
+def test_train_on_a_collection_picks_the_schedule_of_the_model_it_starts_from(tmp_path, monkeypatch, tiny_model):
+    """The demo model (trained from scratch) fine-tunes at lr 1e-3 for 3 epochs; a frozen-CLIP checkpoint
+    keeps the DADM priors; an explicit --epochs/--lr wins."""
+    from mmdg_edge.checkpoint import save_checkpoint
+    from mmdg_edge.train import finetune
+
+    used = []
+    monkeypatch.setattr(finetune, "finetune_on_collection", lambda folder, init, config, out, seed: used.append(config)
+                        or {"best_checkpoint": str(out), "best_hter": 0.0})
+    frozen = save_checkpoint(tmp_path / "frozen.safetensors", tiny_model)
+    assert not tiny_model.config.train_backbone
+    demo = _run("train", "--data", tmp_path, "--output", tmp_path / "a")
+    _run("train", "--data", tmp_path, "--init", frozen, "--output", tmp_path / "b")
+    _run("train", "--data", tmp_path, "--epochs", 5, "--output", tmp_path / "c")
+    assert [(c.epochs, c.lr) for c in used] == [(3, 1e-3), (80, 5e-5), (5, 1e-3)]
+    assert "3 epochs at lr 0.001" in demo.stderr

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, read_metadata
 from ..collection import Capture, CaptureCrops, capture_crops, load_manifest, load_or_split, manifest_sha256
 from ..model import MMDGPlusPlus, create_model
 from ..preprocess import PreprocessConfig
@@ -26,9 +26,25 @@ from .trainer import TrainConfig, fit, predict
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["add_domain", "collection_dataset", "finetune_on_collection", "evaluate_on_collection"]
+__all__ = ["add_domain", "collection_dataset", "finetune_schedule", "finetune_on_collection", "evaluate_on_collection"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+# Fine-tuning a checkpoint whose backbone was trained from scratch (the tiny demo model) takes a far
+# larger step than one on a frozen CLIP: benchmarks/bench_own_camera.py measures 3 epochs at lr 1e-3.
+FROM_SCRATCH_SCHEDULE = {"epochs": 3, "lr": 1e-3}
+
+
+def finetune_schedule(init: PathLike) -> Dict[str, Any]:
+    """Default ``epochs`` and ``lr`` for fine-tuning ``init`` on a collection.
+
+    A checkpoint trained with its backbone (``train_backbone``, as the demo model) gets
+    ``FROM_SCRATCH_SCHEDULE``; a frozen-CLIP checkpoint keeps ``TrainConfig``'s defaults (the DADM priors).
+    """
+    if read_metadata(init)["config"].get("train_backbone"):
+        return dict(FROM_SCRATCH_SCHEDULE)
+    defaults = TrainConfig()
+    return {"epochs": defaults.epochs, "lr": defaults.lr}
 
 
 def add_domain(model: MMDGPlusPlus) -> Tuple[MMDGPlusPlus, int]:

@@ -60,10 +60,12 @@ def _check_source(protocol: Optional[str], collection: Optional[str]) -> None:
               show_default=True, help="Without --init: the paper's ViT-B/16 or the tiny test/demo model.")
 @click.option("--pretrained", default=None,
               help="CLIP weights for --model-size paper: 'openai' (downloads) or a local weights file.")
-@click.option("--epochs", default=80, show_default=True, type=click.IntRange(min=1),
-              help="Epochs (default: the nearest published prior, the same group's DADM script; neither paper states it).")
-@click.option("--lr", default=5e-5, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Adam learning rate (DADM prior, as --epochs).")
+@click.option("--epochs", default=None, type=click.IntRange(min=1),
+              help="Epochs. Default 80: the nearest published prior, the same group's DADM script (neither paper "
+                   "states it); fine-tuning a model trained from scratch on --data (the demo model): 3.")
+@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Adam learning rate. Default 5e-5 (DADM prior, as --epochs); fine-tuning a model trained from "
+                   "scratch on --data (the demo model): 1e-3.")
 @click.option("--weight-decay", default=5e-5, show_default=True, type=click.FloatRange(min=0),
               help="Adam weight decay (DADM prior, as --epochs).")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1),
@@ -92,19 +94,23 @@ def train_command(protocol, collection, data_root, protocols_dir, sizes, seed, i
     from ..train.trainer import TrainConfig
 
     with sdk_errors():
-        config = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-                             regrad=not no_regrad, adp=not no_adp, amp=amp, seed=seed, num_workers=workers)
+        options = dict(weight_decay=weight_decay, batch_size=batch_size, regrad=not no_regrad, adp=not no_adp, amp=amp,
+                       seed=seed, num_workers=workers)
+        chosen = {key: value for key, value in (("epochs", epochs), ("lr", lr)) if value is not None}
         if collection is not None:
-            from ..train.finetune import finetune_on_collection
+            from ..train.finetune import finetune_on_collection, finetune_schedule
 
-            result = finetune_on_collection(collection, resolve_checkpoint(init or "demo"), config, out_dir, seed)
+            start = resolve_checkpoint(init or "demo")
+            schedule = {**finetune_schedule(start), **chosen}
+            click.echo(f"fine-tuning {start}: {schedule['epochs']} epochs at lr {schedule['lr']:g}", err=True)
+            result = finetune_on_collection(collection, start, TrainConfig(**schedule, **options), out_dir, seed)
         else:
             from ..train.experiment import SyntheticSizes, run_training
 
             model_config = MMDGConfig.tiny() if model_size == "tiny" else MMDGConfig.paper(pretrained=pretrained)
             if train_backbone:
                 model_config = dataclasses.replace(model_config, train_backbone=True)
-            result = run_training(protocol, model_config, config, out_dir, data_root, protocols_dir,
+            result = run_training(protocol, model_config, TrainConfig(**chosen, **options), out_dir, data_root, protocols_dir,
                                   SyntheticSizes(*sizes) if sizes else SyntheticSizes(), resume=resume,
                                   init=resolve_checkpoint(init) if init else None)
     if result["best_checkpoint"] is None:
