@@ -135,6 +135,29 @@ def test_roc_and_det_plots_are_png_files(tmp_path):
         save_roc_plot(scores, labels, tmp_path / "roc.jpg")
 
 
+def test_plots_have_titles_and_mark_the_operating_point_where_it_is(tmp_path, monkeypatch):
+    import matplotlib.figure
+    from scipy.stats import norm
+
+    saved = []
+    savefig = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self),
+                                                                                   savefig(self, *a, **k))[1])
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([rng.uniform(0.3, 1.0, 50), rng.uniform(0.0, 0.7, 50)])
+    labels = np.array([1] * 50 + [0] * 50)
+    apcer, bpcer = (scores[labels == 0] >= 0.5).mean(), (scores[labels == 1] < 0.5).mean()
+    save_det_plot(scores, labels, tmp_path / "det.png", threshold=0.5, title="DET curve, site-a test subjects")
+    save_roc_plot(scores, labels, tmp_path / "roc.png", threshold=0.5)
+    det, roc = (figure.axes[0] for figure in saved)
+    assert det.get_title() == "DET curve, site-a test subjects" and roc.get_title() == "ROC curve"
+    point = next(line for line in det.get_lines() if line.get_label() == "operating point (threshold 0.5000)")
+    assert point.get_xdata()[0] == pytest.approx(norm.ppf(apcer)) and point.get_ydata()[0] == pytest.approx(
+        norm.ppf(bpcer))
+    marker = next(line for line in roc.get_lines() if line.get_label() == "threshold 0.5000")
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == pytest.approx((apcer, 1 - bpcer))
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: compute_metrics([0.1, 0.2], [1, 1]), "both live"),
     (lambda: compute_metrics([0.1, 0.2], [1, 2]), "labels: expected 1"),
