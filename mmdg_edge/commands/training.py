@@ -110,7 +110,8 @@ def train_command(protocol, collection, data_root, protocols_dir, sizes, seed, i
             model_config = MMDGConfig.tiny() if model_size == "tiny" else MMDGConfig.paper(pretrained=pretrained)
             if train_backbone:
                 model_config = dataclasses.replace(model_config, train_backbone=True)
-            result = run_training(protocol, model_config, TrainConfig(**chosen, **options), out_dir, data_root, protocols_dir,
+            config = TrainConfig(**chosen, **options)
+            result = run_training(protocol, model_config, config, out_dir, data_root, protocols_dir,
                                   SyntheticSizes(*sizes) if sizes else SyntheticSizes(), resume=resume,
                                   init=resolve_checkpoint(init) if init else None)
     if result["best_checkpoint"] is None:
