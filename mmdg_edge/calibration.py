@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -293,11 +293,13 @@ def collection_scores(engine: Any, folder: Any, captures: Sequence[Any]) -> Tupl
 
 
 def calibrate_on_collection(engine: Any, folder: Any, target_apcer: float, uncertainty_band: float = 0.05,
-                            split_seed: int = 0) -> Tuple[DeviceProfile, HeldOutReport]:
+                            split_seed: Optional[int] = None) -> Tuple[DeviceProfile, HeldOutReport]:
     """Choose the operating point on a collection's validation subjects; report it on its test subjects.
 
     The model alone scores the cached face crops (as calibration always does: no physical checks,
-    no band); the threshold never sees a test subject or test instrument.
+    no band); the threshold never sees a test subject or test instrument, and neither split holds
+    one the model was fine-tuned on (``collection.splits_for_model``; ``split_seed`` defaults to the
+    model's own).
 
     Returns:
         ``(profile, held_out)``: the device profile (bound to the engine's model file and the
@@ -306,13 +308,13 @@ def calibrate_on_collection(engine: Any, folder: Any, target_apcer: float, uncer
     Raises:
         ValueError: captures from more than one camera, or what ``calibrate_scores`` refuses.
     """
-    from .collection import load_manifest, load_or_split
+    from .collection import load_manifest, splits_for_model
 
     captures = load_manifest(folder)
     cameras = sorted({c.camera_serial for c in captures})
     if len(cameras) != 1:
         raise ValueError(f"the collection holds captures of cameras {cameras}: calibrate one camera at a time")
-    splits = load_or_split(folder, captures, split_seed)
+    splits = splits_for_model(folder, captures, engine.metadata["provenance"], split_seed)
     val, test = splits.of(captures, "val"), splits.of(captures, "test")
     val_scores, _ = collection_scores(engine, folder, val)
     live = np.concatenate([s for c, s in zip(val, val_scores) if not c.is_attack])

@@ -42,15 +42,17 @@ SPECIES = ("bona_fide", "print", "replay", "mask")
 """The built-in species; a collection may name others (e.g. "silicone_mask"): every species but
 bona_fide is an attack and needs an instrument id."""
 SPLIT_NAMES = ("train", "val", "test")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-_NAME_LIKE = re.compile(r"^[A-Z][a-z]+([_.-][A-Z][a-z]+)+$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_NAME_LIKE = re.compile(r"[A-Z][a-z]+([_.-][A-Z][a-z]+)+")
+_RECORDING = re.compile(rf"{RECORDINGS}/[A-Za-z0-9][A-Za-z0-9_.-]*\.db3")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_id(kind: str, value: str) -> str:
     """A subject or instrument id: 1-32 letters, digits, '_', '.', '-', not shaped like a person's name."""
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValueError(f"{kind}: expected an id of 1-32 letters, digits, '_', '.' or '-' (e.g. S001), got {value!r}")
-    if kind == "subject" and _NAME_LIKE.match(value):
+    if kind == "subject" and _NAME_LIKE.fullmatch(value):
         raise ValueError(f"subject: {value!r} looks like a name; use a code such as S001 and keep the key to it "
                          "outside the collection")
     return value
@@ -60,6 +62,21 @@ def check_species(species: str) -> str:
     """A species name: bona_fide, an attack of SPECIES, or one of the deployer's own (same id rules)."""
     check_id("species", species)
     return species
+
+
+def check_labels(subject: str, species: str, instrument: str) -> None:
+    """One presentation's labels: ids, and an instrument on attacks only.
+
+    Raises:
+        ValueError: a bad id, an instrument on bona fide or none on an attack.
+    """
+    check_id("subject", subject)
+    check_species(species)
+    if not isinstance(instrument, str) or (species == "bona_fide") != (instrument == ""):
+        raise ValueError(f"instrument: bona fide captures take none and attacks need one, got {instrument!r} for "
+                         f"{species!r}")
+    if instrument:
+        check_id("instrument", instrument)
 
 
 @dataclass(frozen=True)
@@ -78,13 +95,15 @@ class Capture:
     sdk_version: str
 
     def __post_init__(self) -> None:
-        check_id("subject", self.subject)
-        check_species(self.species)
-        if (self.species == "bona_fide") != (self.instrument == ""):
-            raise ValueError(f"{self.file}: bona fide captures have no instrument and attacks need one, got species "
-                             f"{self.species!r} with instrument {self.instrument!r}")
-        if self.instrument:
-            check_id("instrument", self.instrument)
+        # The file is deleted by `forget_subject` and the digest names cache files: neither may
+        # point outside the collection.
+        if not isinstance(self.file, str) or not _RECORDING.fullmatch(self.file):
+            raise ValueError(f"file: expected {RECORDINGS}/NAME.db3 inside the collection, got {self.file!r}")
+        if not isinstance(self.sha256, str) or not _SHA256.fullmatch(self.sha256):
+            raise ValueError(f"sha256: expected 64 lowercase hex digits, got {self.sha256!r}")
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames < 1:
+            raise ValueError(f"frames: expected an int ≥ 1, got {self.frames!r}")
+        check_labels(self.subject, self.species, self.instrument)
 
     @property
     def is_attack(self) -> bool:
@@ -108,11 +127,26 @@ def load_manifest(folder: PathLike, verify: bool = True) -> List[Capture]:
         ValueError: a malformed manifest line (its number is named) or a recording that changed.
     """
     folder = Path(folder)
+    captures = []
+    for number, capture in _read_rows(folder):
+        recording = folder / capture.file
+        if not recording.is_file():
+            raise FileNotFoundError(f"{folder / MANIFEST}:{number}: {recording} is missing")
+        if verify and file_sha256(recording) != capture.sha256:
+            raise ValueError(f"{recording} changed since it was recorded (its SHA-256 differs from the manifest)")
+        captures.append(capture)
+    if not captures:
+        raise ValueError(f"{folder / MANIFEST}: no captures yet")
+    return captures
+
+
+def _read_rows(folder: Path) -> List[Tuple[int, Capture]]:
+    """The manifest's rows with their line numbers, checked as rows (not against the files)."""
     path = folder / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no {MANIFEST}; record into it with `mmdg-edge collect --data {folder}`")
     names = {f.name for f in fields(Capture)}
-    captures = []
+    rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -120,18 +154,17 @@ def load_manifest(folder: PathLike, verify: bool = True) -> List[Capture]:
             row = json.loads(line)
             if not isinstance(row, dict) or set(row) != names:
                 raise ValueError(f"expected keys {sorted(names)}")
-            capture = Capture(**row)
+            rows.append((number, Capture(**row)))
         except (json.JSONDecodeError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{number}: not a capture row ({exc})") from exc
-        recording = folder / capture.file
-        if not recording.is_file():
-            raise FileNotFoundError(f"{path}:{number}: {recording} is missing")
-        if verify and file_sha256(recording) != capture.sha256:
-            raise ValueError(f"{recording} changed since it was recorded (its SHA-256 differs from the manifest)")
-        captures.append(capture)
-    if not captures:
-        raise ValueError(f"{path}: no captures yet")
-    return captures
+    return rows
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` all at once: an interruption leaves the old file or the new one."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def manifest_sha256(folder: PathLike) -> str:
@@ -139,12 +172,17 @@ def manifest_sha256(folder: PathLike) -> str:
     return file_sha256(Path(folder) / MANIFEST)
 
 
-def _next_file(folder: Path, subject: str, species: str, instrument: str) -> Path:
+def _claim_next_file(folder: Path, subject: str, species: str, instrument: str) -> Path:
+    """The next free take's path, created empty so that no other `collect` can claim it."""
     stem = "_".join(part for part in (subject, species, instrument) if part)
-    take = 1
-    while (folder / RECORDINGS / f"{stem}_{take:02d}.db3").exists():
-        take += 1
-    return folder / RECORDINGS / f"{stem}_{take:02d}.db3"
+    for take in itertools.count(1):
+        path = folder / RECORDINGS / f"{stem}_{take:02d}.db3"
+        try:
+            path.open("xb").close()
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, species: str, instrument: str = "",
@@ -165,35 +203,31 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
 
     Raises:
         ValueError: bad ids, an instrument on bona fide or none on an attack, or fewer framesets
-            than asked for (nothing is kept then).
-        FileExistsError: the recording's name is taken (nothing is overwritten).
+            than asked for. Whatever stops a recording (an error, Ctrl-C) deletes its partial file.
     """
     from .sensors.recorder import record
 
-    check_id("subject", subject)
-    check_species(species)
-    if (species == "bona_fide") != (instrument == ""):
-        raise ValueError(f"instrument: bona fide captures take none and attacks need one, got {instrument!r} for "
-                         f"{species!r}")
-    if instrument:
-        check_id("instrument", instrument)
+    check_labels(subject, species, instrument)
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames: expected an int ≥ 1, got {frames!r}")
     folder = Path(folder)
     (folder / RECORDINGS).mkdir(parents=True, exist_ok=True)
-    path = _next_file(folder, subject, species, instrument)
+    path = _claim_next_file(folder, subject, species, instrument)
     first: Dict[str, Any] = {}
 
-    def counted(items: Iterable[FrameSet]) -> Iterable[FrameSet]:
+    def keep_first(items: Iterable[FrameSet]) -> Iterable[FrameSet]:
         for frameset in items:
             first.setdefault("frameset", frameset)
             yield frameset
 
-    source = counted(itertools.islice(framesets, frames))
-    written = record(progress(source) if progress is not None else source, path)
-    if written < frames:
-        path.unlink(missing_ok=True)
-        raise ValueError(f"the source gave {written} framesets, {frames} were asked for; nothing was kept")
+    source = keep_first(itertools.islice(framesets, frames))
+    try:
+        written = record(progress(source) if progress is not None else source, path)
+        if written < frames:
+            raise ValueError(f"the source gave {written} framesets, {frames} were asked for; nothing was kept")
+    except BaseException:
+        path.unlink(missing_ok=True)  # a partial recording of a person is never left behind
+        raise
     sample = first["frameset"]
     capture = Capture(file=str(path.relative_to(folder)), sha256=file_sha256(path), subject=subject, species=species,
                       instrument=instrument, camera_serial=sample.serial,
@@ -229,20 +263,26 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
 def forget_subject(folder: PathLike, subject: str) -> int:
     """Delete one subject's recordings, their cached crops and their manifest rows; returns how many recordings.
 
-    The splits are deleted too (they name the subject); the next run draws them again.
+    Recordings in ``recordings/`` that no manifest row lists and whose name starts with the
+    subject's id (left by a crash mid-recording) go too. The splits are deleted as well (they name
+    the subject); the next run draws them again. An interrupted run can simply be run again.
     """
     folder = Path(folder)
     check_id("subject", subject)
-    captures = load_manifest(folder, verify=False)
+    captures = [capture for _, capture in _read_rows(folder)]
     gone = [c for c in captures if c.subject == subject]
     kept = [c for c in captures if c.subject != subject]
+    listed = {c.file for c in captures}
     for capture in gone:
-        (folder / capture.file).unlink(missing_ok=True)
         for cached in (folder / CACHE).glob(f"{capture.sha256}-*.npz"):
             cached.unlink()
-    lines = "".join(json.dumps(asdict(c)) + "\n" for c in kept)
-    (folder / MANIFEST).write_text(lines, encoding="utf-8")
     (folder / SPLITS).unlink(missing_ok=True)
+    _replace_text(folder / MANIFEST, "".join(json.dumps(asdict(c)) + "\n" for c in kept))
+    for capture in gone:
+        (folder / capture.file).unlink(missing_ok=True)
+    for orphan in (folder / RECORDINGS).glob(f"{subject}_*.db3"):
+        if f"{RECORDINGS}/{orphan.name}" not in listed:
+            orphan.unlink()
     return len(gone)
 
 
@@ -252,7 +292,7 @@ class Splits:
 
     seed: int
     subjects: Dict[str, List[str]]
-    instruments: Dict[str, List[str]]  # "species/instrument"
+    instruments: Dict[str, List[str]]  # instrument ids
     captures: Dict[str, List[str]]  # split → capture files
     dropped: List[str]  # captures whose subject and instrument fell in different splits
 
@@ -291,15 +331,15 @@ def split_collection(captures: Sequence[Capture], seed: int = 0,
     bounds = (len(order) - sum(counts), len(order) - counts[1])
     subject_split = {s: ("train" if i < bounds[0] else "val" if i < bounds[1] else "test") for i, s in enumerate(order)}
     instrument_split: Dict[str, str] = {}
-    for key in sorted({f"{c.species}/{c.instrument}" for c in captures if c.is_attack}):
-        votes = [subject_split[c.subject] for c in captures if f"{c.species}/{c.instrument}" == key]
+    for key in sorted({c.instrument for c in captures if c.is_attack}):  # one id, one physical artefact
+        votes = [subject_split[c.subject] for c in captures if c.instrument == key]
         ranked = sorted(SPLIT_NAMES, key=lambda s: (-votes.count(s), rng.random()))
         instrument_split[key] = ranked[0]
     by_split: Dict[str, List[str]] = {s: [] for s in SPLIT_NAMES}
     dropped = []
     for c in captures:
         split = subject_split[c.subject]
-        if c.is_attack and instrument_split[f"{c.species}/{c.instrument}"] != split:
+        if c.is_attack and instrument_split[c.instrument] != split:
             dropped.append(c.file)
         else:
             by_split[split].append(c.file)
@@ -338,6 +378,36 @@ def load_or_split(folder: PathLike, captures: Sequence[Capture], seed: int = 0) 
     return splits
 
 
+def splits_for_model(folder: PathLike, captures: Sequence[Capture], provenance: Dict[str, Any],
+                     split_seed: Optional[int] = None) -> Splits:
+    """The splits to calibrate and test a model on, refused where they would reuse its training data.
+
+    A model fine-tuned on a collection records the subjects and instruments it trained and
+    validated on (``provenance``); by default its own split seed is used again. Any other seed, or
+    a collection grown since, may deal those subjects into validation or test: that is refused,
+    not reported as held-out.
+
+    Raises:
+        ValueError: the splits put a subject or instrument the model trained on into validation or
+            test, or one it was validated on into test.
+    """
+    seen = provenance.get("subjects_seen")
+    if split_seed is None:
+        split_seed = int(provenance.get("split_seed", 0)) if seen else 0
+    splits = load_or_split(folder, captures, split_seed)
+    if not seen:
+        return splits
+    later = {"train": ("val", "test"), "val": ("test",)}
+    for split, held_out in later.items():
+        used = set(seen[split]) | set(provenance["instruments_seen"][split])
+        reused = sorted(used & {i for h in held_out for i in splits.subjects[h] + splits.instruments[h]})
+        if reused:
+            raise ValueError(f"split seed {split_seed} puts {', '.join(reused)}, which the model saw in its {split} split, "
+                             f"into {' or '.join(held_out)}: use the seed it was fine-tuned with "
+                             f"({provenance.get('split_seed')}) on the same collection, or fine-tune again")
+    return splits
+
+
 @dataclass(frozen=True)
 class CaptureCrops:
     """The encoded face crops of one recording (``preprocess.encode_images``), one row per frameset
@@ -367,9 +437,13 @@ def capture_crops(folder: PathLike, capture: Capture, align_config: Any = None, 
     folder = Path(folder)
     cached = folder / CACHE / f"{capture.sha256}-{crop_cache_key(align_config, preprocess)}.npz"
     if cached.is_file():
-        with np.load(cached) as data:
+        try:
+            with np.load(cached) as data:
+                crops = CaptureCrops(data["images"], data["mask"], int(data["framesets"]))
             logger.info("crop cache hit: %s", capture.file)
-            return CaptureCrops(data["images"], data["mask"], int(data["framesets"]))
+            return crops
+        except Exception as exc:  # a damaged cache file is rebuilt, never trusted
+            logger.warning("crop cache file %s unreadable (%s): aligning %s again", cached, exc, capture.file)
     logger.info("crop cache miss: aligning %s", capture.file)
     aligner = FaceAligner(align_config)
     images, masks, framesets = [], [], 0
@@ -384,5 +458,7 @@ def capture_crops(folder: PathLike, capture: Capture, align_config: Any = None, 
     crops = CaptureCrops(np.stack(images) if images else np.zeros((0, 3, 224, 224, 3), np.uint8),
                          np.stack(masks) if masks else np.zeros((0, 3), bool), framesets)
     cached.parent.mkdir(exist_ok=True)
-    np.savez(cached, images=crops.images, mask=crops.mask, framesets=crops.framesets)
+    partial = cached.with_name(cached.stem + ".partial.npz")
+    np.savez(partial, images=crops.images, mask=crops.mask, framesets=crops.framesets)
+    os.replace(partial, cached)  # an interrupted save leaves no half-written cache file
     return crops

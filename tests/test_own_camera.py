@@ -5,6 +5,7 @@ every step runs through the `mmdg-edge` commands as a deployer would.
 """
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ pytest.importorskip("skimage.data", reason="the synthetic camera's face texture 
 
 from mmdg_edge.cli import main  # noqa: E402
 from mmdg_edge.collection import (  # noqa: E402
-    Capture, collect, load_manifest, load_or_split, split_collection,
+    Capture, capture_crops, collect, forget_subject, load_manifest, load_or_split, split_collection,
 )
 
 pytestmark = pytest.mark.slow
@@ -66,7 +67,7 @@ def test_splits_share_no_subject_and_no_instrument(collection):
 
 
 def _row(subject, species, instrument):
-    return Capture(f"r/{subject}-{species}-{instrument}.db3", "0" * 64, subject, species, instrument, "SN", "", 1, "", "0")
+    return Capture(f"recordings/{subject}-{species}-{instrument}.db3", "0" * 64, subject, species, instrument, "SN", "", 1, "", "0")
 
 
 def test_an_instrument_shared_by_subjects_stays_in_one_split_and_its_other_recordings_are_left_out():
@@ -74,9 +75,72 @@ def test_an_instrument_shared_by_subjects_stays_in_one_split_and_its_other_recor
     rows += [_row(s, "print", f"print-{s}") for s in ("S1", "S2", "S3", "S4", "S5")]
     rows += [_row(s, "replay", "phone") for s in ("S1", "S2", "S3", "S4", "S5")]  # one phone shown by everyone
     splits = split_collection(rows, 0)
-    phone = [split for split in ("train", "val", "test") if "replay/phone" in splits.instruments[split]]
+    phone = [split for split in ("train", "val", "test") if "phone" in splits.instruments[split]]
     assert len(phone) == 1 and len(splits.dropped) == 2  # the phone recordings of the two other splits' subjects
     assert all("-phone" in f for f in splits.dropped)
+
+
+def test_one_instrument_id_is_one_artefact_whatever_species_it_is_filed_under():
+    rows = [_row(s, "bona_fide", "") for s in ("S1", "S2", "S3", "S4", "S5")]
+    rows += [_row(s, "print", f"print-{s}") for s in ("S1", "S2", "S3", "S4", "S5")]
+    rows += [_row(s, kind, "phone-01") for s, kind in (("S1", "replay"), ("S2", "mask"), ("S3", "replay"),
+                                                         ("S4", "mask"), ("S5", "replay"))]
+    for seed in range(6):
+        splits = split_collection(rows, seed)
+        holding = [split for split in ("train", "val", "test") if "phone-01" in splits.instruments[split]]
+        used = {split for split in ("train", "val", "test") for c in splits.of(rows, split) if c.instrument == "phone-01"}
+        assert len(holding) == 1 and used <= set(holding)
+
+
+@pytest.mark.parametrize("field, value", [("file", "../victim.db3"), ("file", "/etc/passwd"), ("file", 5),
+                                          ("sha256", "*"), ("frames", 0)])
+def test_a_manifest_row_that_points_outside_the_collection_is_refused(tmp_path, field, value):
+    victim = tmp_path / "victim.db3"
+    victim.write_bytes(b"not theirs")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    row = {**asdict(_row("S1", "bona_fide", "")), field: value}
+    (folder / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match=f"manifest.jsonl:1: not a capture row .*{field}"):
+        forget_subject(folder, "S1")
+    assert victim.read_bytes() == b"not theirs"
+
+
+def test_a_recording_that_fails_midway_leaves_no_file_and_forget_finishes_what_it_started(tmp_path):
+    from mmdg_edge.sensors import open_source
+    from mmdg_edge.sensors.synthetic import presentation
+
+    folder = tmp_path / "data"
+
+    def breaks_after_two():
+        with open_source("synthetic", **presentation("S001", "bona_fide", "", 6)) as camera:
+            for number, frameset in enumerate(camera):
+                if number == 2:
+                    raise KeyboardInterrupt
+                yield frameset
+
+    with pytest.raises(KeyboardInterrupt):
+        collect(breaks_after_two(), folder, "S001", "bona_fide", frames=6)
+    assert list((folder / "recordings").iterdir()) == []  # the partial video of a person is gone
+    with open_source("synthetic", **presentation("S001", "bona_fide", "", 2)) as camera:
+        kept = collect(camera, folder, "S001", "bona_fide", frames=2)
+    (folder / "recordings" / "S001_bona_fide_07.db3").write_bytes(b"left by a crash")  # no row lists it
+    (folder / kept.file).unlink()  # as if an earlier forget stopped after deleting it
+    assert forget_subject(folder, "S001") == 1
+    assert list((folder / "recordings").iterdir()) == [] and (folder / "manifest.jsonl").read_text() == ""
+
+
+def test_a_damaged_crop_cache_file_is_rebuilt(collection, tmp_path, caplog):
+    copy = tmp_path / "copy"
+    shutil.copytree(collection, copy, ignore=shutil.ignore_patterns("cache"))
+    capture = load_manifest(copy)[0]
+    first = capture_crops(copy, capture)
+    cached = next((copy / "cache").glob(f"{capture.sha256}-*.npz"))
+    cached.write_bytes(cached.read_bytes()[:100])
+    with caplog.at_level("WARNING"):
+        again = capture_crops(copy, capture)
+    assert "unreadable" in caplog.text and np.array_equal(again.images, first.images)
+    assert np.array_equal(capture_crops(copy, capture).images, first.images)  # rewritten whole
 
 
 def test_splits_need_both_classes_in_every_split():
@@ -120,6 +184,15 @@ def test_the_whole_loop_ends_in_a_bundle_the_kiosk_loads_and_that_refuses_a_chan
     fp32 = json.loads((bundle / "profile.json").read_text())["report"]["threshold"]
     checked = _run("check", collection / load_manifest(collection)[0].file, "--model", bundle, "--format", "json")
     assert [json.loads(line)["threshold"] for line in checked.stdout.splitlines()] == [pytest.approx(fp32)] * 6
+
+    from mmdg_edge.checkpoint import read_metadata
+
+    captures, trained = load_manifest(collection), read_metadata(checkpoint)["provenance"]["subjects_seen"]["train"]
+    other = next(seed for seed in range(1, 50) if set(split_collection(captures, seed).subjects["test"]) & set(trained))
+    for command in (["eval", checkpoint], ["bundle", checkpoint, "--output", tmp_path / "leaky"]):
+        refused = CliRunner().invoke(main, [str(a) for a in command + ["--data", collection, "--seed", other]])
+        assert refused.exit_code == 1 and "which the model saw in its train split" in refused.output, refused.output
+    assert not (tmp_path / "leaky").exists()
 
     changed = tmp_path / "changed"
     shutil.copytree(bundle, changed)
@@ -175,6 +248,19 @@ def test_forget_deletes_a_subjects_recordings_cache_and_rows(collection, tmp_pat
               if json.loads(line)["subject"] == "S003"}
     assert not any(p.name.split("-")[0] in hashes for p in (copy / "cache").glob("*.npz"))
     assert np.all([c.subject != "S003" for c in load_manifest(copy)])
+
+
+@pytest.mark.parametrize("command, option", [("train", ["--resume", "{file}"]), ("train", ["--pretrained", "openai"]),
+                                             ("train", ["--train-backbone"]), ("eval", ["--roc", "roc.png"]),
+                                             ("eval", ["--test-missing", "ir"])])
+def test_protocol_only_options_are_refused_with_a_collection_not_ignored(tmp_path, command, option):
+    (tmp_path / "last.safetensors").write_bytes(b"")
+    args = [a.format(file=tmp_path / "last.safetensors") for a in option]
+    target = ["--output", tmp_path / "run"] if command == "train" else []
+    result = CliRunner().invoke(main, [command] + ([] if command == "train" else ["demo"]) + ["--data", str(tmp_path)]
+                                + args + [str(a) for a in target])
+    assert result.exit_code == 2 and f"{option[0]}: for --protocol runs only" in result.output, result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_on_a_collection_picks_the_schedule_of_the_model_it_starts_from(tmp_path, monkeypatch, tiny_model):

@@ -13,13 +13,13 @@ import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from ..bundle import entry, write_index
 from ..calibration import calibrate_on_collection, collection_scores
-from ..collection import load_manifest, load_or_split, manifest_sha256
+from ..collection import load_manifest, manifest_sha256, splits_for_model
 from ..engines.export import export_onnx, quantize_onnx
 from ..engines.onnxruntime_engine import OnnxRuntimeEngine
 from ..signing import file_sha256, load_private_key, sign_file
@@ -31,8 +31,13 @@ _MODELS = {"fp32": ("model.onnx", "profile.json"), "int8": ("model.int8.onnx", "
 
 
 def create_bundle(checkpoint: PathLike, collection: PathLike, output: PathLike, *, target_apcer: float = 0.05,
-                  uncertainty_band: float = 0.05, key: Optional[PathLike] = None, split_seed: int = 0) -> Path:
+                  uncertainty_band: float = 0.05, key: Optional[PathLike] = None,
+                  split_seed: Optional[int] = None) -> Path:
     """Write a bundle folder; returns the path of its bundle.json.
+
+    ``split_seed`` defaults to the one the checkpoint was fine-tuned with; splits that would reuse
+    its training subjects are refused (``collection.splits_for_model``). A private ``key`` is read
+    before any work starts.
 
     Raises:
         FileExistsError: ``output`` exists and is not empty (nothing is overwritten).
@@ -41,18 +46,19 @@ def create_bundle(checkpoint: PathLike, collection: PathLike, output: PathLike, 
             bundle would block the next try.
     """
     output = Path(output)
+    private = load_private_key(key) if key is not None else None
     if output.exists() and any(output.iterdir()):
         raise FileExistsError(f"{output} exists and is not empty; bundles are never overwritten")
     output.mkdir(parents=True, exist_ok=True)
     try:
-        return _write_bundle(Path(checkpoint), collection, output, target_apcer, uncertainty_band, key, split_seed)
+        return _write_bundle(Path(checkpoint), collection, output, target_apcer, uncertainty_band, private, split_seed)
     except BaseException:
         shutil.rmtree(output, ignore_errors=True)
         raise
 
 
 def _write_bundle(checkpoint: Path, collection: PathLike, output: Path, target_apcer: float, uncertainty_band: float,
-                  key: Optional[PathLike], split_seed: int) -> Path:
+                  private: Any, split_seed: Optional[int]) -> Path:
     fp32 = export_onnx(checkpoint, output / _MODELS["fp32"][0])
     quantize_onnx(fp32, output / _MODELS["int8"][0], "dynamic")
     models, held_out = {}, {}
@@ -72,8 +78,7 @@ def _write_bundle(checkpoint: Path, collection: PathLike, output: Path, target_a
         "target_apcer": target_apcer, "models": models, "report": entry(output, report_path),
         "plot": entry(output, plot),
     })
-    if key is not None:
-        private = load_private_key(key)
+    if private is not None:
         for precision, (model_name, profile_name) in _MODELS.items():
             sign_file(output / model_name, private, "model")
             sign_file(output / profile_name, private, "profile")
@@ -81,9 +86,10 @@ def _write_bundle(checkpoint: Path, collection: PathLike, output: Path, target_a
     return index
 
 
-def _det_plot(engine: OnnxRuntimeEngine, collection: PathLike, threshold: float, path: Path, split_seed: int) -> Path:
+def _det_plot(engine: OnnxRuntimeEngine, collection: PathLike, threshold: float, path: Path,
+              split_seed: Optional[int]) -> Path:
     captures = load_manifest(collection, verify=False)
-    test = load_or_split(collection, captures, split_seed).of(captures, "test")
+    test = splits_for_model(collection, captures, engine.metadata["provenance"], split_seed).of(captures, "test")
     scores, _ = collection_scores(engine, collection, test)
     labels = np.concatenate([np.full(len(s), 0 if c.is_attack else 1) for c, s in zip(test, scores)])
     return save_det_plot(np.concatenate(scores), labels, path, threshold=threshold,

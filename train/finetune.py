@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, read_metadata
-from ..collection import Capture, CaptureCrops, capture_crops, load_manifest, load_or_split, manifest_sha256
+from ..collection import (Capture, CaptureCrops, capture_crops, load_manifest, load_or_split, manifest_sha256,
+                          splits_for_model)
 from ..model import MMDGPlusPlus, create_model
 from ..preprocess import PreprocessConfig
 from .data import CropDataset
@@ -98,15 +99,19 @@ def finetune_on_collection(folder: PathLike, init: PathLike, config: TrainConfig
     train = collection_dataset(folder, splits.of(captures, "train"), domain, preprocess)
     val = collection_dataset(folder, splits.of(captures, "val"), domain, preprocess)
     provenance = {"collection": str(folder), "manifest_sha256": manifest_sha256(folder), "init": str(init),
-                  "init_sha256": metadata["sha256"], "split_seed": split_seed, "train_samples": len(train),
+                  "init_sha256": metadata["sha256"], "split_seed": split_seed,
+                  "subjects_seen": {k: splits.subjects[k] for k in ("train", "val")},
+                  "instruments_seen": {k: splits.instruments[k] for k in ("train", "val")}, "train_samples": len(train),
                   "val_samples": len(val), "note": "fine-tuned on the deployer's collection (mmdg-edge train --data)"}
     result = fit(model.config, train, val, config, out_dir, provenance, model=model)
     return {**result, "splits": splits}
 
 
-def evaluate_on_collection(checkpoint: PathLike, folder: PathLike, split_seed: int = 0,
+def evaluate_on_collection(checkpoint: PathLike, folder: PathLike, split_seed: Optional[int] = None,
                            det_path: Optional[PathLike] = None, split: str = "test") -> Dict[str, Any]:
     """The ISO/IEC 30107-3 report of a checkpoint on the collection's test subjects, at its stored threshold.
+
+    ``split_seed`` defaults to the one the checkpoint was fine-tuned with (``splits_for_model``).
 
     Returns:
         ``{"iso": IsoReport, "samples": framesets, "splits": Splits, "det": path (when written)}``.
@@ -114,8 +119,8 @@ def evaluate_on_collection(checkpoint: PathLike, folder: PathLike, split_seed: i
     from .reporting import iso_report, save_det_plot
 
     captures = load_manifest(folder)
-    splits = load_or_split(folder, captures, split_seed)
     model, metadata = load_checkpoint(checkpoint)
+    splits = splits_for_model(folder, captures, metadata["provenance"], split_seed)
     preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
     tested = splits.of(captures, split)
     crops = [capture_crops(folder, capture, preprocess=preprocess) for capture in tested]

@@ -105,7 +105,8 @@ def forget_command(folder: str, subject: str) -> None:
 @click.option("--band", default=0.05, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
               help="Uncertainty band around the threshold: the rates count it as not live.")
 @click.option("--source", default=None, help="--live/--attack: camera spec the profile is for (default: the captures').")
-@click.option("--seed", "split_seed", default=0, show_default=True, type=int, help="--data: seed of the splits.")
+@click.option("--seed", "split_seed", default=None, type=int,
+              help="--data: seed of the splits (default: the one the model was fine-tuned with, else 0).")
 @click.option("--model", default="demo", show_default=True, help="Model file to calibrate: demo, FILE.onnx, FILE.plan, "
                                                                   "FILE.safetensors (the profile binds this file).")
 @click.option("--engine", default="auto", show_default=True, type=click.Choice(engine_choices()), help="Inference engine.")

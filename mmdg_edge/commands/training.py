@@ -39,17 +39,22 @@ def _source_options(func):
                           "they are not shipped with the package."),
         click.option("--synthetic-samples", "sizes", default=None, callback=_synthetic_sizes, metavar="TRAIN,VAL,TEST",
                      help="syn: protocols only: framesets rendered per split (default 320,96,128)."),
-        click.option("--seed", default=0, show_default=True, type=int,
-                     help="Seed of initialisation, shuffling, synthetic data and a collection's splits."),
+        click.option("--seed", default=None, type=int,
+                     help="Seed (default 0) of initialisation, shuffling, synthetic data and a collection's splits; "
+                          "eval --data: default the split seed the checkpoint was fine-tuned with."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _check_source(protocol: Optional[str], collection: Optional[str]) -> None:
+def _check_source(protocol: Optional[str], collection: Optional[str], **protocol_only: Any) -> None:
     if (protocol is None) == (collection is None):
         raise click.UsageError("give --protocol NAME or --data FOLDER (one of them)")
+    given = [name for name, value in protocol_only.items() if value not in (None, False)]
+    if collection is not None and given:
+        options = ", ".join("--" + name for name in given)
+        raise click.UsageError(f"{options}: for --protocol runs only; with --data they would be ignored")
 
 
 @click.command("train")
@@ -86,7 +91,9 @@ def train_command(protocol, collection, data_root, protocols_dir, sizes, seed, i
     Keeps the best checkpoint by validation HTER, with its validation threshold, and prints its path.
     Multi-GPU: run under torchrun.
     """
-    _check_source(protocol, collection)
+    _check_source(protocol, collection, resume=resume, pretrained=pretrained, **{
+        "train-backbone": train_backbone, "data-root": data_root, "protocols-dir": protocols_dir,
+        "synthetic-samples": sizes})
     require_torch("train")
     import dataclasses
 
@@ -94,6 +101,7 @@ def train_command(protocol, collection, data_root, protocols_dir, sizes, seed, i
     from ..train.trainer import TrainConfig
 
     with sdk_errors():
+        seed = 0 if seed is None else seed
         options = dict(weight_decay=weight_decay, batch_size=batch_size, regrad=not no_regrad, adp=not no_adp, amp=amp,
                        seed=seed, num_workers=workers)
         chosen = {key: value for key, value in (("epochs", epochs), ("lr", lr)) if value is not None}
@@ -135,7 +143,8 @@ def eval_command(checkpoint, protocol, collection, data_root, protocols_dir, siz
     At the threshold stored in the checkpoint (chosen on validation data): HTER, AUC, EER,
     TPR@FPR=1 % and the ISO/IEC 30107-3 report per attack species with 95 % intervals.
     """
-    _check_source(protocol, collection)
+    _check_source(protocol, collection, roc=roc, **{"test-missing": test_missing, "data-root": data_root,
+                                                    "protocols-dir": protocols_dir, "synthetic-samples": sizes})
     require_torch("eval")
     from ..train.reporting import format_table
 
@@ -150,7 +159,7 @@ def eval_command(checkpoint, protocol, collection, data_root, protocols_dir, siz
             from ..train.experiment import SyntheticSizes, evaluate_checkpoint
 
             result = evaluate_checkpoint(checkpoint, protocol, data_root, protocols_dir, test_missing, roc,
-                                         SyntheticSizes(*sizes) if sizes else SyntheticSizes(), seed=seed,
+                                         SyntheticSizes(*sizes) if sizes else SyntheticSizes(), seed=seed or 0,
                                          det_path=det)
             summary = {"protocol": result["protocol"], "samples": result["samples"],
                        "test_missing": result["test_missing"],
@@ -187,7 +196,8 @@ def eval_command(checkpoint, protocol, collection, data_root, protocols_dir, siz
               help="Uncertainty band around the threshold.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Private key (NAME.key): sign every file and the bundle index.")
-@click.option("--seed", "split_seed", default=0, show_default=True, type=int, help="Seed of the collection's splits.")
+@click.option("--seed", "split_seed", default=None, type=int,
+              help="Seed of the collection's splits (default: the one the checkpoint was fine-tuned with).")
 def bundle_command(checkpoint, collection, output, target_apcer, band, key, split_seed) -> None:
     """One folder for the kiosk: FP32 and INT8 models, their device profiles, the held-out report and DET plot.
 
