@@ -307,6 +307,9 @@ class FaceAligner:
         rgb = crop_square(frameset.rgb, square_box(rgb_box, cfg.margin), cv2.INTER_AREA, angle) \
             if frameset.rgb is not None else None
         if rgb is not None and not self._shows_a_face(rgb):
+            if source == "RGB":  # found in colour, yet its face region is dark or flat (a backlit face)
+                return AlignResult("unreliable", "the colour face is too dark or without contrast (backlit?)",
+                                   num_faces=num_faces)
             rgb = None  # a black or blank colour face carries nothing for the model: absent, not black
         depth_square = square_box(depth_box, cfg.margin)
         depth = depth_region = ir = ir_region = None

@@ -10,7 +10,8 @@ cross-frameset freshness (frozen or replayed streams) and session decisions per 
 
 Thread safety: one Detector may be shared by threads; `check` holds an internal lock for the whole
 call (the aligner keeps per-stream tracking state and engines need not be re-entrant), so shared use
-is serialised. For parallel throughput give each thread its own Detector.
+is serialised. For parallel throughput give each thread its own Detector. A `stream` keeps face
+tracking in the aligner, and `check` resets it: run one stream per Detector, and no `check` beside it.
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ class Detector:
         config: decision settings.
 
     Raises:
-        ValueError: a threshold outside (0, 1) or a band that leaves no room on either side of it.
+        ValueError: a threshold outside (0, 1) or a band outside [0, 0.5).
         ProfileMismatch: the profile belongs to another model file or precision.
     """
 
@@ -268,8 +269,7 @@ class Detector:
                 verdict = self._check(frameset, guard, timings)
             except Exception as exc:  # fail closed: any failure is a denial with its reason
                 self._log_once(exc)
-                origin = frameset.origin if isinstance(frameset, FrameSet) else "unknown"
-                verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self._threshold, origin=origin,
+                verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self._threshold, origin="unknown",
                                   timings_ms=timings)
             verdict.timings_ms["total"] = (time.perf_counter() - start) * 1000.0
             return verdict
@@ -290,12 +290,12 @@ class Detector:
         clock = _Clock(timings)
         if not isinstance(frameset, FrameSet):
             return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self._threshold)
-        common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin=frameset.origin)
+        common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin="unknown")
         try:
             frameset.validate()
         except ValueError as exc:
             return Verdict("error", f"invalid frameset: {exc}", **common)
-        common["frame_number"] = frameset.frame_number
+        common.update(origin=frameset.origin, frame_number=frameset.frame_number)  # validated from here on
         stale = check_frameset(frameset, self.config.freshness, time.monotonic())
         if stale is None and guard is not None:
             stale = guard.check(frameset)
@@ -393,19 +393,30 @@ class Detector:
 
         tracker = tracker if tracker is not None else SessionTracker(self.config.temporal, allow_recorded)
         guard = StreamGuard(self.config.freshness)
-        self.aligner.reset()
+        with self._lock:
+            self.aligner.reset()
         realtime = bool(getattr(framesets, "is_realtime", False))
         latest = LatestOnly(framesets) if realtime else None
         try:
-            for index, frameset in enumerate(latest if latest is not None else framesets):
+            for frameset in latest if latest is not None else framesets:
                 verdict = self._guarded(frameset, guard)
-                stamp = frameset.timestamp_ms if verdict.status != "error" and isinstance(frameset, FrameSet) else None
                 skipped = latest.skipped_before if latest is not None else 0
-                yield StreamResult(frameset, verdict, tracker.update(verdict, stamp if stamp is not None
-                                                                     else float(index)), skipped)
+                yield StreamResult(frameset, verdict, tracker.update(verdict, _capture_time_ms(frameset)), skipped)
         finally:
             if latest is not None:
                 latest.close()
+
+
+def _capture_time_ms(frameset: Any) -> Optional[float]:
+    """The frameset's capture time for the session tracker; None (a track break) where it has none or
+    its timestamps are not numbers (an invalid frameset, already denied)."""
+    try:
+        stamp = frameset.timestamp_ms if isinstance(frameset, FrameSet) else None
+    except (TypeError, ValueError):
+        return None
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+        return None
+    return float(stamp)
 
 
 class _Clock:

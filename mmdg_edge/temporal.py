@@ -11,11 +11,15 @@ moment the evidence stops supporting it. Per face track:
 - a new track starts when the face box jumps (low overlap, a size change) or the face distance
   jumps (a depth discontinuity: something else now stands at that place), or when the face has
   been gone for more than ``max_missing`` framesets;
+- a new track also starts when the capture times stop following each other (a gap over
+  ``max_gap_ms``, time going back, no time at all) or the framesets' origin changes: old evidence
+  never joins new;
 - framesets that do not come from a live camera (recordings, image folders, the synthetic camera,
   hand-built framesets) never make a live session unless the caller says they are a test.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Deque, Optional
@@ -31,7 +35,9 @@ class TemporalConfig:
     Defaults: live at the 5th live verdict in a row; attack once 3 of the last 8 verdicts are
     attacks (a denial needs less evidence than an acceptance); a new track when the box overlaps
     the last one by IoU < 0.3, changes its side by more than 30 %, or the face distance jumps by
-    more than 15 cm, or after more than 5 framesets without the face.
+    more than 15 cm, or after more than 5 framesets without the face, or when consecutive
+    framesets are more than 2 s apart (keep ``max_gap_ms`` above the engine's time per frameset:
+    a live source's scored framesets are that far apart).
     """
 
     live_votes: int = 5
@@ -41,6 +47,7 @@ class TemporalConfig:
     max_size_change: float = 0.3
     max_depth_jump_m: float = 0.15
     max_missing: int = 5
+    max_gap_ms: float = 2000.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.live_votes <= self.window or not 1 <= self.attack_votes <= self.window:
@@ -48,6 +55,8 @@ class TemporalConfig:
                 f"TemporalConfig: live_votes ({self.live_votes}) and attack_votes ({self.attack_votes}) must be in "
                 f"1..window ({self.window})"
             )
+        if not self.max_gap_ms > 0:
+            raise ValueError(f"TemporalConfig: expected max_gap_ms > 0, got {self.max_gap_ms}")
         if not (self.max_size_change > 0 and self.max_depth_jump_m > 0 and 0 <= self.min_track_iou < 1):
             raise ValueError("TemporalConfig: expected max_size_change > 0, max_depth_jump_m > 0 and "
                              f"0 ≤ min_track_iou < 1, got {self.max_size_change}, {self.max_depth_jump_m}, "
@@ -101,6 +110,8 @@ class SessionTracker:
         self._track_start_ms: Optional[float] = None
         self._decided_ms: Optional[float] = None
         self._opened = False
+        self._last_time_ms: Optional[float] = None
+        self._last_origin: Optional[str] = None
 
     def reset(self) -> None:
         """End the current track (the next face starts a new one)."""
@@ -121,8 +132,17 @@ class SessionTracker:
         return distance is not None and self._last_distance is not None and \
             abs(distance - self._last_distance) > cfg.max_depth_jump_m
 
-    def update(self, verdict: Verdict, time_ms: float) -> SessionDecision:
-        """Add one verdict (with its capture time) and return the session decision."""
+    def _continues(self, time_ms: Optional[float], origin: str) -> bool:
+        """Whether this frameset follows the previous one in time and comes from the same kind of source."""
+        last = self._last_time_ms
+        return (time_ms is not None and math.isfinite(time_ms) and last is not None and origin == self._last_origin
+                and 0.0 <= time_ms - last <= self.config.max_gap_ms)
+
+    def update(self, verdict: Verdict, time_ms: Optional[float]) -> SessionDecision:
+        """Add one verdict (with its capture time, None where unknown) and return the session decision."""
+        if not self._continues(time_ms, verdict.origin):
+            self.reset()
+        self._last_time_ms, self._last_origin = time_ms, verdict.origin
         self._in_a_row = self._in_a_row + 1 if verdict.status == "live" else 0
         if verdict.box is None:
             self._missing += 1
@@ -152,7 +172,7 @@ class SessionTracker:
         return "attack" if attack >= self.config.attack_votes else "pending"
 
     def _decision(self, status: str, time_ms: float, reason: str) -> SessionDecision:
-        if status in ("live", "attack") and self._decided_ms is None:
+        if status in ("live", "attack") and self._decided_ms is None and time_ms is not None:
             self._decided_ms = time_ms - (self._track_start_ms if self._track_start_ms is not None else time_ms)
         opened = status == "live" and not self._opened
         self._opened = self._opened or opened

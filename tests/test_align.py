@@ -260,3 +260,15 @@ def test_full_search_looks_for_small_faces_only_when_the_coarse_pass_finds_none(
     assert result.status == "no_face"
     # 160 px wide finds faces ≥ 36·640/160 = 144 px; then 36/60 of the frame for faces from 60 px up to 1.1 × 144 px
     assert calls == [(160, None), (384, (24, int(np.ceil(1.1 * 36 * 0.6 / 0.25))))]
+
+
+def test_a_face_found_in_colour_but_dark_on_the_crop_is_unreliable_not_a_crash():
+    """A backlit face: the scene is bright (colour is searched), the face region itself is black."""
+    rgb = np.full((480, 640, 3), 200, np.uint8)
+    rgb[140:340, 220:420] = 10
+    frameset = FrameSet(rgb=rgb, depth=np.full((480, 640), 600, np.uint16), ir=np.full((480, 640), 120, np.uint8),
+                        color_aligned_to_depth=True)
+    aligner = FaceAligner(detector=lambda image: [(image.shape[1] * 0.35, image.shape[0] * 0.3,
+                                                   image.shape[1] * 0.65, image.shape[0] * 0.7)])
+    result = aligner.align(frameset)
+    assert result.status == "unreliable" and "colour face is too dark" in result.reason

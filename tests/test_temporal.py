@@ -64,9 +64,9 @@ def test_a_jump_in_box_or_depth_starts_a_new_track(changed):
 def test_face_leaving_ends_the_track_after_max_missing():
     tracker = SessionTracker(TemporalConfig(window=4, live_votes=2, attack_votes=2, max_missing=1))
     _run(tracker, ["live", "live"])
-    assert tracker.update(_v("no_face"), 2).status == "pending"  # one dropped frame keeps the track, not the session
-    assert tracker.update(_v("no_face"), 3).status == "no_face"
-    assert tracker.update(_v("live"), 4).track_id == 2
+    assert tracker.update(_v("no_face"), 66).status == "pending"  # one dropped frame keeps the track, not the session
+    assert tracker.update(_v("no_face"), 99).status == "no_face"
+    assert tracker.update(_v("live"), 132).track_id == 2
 
 
 def test_recorded_frames_never_make_a_live_session_unless_allowed():
@@ -79,3 +79,24 @@ def test_recorded_frames_never_make_a_live_session_unless_allowed():
 def test_config_rejects_impossible_votes():
     with pytest.raises(ValueError, match="live_votes"):
         TemporalConfig(window=3, live_votes=4)
+
+
+@pytest.mark.parametrize("break_with", ["gap", "backwards", "no time", "origin"])
+def test_old_live_evidence_never_joins_new_across_a_break(break_with):
+    tracker = SessionTracker(CONFIG, allow_recorded=True)
+    for t in range(2):
+        assert tracker.update(_v("live"), 33.0 * t).status == "pending"
+    later = {"gap": 66.0 + CONFIG.max_gap_ms + 1, "backwards": 10.0, "no time": None, "origin": 66.0}[break_with]
+    origin = "recording" if break_with == "origin" else "camera"
+    after = tracker.update(_v("live", origin=origin), later)
+    assert after.status == "pending" and after.live_votes == 1 and after.track_id == 2
+    if later is not None:  # the new track goes on from here, with its own evidence
+        decisions = [tracker.update(_v("live", origin=origin), later + 33.0 * i) for i in (1, 2)]
+        assert [d.status for d in decisions] == ["pending", "live"] and decisions[1].time_to_decision_ms == 66.0
+
+
+def test_framesets_within_the_gap_keep_their_track():
+    tracker = SessionTracker(CONFIG)
+    times = [0.0, CONFIG.max_gap_ms, 2 * CONFIG.max_gap_ms]
+    decisions = [tracker.update(_v("live"), t) for t in times]
+    assert [d.status for d in decisions] == ["pending", "pending", "live"] and decisions[-1].track_id == 1

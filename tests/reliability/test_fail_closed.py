@@ -118,6 +118,18 @@ def test_3_the_threshold_and_band_cannot_be_changed_after_construction(demo_engi
         Detector(demo_engine, threshold=-1.0)
 
 
+def test_3_a_frameset_whose_origin_was_tampered_with_gets_a_plain_verdict(demo_engine, live_frameset):
+    import json
+
+    from mmdg_edge.records import verdict_record
+
+    frameset = copy.deepcopy(live_frameset)
+    frameset.origin = object()  # not one of the origins: refused by validate()
+    verdict = Detector(demo_engine).check(frameset)
+    assert verdict.status == "error" and verdict.origin == "unknown"
+    json.dumps(verdict_record(verdict, frameset))
+
+
 def _camera_frames(count, *, frozen=(), seed=1):
     frames = []
     for i, frameset in enumerate(render_sequence([Segment("live", count, distance_start_m=0.55)], seed=seed)):
