@@ -187,7 +187,8 @@ def calibrate_scores(live_scores: Sequence[float], attack_scores: Sequence[float
     needed = attacks_needed(target_apcer)
     if attack.size < needed:
         raise ValueError(f"attack_scores: {attack.size} attack framesets cannot show an APCER of {target_apcer:.2%}: with "
-                         f"no error the 95 % upper bound is about 3/n, so at least {needed} are needed")
+                         f"no error the 95 % interval's upper bound falls to it only from n = ln 0.025 / ln(1 − target), so at "
+                         f"least {needed} are needed")
     if not 0.0 <= uncertainty_band < 0.5:
         raise ValueError(f"uncertainty_band: expected a value in [0, 0.5), got {uncertainty_band}")
     acceptance = threshold_for_apcer(attack, target_apcer)

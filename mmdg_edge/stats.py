@@ -123,13 +123,14 @@ def error_rates(labels: Sequence[int], accepted: Sequence[bool], confidence: flo
 def attacks_needed(target: float) -> int:
     """Attack presentations needed before zero errors can show an APCER of ``target`` at all.
 
-    With no error in n trials the 95 % upper bound is about 3/n (the rule of three), so fewer than
-    3/target attacks cannot demonstrate the target whatever the threshold.
+    With no error in n trials the upper end of the 95 % Clopper–Pearson interval reported
+    everywhere here is 1 − 0.025^(1/n); it reaches ``target`` only from n = ln 0.025 / ln(1 − target)
+    (≈ 3.7/target: the one-sided rule of three, 3/n, would claim a bound the report does not show).
 
     Example:
-        >>> attacks_needed(0.01)
-        300
+        >>> attacks_needed(0.05), attacks_needed(0.01)
+        (72, 368)
     """
     if not 0.0 < target < 1.0:
         raise ValueError(f"target: expected an APCER in (0, 1), got {target}")
-    return math.ceil(3.0 / target - 1e-9)
+    return math.ceil(math.log(0.025) / math.log1p(-target) - 1e-9)

@@ -251,7 +251,7 @@ def test_calibration_refuses_mixed_labels_and_too_few_attacks():
 
     with pytest.raises(ValueError, match="labelled 'attack'"):
         collect_scores(Detector.load("demo"), SyntheticCamera(seed=3, num_frames=6), "live")
-    with pytest.raises(ValueError, match="at least 300"):
+    with pytest.raises(ValueError, match="at least 368"):
         calibrate_scores([0.9] * 20, [0.1] * 20, 0.01)
 
 

@@ -176,7 +176,7 @@ def test_stream_session_turns_live_after_k_votes_on_a_camera_only(engine, score)
 
 
 def test_profile_for_another_camera_or_model_file_is_refused(engine, score):
-    report = calibrate_scores([score + 0.1], np.linspace(0.0, score - 0.1, 30), 0.1)
+    report = calibrate_scores([score + 0.1], np.linspace(0.0, score - 0.1, 36), 0.1)
     profile = create_profile(report, camera_serial="SN1", camera_firmware="5.16", model_sha256=engine.model_sha256,
                              model_precision=engine.precision)
     detector = Detector(engine, ScriptedAligner(_Result("ok", "", _crops(), 1)), profile=profile)

@@ -207,7 +207,7 @@ def test_a_bundle_that_cannot_be_made_leaves_nothing_behind(collection, tmp_path
     from mmdg_edge.assets import DEMO_CHECKPOINT
     from mmdg_edge.train.bundle import create_bundle
 
-    with pytest.raises(ValueError, match="at least 300 are needed"):
+    with pytest.raises(ValueError, match="at least 368 are needed"):
         create_bundle(DEMO_CHECKPOINT, collection, tmp_path / "bundle", target_apcer=0.01)
     assert not (tmp_path / "bundle").exists()  # so the next try, with a reachable target, can write it
 
@@ -222,7 +222,7 @@ def test_calibrate_chooses_on_validation_subjects_and_reports_on_test_subjects(c
     assert report["test_subjects"]["bpcer"]["trials"] + report["test_subjects"]["non_response"]["errors"] >= 1
     few = CliRunner().invoke(main, ["calibrate", "--data", str(collection), "--target-apcer", "0.01", "--output",
                                     str(tmp_path / "q.json")])
-    assert few.exit_code == 1 and "at least 300 are needed" in few.output and not (tmp_path / "q.json").exists()
+    assert few.exit_code == 1 and "at least 368 are needed" in few.output and not (tmp_path / "q.json").exists()
 
 
 def test_collect_refuses_names_bad_labels_and_never_overwrites(collection, tmp_path):

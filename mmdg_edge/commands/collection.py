@@ -101,7 +101,7 @@ def forget_command(folder: str, subject: str) -> None:
 @click.option("--live", "live_path", default=None, help="Or: live captures on the target camera (recording or folder).")
 @click.option("--attack", "attack_path", default=None, help="And attack captures on the target camera.")
 @click.option("--target-apcer", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Highest share of attacks allowed through (needs at least 3 / target attack framesets).")
+              help="Highest share of attacks allowed through (needs ln 0.025 / ln(1 − target) attack framesets: 72 for 0.05).")
 @click.option("--band", default=0.05, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
               help="Uncertainty band around the threshold: the rates count it as not live.")
 @click.option("--source", default=None, help="--live/--attack: camera spec the profile is for (default: the captures').")

@@ -219,7 +219,7 @@ def int8_demo(tmp_path_factory):
 
 
 def _profile_for(engine, tmp_path):
-    report = calibrate_scores([0.9] * 10, np.linspace(0.0, 0.3, 30), 0.1)
+    report = calibrate_scores([0.9] * 10, np.linspace(0.0, 0.3, 36), 0.1)
     return create_profile(report, camera_serial="SYNTH-0", camera_firmware="", model_sha256=engine.model_sha256,
                           model_precision=engine.precision).save(tmp_path / "profile.json")
 
@@ -287,7 +287,7 @@ def test_11_calibration_refuses_a_target_no_threshold_can_meet():
 
 
 def test_11_calibration_refuses_too_few_attacks_for_its_target():
-    with pytest.raises(ValueError, match="at least 300 are needed"):
+    with pytest.raises(ValueError, match="at least 368 are needed"):
         calibrate_scores(np.linspace(0.6, 0.99, 50), np.linspace(0.0, 0.3, 20), 0.01)
 
 
