@@ -50,6 +50,15 @@ class LazyGroup(click.Group):
         module, _, attribute = COMMANDS[name].partition(":")
         return getattr(importlib.import_module(module), attribute)  # an ImportError here is a bug: let it show
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; Ctrl-C or SIGTERM where the command keeps no summary of its own is exit 130."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from .commands.common import interrupted
+
+            interrupted()
+
 
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM (a service stop) ends a command as Ctrl-C does: summary, exit 130

@@ -119,6 +119,16 @@ def test_interrupting_live_prints_the_summary_so_far_and_exits_130(signum, tmp_p
     assert all(json.loads(line)["status"] for line in out.splitlines())
 
 
+def test_interrupting_any_other_command_exits_130_too(tmp_path):
+    """Commands without a summary of their own (train, eval, bundle, export, bench, forget, ...)."""
+    process = subprocess.Popen([EXE, "bench", "--checkpoint", "paper", "--iterations", "50"], stderr=subprocess.PIPE,
+                               text=True, cwd=tmp_path)
+    time.sleep(8)  # importing torch and building the model
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted" in err and "Aborted" not in err, err[-2000:]
+
+
 def test_interrupting_check_and_record_exit_130_with_what_they_did(tmp_path):
     code, _, err = _interrupt(["check", "synthetic", "--max-frames", 100000, "--format", "json"], signal.SIGINT, tmp_path)
     assert code == 130 and "verdicts:" in err
@@ -280,6 +290,17 @@ def test_resuming_a_copied_run_finds_the_copy_s_own_best_checkpoint(tmp_path):
     result = run_training("syn:0-1", MMDGConfig.tiny(), TrainConfig(epochs=2, batch_size=8, lr=1e-3), tmp_path / "copy",
                           sizes=SyntheticSizes(16, 12, 12), resume=tmp_path / "copy" / "last.safetensors")
     assert Path(result["best_checkpoint"]).parent == tmp_path / "copy"
+
+
+def test_a_corrupt_trainer_state_is_one_line_not_a_traceback(tmp_path, tiny_checkpoint):
+    import shutil
+
+    shutil.copyfile(tiny_checkpoint, tmp_path / "last.safetensors")
+    (tmp_path / "last.state.pt").write_bytes(np.random.default_rng(0).bytes(200))
+    result = _cli("train", "--protocol", "syn:0-1", "--model-size", "tiny", "--epochs", "2", "--resume",
+                  tmp_path / "last.safetensors", "--output", tmp_path)
+    assert result.returncode == 1 and "not a trainer state file" in result.stderr
+    assert "Traceback" not in result.stderr and "weights_only" not in result.stderr
 
 
 def test_outside_a_checkout_the_split_lists_must_be_given(monkeypatch, tmp_path):

@@ -236,6 +236,17 @@ def test_collect_refuses_names_bad_labels_and_never_overwrites(collection, tmp_p
     assert len(load_manifest(collection)) == 21
 
 
+@pytest.mark.parametrize("bad_step", [{"subject": 1, "species": "bona_fide"}, {"subject": "S002", "species": "print"},
+                                      {"subject": "S002", "species": "bona_fide", "frame": 2},
+                                      {"subject": "S002", "species": "bona_fide", "frames": "2"}, "S002"])
+def test_a_plan_is_checked_whole_before_anything_is_recorded(tmp_path, bad_step):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"subject": "S001", "species": "bona_fide"}, bad_step]))
+    result = CliRunner().invoke(main, ["collect", "--data", str(tmp_path / "data"), "--source", "synthetic", "--plan",
+                                       str(plan), "--frames", "2"])
+    assert result.exit_code == 2 and "step 2" in result.output and not (tmp_path / "data").exists(), result.output
+
+
 def test_forget_deletes_a_subjects_recordings_cache_and_rows(collection, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(collection, copy)

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import require
+from ..errors import CheckpointError, require
 from ..model import MMDGConfig, MMDGPlusPlus, create_model
 from .losses import adp_losses, modality_certainty, symmetric_prompt_losses
 from .metrics import compute_metrics, threshold_at_eer
@@ -245,7 +245,13 @@ def _resume(checkpoint: PathLike, config: TrainConfig) -> Tuple[MMDGPlusPlus, Di
                                 "the last.safetensors a run writes each epoch")
     model, _ = load_checkpoint(checkpoint)
     # weights_only: a state file is data, never code (torch.load would otherwise unpickle anything).
-    state = torch.load(state_file, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's own message would suggest weights_only=False: never for a file from disk
+        raise CheckpointError(f"resume: {state_file} is not a trainer state file (corrupt or truncated: "
+                              f"{type(exc).__name__}); resume from an intact run, or start again") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"resume: {state_file} holds a {type(state).__name__}, not a trainer state")
     missing = {"optimizer", "tracker", "epoch", "best_hter", "best_checkpoint", "history"} - set(state)
     if missing:
         raise ValueError(f"resume: {state_file} lacks {sorted(missing)}")

@@ -11,15 +11,41 @@ import click
 from .common import echo_json, engine_choices, interrupted, progress, sdk_errors
 
 
-def _read_plan(path: str) -> List[Dict[str, Any]]:
+_STEP_KEYS = {"subject", "species", "instrument", "frames"}
+
+
+def _check_steps(steps: Any, frames: int, source: str, where: str) -> List[Dict[str, Any]]:
+    """Every step complete and valid before anything is recorded: a bad step 7 must not cost six takes."""
+    from ..collection import check_labels
+
+    if not isinstance(steps, list) or not steps:
+        raise click.BadParameter(f"{where}: expected a JSON list of {{\"subject\", \"species\", \"instrument\"?, "
+                                 "\"frames\"?}")
+    checked = []
+    for number, step in enumerate(steps, start=1):
+        try:
+            if not isinstance(step, dict) or not {"subject", "species"} <= set(step) or set(step) - _STEP_KEYS:
+                raise ValueError(f"expected the keys subject, species and optionally instrument, frames; got "
+                                 f"{sorted(step) if isinstance(step, dict) else type(step).__name__}")
+            step = {"instrument": "", "frames": frames, **step}
+            check_labels(step["subject"], step["species"], step["instrument"])
+            if isinstance(step["frames"], bool) or not isinstance(step["frames"], int) or step["frames"] < 1:
+                raise ValueError(f"frames: expected an int ≥ 1, got {step['frames']!r}")
+            if source == "synthetic":
+                from ..sensors.synthetic import presentation
+
+                presentation(step["subject"], step["species"], step["instrument"], step["frames"])
+        except ValueError as exc:
+            raise click.BadParameter(f"{where}, step {number}: {exc}") from exc
+        checked.append(step)
+    return checked
+
+
+def _read_plan(path: str) -> Any:
     try:
-        steps = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(steps, list) or not all(isinstance(s, dict) and {"subject", "species"} <= set(s)
-                                                  for s in steps):
-            raise ValueError("expected a JSON list of {\"subject\", \"species\", \"instrument\"?, \"frames\"?}")
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise click.BadParameter(f"{path}: not a plan ({exc})") from exc
-    return steps
 
 
 @click.command("collect")
@@ -48,14 +74,14 @@ def collect_command(folder: str, source: str, subject: Optional[str], species: O
 
     if plan is None and (subject is None or species is None):
         raise click.UsageError("give --subject and --species (and --instrument for an attack), or --plan FILE")
-    steps = _read_plan(plan) if plan else [{"subject": subject, "species": species, "instrument": instrument,
-                                            "frames": frames}]
+    steps = _check_steps(_read_plan(plan) if plan else [{"subject": subject, "species": species,
+                                                          "instrument": instrument, "frames": frames}],
+                         frames, source, plan or "collect")
     interactive = plan is not None and not no_prompt and source != "synthetic" and sys.stdin.isatty()
     done = 0
     with sdk_errors():
         try:
             for number, step in enumerate(steps, start=1):
-                step = {"instrument": "", "frames": frames, **step}
                 what = f"subject {step['subject']}, {step['species']}" + (
                     f" with {step['instrument']}" if step["instrument"] else "")
                 click.echo(f"[{number}/{len(steps)}] present next: {what}, {step['frames']} framesets", err=True)
@@ -65,10 +91,7 @@ def collect_command(folder: str, source: str, subject: Optional[str], species: O
                 if source == "synthetic":
                     from ..sensors.synthetic import presentation
 
-                    try:
-                        options = presentation(step["subject"], step["species"], step["instrument"], step["frames"])
-                    except ValueError as exc:
-                        raise click.BadParameter(str(exc)) from exc
+                    options = presentation(step["subject"], step["species"], step["instrument"], step["frames"])
                 with open_source(source, **options) as camera:
                     capture = collect(camera, folder, step["subject"], step["species"], step["instrument"],
                                       step["frames"], progress=lambda items: progress(items, step["frames"], "frameset"))
