@@ -11,6 +11,7 @@ JSON profile binds the camera serial and the exact model file (its SHA-256 and p
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -101,13 +102,14 @@ class DeviceProfile:
         return path
 
     @classmethod
-    def load(cls, path: PathLike, trusted_key: Any = None) -> "DeviceProfile":
+    def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None) -> "DeviceProfile":
         """Read a profile; any malformed file raises ProfileMismatch naming the problem.
 
         Args:
             path: the profile JSON.
             trusted_key: an Ed25519 public key object (``signing.load_public_key``): the bytes read
                 must then carry its "profile" signature (SignatureError otherwise).
+            sha256: the digest the bytes read must have (a bundle's index lists it).
         """
         path = Path(path)
         try:
@@ -115,6 +117,9 @@ class DeviceProfile:
         except OSError as exc:
             raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
         from .signing import load_signed_json
+
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ProfileMismatch(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
 
         return cls.from_dict(load_signed_json(data, path, trusted_key, "profile", ProfileMismatch), str(path))
 

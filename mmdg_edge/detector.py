@@ -228,13 +228,14 @@ class Detector:
             from .signing import load_public_key
 
             key = load_public_key(trusted_key)
-        expected_sha256 = None
+        expected_sha256 = profile_sha256 = None
         if isinstance(model, (str, os.PathLike)) and os.fspath(model) and model != "demo" and is_bundle(model):
             if profile is not None:
                 raise ValueError("profile: a bundle brings its own device profile; pass the bundle alone")
             bundled_files = read_bundle(model, precision, key)
-            model, profile, expected_sha256 = bundled_files.model, bundled_files.profile, bundled_files.model_sha256
-        loaded_profile = DeviceProfile.load(profile, trusted_key=key) if profile is not None else None
+            model, profile = bundled_files.model, bundled_files.profile
+            expected_sha256, profile_sha256 = bundled_files.model_sha256, bundled_files.profile_sha256
+        loaded_profile = DeviceProfile.load(profile, key, profile_sha256) if profile is not None else None
         path = resolve_model_path(model)
         created = create_engine(engine, path, **engine_options)
         if expected_sha256 is not None and created.model_sha256 != expected_sha256:
