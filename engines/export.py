@@ -240,14 +240,12 @@ def quantize_onnx(
         if mode == "dynamic":
             # MatMul/Gemm only: onnxruntime's ConvInteger for the one patch-embedding conv is slower
             # than the FP32 conv it replaces. reduce_range (7-bit weights) avoids the u8×s8 pair-sum
-            # saturation of AVX2 without VNNI: at the same speed (paper config, 2 AVX2 cores: 1.60× ORT
-            # FP32) the largest live-probability error drops 8× (0.0020 → 0.00026).
-            # The gain is all in the ViT's own 768–3072-wide MatMuls (2.5–3.3× faster in INT8); at batch 1
-            # nearly half the INT8 run is ops INT8 does not touch (attention scores, Softmax, Transpose,
-            # LayerNorm, adapter glue), which caps the ratio there. The 504 U-Adapter++ MatMuls (width 8)
-            # stay quantised too: the profiler puts them ~9 ms slower than FP32 (29 vs 19 ms in a ~630 ms
-            # run), but excluding them (nodes_to_exclude) un-fuses their bias Adds and measured no faster
-            # end to end, and a width cut-off would leave the tiny/demo model (width 64) wholly FP32.
+            # saturation of AVX2 without VNNI, at the same speed and with a smaller live-probability error.
+            # The gain is in the ViT's own 768–3072-wide MatMuls; ops INT8 does not touch (attention
+            # scores, Softmax, Transpose, LayerNorm, adapter glue) cap the ratio at batch 1
+            # (benchmarks/bench_engines.py measures it). The U-Adapter++ MatMuls (width 8) stay quantised
+            # too: excluding them (nodes_to_exclude) un-fuses their bias Adds and was no faster end to
+            # end, and a width cut-off would leave the tiny/demo model (width 64) wholly FP32.
             quantization.quantize_dynamic(
                 str(source),
                 str(output),

@@ -265,6 +265,12 @@ def test_calibration_refuses_mixed_labels_and_too_few_attacks():
         calibrate_scores([0.9] * 20, [0.1] * 20, 0.01)
 
 
+def test_calibrate_refuses_a_collection_mixed_with_captures(tmp_path):
+    result = CliRunner().invoke(main, ["calibrate", "--data", str(tmp_path), "--live", str(tmp_path), "--output",
+                                       str(tmp_path / "p.json")])
+    assert result.exit_code == 2 and "--data calibrates on the collection" in result.output
+
+
 def test_eval_refuses_a_one_class_split_before_scoring(monkeypatch, tiny_checkpoint):
     import mmdg_edge.train.experiment as experiment
     from mmdg_edge.train.data import CropDataset

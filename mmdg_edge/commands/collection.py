@@ -150,7 +150,10 @@ def calibrate_command(folder, live_path, attack_path, target_apcer, band, source
     """
     from ..detector import Detector, DetectorConfig
 
-    if (folder is None) == (live_path is None or attack_path is None):
+    captures = live_path is not None or attack_path is not None
+    if folder is not None and (captures or source is not None):
+        raise click.UsageError("--data calibrates on the collection: --live, --attack and --source are for captures")
+    if folder is None and (live_path is None or attack_path is None):
         raise click.UsageError("give --data FOLDER, or --live and --attack captures")
     with sdk_errors():
         detector = Detector.load(model, engine=engine, threshold=0.5, trusted_key=trusted_key, precision=precision,
