@@ -17,7 +17,11 @@ TORCH = ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch>=2.24", "onnx>
 TRAIN = TORCH + ["tqdm>=4.60", "scikit-learn>=1.3", "scipy>=1.10", "matplotlib>=3.7"]
 REALSENSE = ["pyrealsense2>=2.55"]
 TENSORRT = ["tensorrt>=10", "pycuda>=2022.1"]
-DEV = TRAIN + REALSENSE + ["pytest>=7.4", "pytest-timeout>=2.2", "scikit-image>=0.21", "psutil>=5.9", "jsonschema>=4"]
+# The face models' converter and the TFLite runtime they are parity-tested against: dev only, the
+# kiosk runs the converted ONNX files on onnxruntime (scripts/convert_face_models.py).
+FACE_MODELS = ["tflite2onnx>=0.4.1", "ai-edge-litert>=2.0"]
+DEV = TRAIN + REALSENSE + FACE_MODELS + ["pytest>=7.4", "pytest-timeout>=2.2", "scikit-image>=0.21", "psutil>=5.9",
+                                         "jsonschema>=4"]
 
 setup(
     name="mmdg-edge",
