@@ -12,6 +12,11 @@ DEMO_RECORDING = ASSETS / "demo.db3"
 DEMO_SEGMENTS = ASSETS / "demo_segments.json"
 D435_RECORDING = ASSETS / "d435_office.bag"
 """A real D435 recording of an office corner, nobody in view."""
+BLAZEFACE_MODEL = ASSETS / "blazeface_short.onnx"
+"""MediaPipe's BlazeFace short-range face detector (Apache-2.0), converted to ONNX."""
+FACE_MESH_MODEL = ASSETS / "face_mesh.onnx"
+"""MediaPipe's Face Mesh (468 3-D landmarks, Apache-2.0), converted to ONNX."""
+MAKE_FACE_MODELS = "reinstall mmdg-edge, or make it with scripts/convert_face_models.py (dev extra)"
 
 
 def bundled(path: Path, how_to_make: str) -> Path:

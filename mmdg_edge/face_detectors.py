@@ -5,6 +5,10 @@ and colour is what the aligner detects on. A detector that sets ``takes_size_ran
 takes ``size_range=(min_px, max_px)``, which the aligner passes while tracking a face of known size. Boxes are in the pixels of the image passed in. Any
 callable returning Detections, (x0, y0, x1, y1) boxes or an N×4 array works; ``to_detections``
 turns its answer into Detections and refuses malformed ones.
+
+Backends: ``BlazeFaceDetector`` (MediaPipe's learned short-range detector, bundled, onnxruntime:
+box, six keypoints, score), ``HaarFaceDetector`` (OpenCV's cascade: box only) and
+``YuNetFaceDetector`` (OpenCV's YuNet, a model file you supply: box, five keypoints, score).
 """
 from __future__ import annotations
 
@@ -16,15 +20,29 @@ from typing import Any, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from .assets import BLAZEFACE_MODEL, MAKE_FACE_MODELS, bundled
 from .geometry import Box
+
+__all__ = [
+    "BLAZEFACE_KEYPOINTS", "BlazeFaceDetector", "Detection", "HaarFaceDetector", "YuNetFaceDetector",
+    "blazeface_anchors", "to_detections",
+]
+
+BLAZEFACE_KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tragion",
+                       "left_ear_tragion")
+"""The rows of a BlazeFace Detection's landmarks (the subject's right and left)."""
 
 
 @dataclass(frozen=True)
 class Detection:
-    """One face: box (x0, y0, x1, y1), detector score, optional 5×2 landmarks.
+    """One face: box (x0, y0, x1, y1), detector score, optional 5×2 or 6×2 landmarks (x, y pixels).
 
-    Landmarks follow YuNet's order: right eye, left eye (the subject's, so the right eye is on the
-    image's left), nose tip, right and left mouth corners.
+    The first two rows are always the right eye and the left eye (the subject's, so in a camera
+    image that is not mirrored the right eye is on the image's left); the aligner levels the eye
+    line with them. The rest depends on the detector:
+    - 5×2 (YuNet): right eye, left eye, nose tip, right and left mouth corners;
+    - 6×2 (BlazeFace, ``BLAZEFACE_KEYPOINTS``): right eye, left eye, nose tip, mouth centre, right
+      and left ear tragion.
     """
 
     box: Box
@@ -51,8 +69,9 @@ def _as_detection(item: Any) -> Detection:
     x0, y0, x1, y1 = det.box
     if not all(math.isfinite(v) for v in det.box) or x1 <= x0 or y1 <= y0:
         raise ValueError(f"face detector: expected a finite box with x1 > x0 and y1 > y0, got {det.box}")
-    if det.landmarks is not None and np.shape(det.landmarks) != (5, 2):
-        raise ValueError(f"face detector: expected 5×2 landmarks, got shape {np.shape(det.landmarks)}")
+    if det.landmarks is not None and np.shape(det.landmarks) not in ((5, 2), (6, 2)):
+        raise ValueError(f"face detector: expected 5×2 (YuNet) or 6×2 (BlazeFace) landmarks, "
+                         f"got shape {np.shape(det.landmarks)}")
     return det
 
 
@@ -154,3 +173,166 @@ class YuNetFaceDetector:
         # Each row: x, y, w, h, five (x, y) landmarks, score (OpenCV FaceDetectorYN documentation).
         return [Detection((float(f[0]), float(f[1]), float(f[0] + f[2]), float(f[1] + f[3])), float(f[14]),
                           np.asarray(f[4:14], np.float64).reshape(5, 2)) for f in faces]
+
+
+def _open_face_model(model_path: Union[str, Path], owner: str, inputs: Tuple[int, ...],
+                     outputs: Tuple[Tuple[int, ...], ...], threads: int):
+    """An onnxruntime CPU session of a bundled face model, refused unless its tensors are as expected.
+
+    A file of the wrong model (the mesh given as the detector) would run and answer nonsense, so
+    the input shape and every output shape are compared before the session is used.
+    """
+    # Imported here: the aligner imports this module, and a Haar-only aligner needs no onnxruntime.
+    import onnxruntime as ort
+
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"{owner}.threads: expected an integer ≥ 1, got {threads!r}")
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{owner}.model_path: no file at {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
+        raise ValueError(f"{owner}.model_path: onnxruntime cannot load {path} as an ONNX model ({exc})") from exc
+    found_in = tuple(tuple(t.shape) for t in session.get_inputs())
+    found_out = tuple(tuple(t.shape) for t in session.get_outputs())
+    if found_in != (inputs,) or found_out != outputs:
+        raise ValueError(f"{owner}.model_path: {path} has inputs {found_in} and outputs {found_out}; expected "
+                         f"inputs {(inputs,)} and outputs {outputs} (is it another model?)")
+    return session
+
+
+def _check_image(image: np.ndarray, owner: str) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or not (
+            image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)) or image.size == 0:
+        raise ValueError(f"{owner}: expected an H×W (grey) or H×W×3 (RGB) uint8 image, got "
+                         f"{getattr(image, 'dtype', type(image).__name__)} of shape {np.shape(image)}")
+
+
+def blazeface_anchors(input_size: int = 128, strides: Tuple[int, ...] = (8, 16, 16, 16)) -> np.ndarray:
+    """The short-range BlazeFace SSD anchor centres, (896, 2) x, y in 0..1, in the model's output order.
+
+    MediaPipe's SsdAnchorsCalculator with the face detector's options: each layer puts two anchors
+    (aspect ratio 1 and its interpolated scale) on every cell of its stride's grid; layers of the
+    same stride share a grid, so the 16×16 grid gets 2 anchors per cell and the 8×8 grid 6. With
+    ``fixed_anchor_size`` every anchor's width and height are 1, so only the centres matter.
+    """
+    groups: List[Tuple[int, int]] = []
+    for stride in strides:
+        if groups and groups[-1][0] == stride:
+            groups[-1] = (stride, groups[-1][1] + 2)
+        else:
+            groups.append((stride, 2))
+    centres = []
+    for stride, per_cell in groups:
+        cells = math.ceil(input_size / stride)
+        ys, xs = np.mgrid[0:cells, 0:cells]
+        grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        centres.append(np.repeat(grid, per_cell, axis=1).reshape(-1, 2))
+    return np.concatenate(centres)
+
+
+def _weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                  iou_threshold: float) -> List[Detection]:
+    """MediaPipe's weighted non-max suppression: each cluster (IoU > threshold with its best box)
+    becomes one face whose box and keypoints are the score-weighted means and whose score is the best.
+
+    Averaging the overlapping anchors' answers steadies the box and keypoints from frame to frame
+    more than keeping the single best anchor would.
+    """
+    remaining = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    faces = []
+    while remaining.size:
+        top, rest = remaining[0], boxes[remaining]
+        width = np.clip(np.minimum(rest[:, 2], boxes[top, 2]) - np.maximum(rest[:, 0], boxes[top, 0]), 0, None)
+        height = np.clip(np.minimum(rest[:, 3], boxes[top, 3]) - np.maximum(rest[:, 1], boxes[top, 1]), 0, None)
+        overlap = width * height
+        in_cluster = overlap / (areas[remaining] + areas[top] - overlap) > iou_threshold
+        in_cluster[0] = True
+        cluster = remaining[in_cluster]
+        weights = scores[cluster] / scores[cluster].sum()
+        box = tuple(float(v) for v in weights @ boxes[cluster])
+        marks = np.tensordot(weights, keypoints[cluster], axes=1)
+        faces.append(Detection(box, float(scores[top]), marks))
+        remaining = remaining[~in_cluster]
+    return faces
+
+
+class BlazeFaceDetector:
+    """MediaPipe's BlazeFace short-range face detector on onnxruntime: box, six keypoints, score.
+
+    Trained for faces within about 2 m of the camera (a kiosk's range). The image is letterboxed
+    to 128×128 (aspect kept, black bars), so faces smaller than about 1/12 of the image's longer
+    side (50 px at 640×480) are missed. Keypoints are ``BLAZEFACE_KEYPOINTS``. One session serves
+    every call and holds no per-call state: one detector may be shared by threads.
+
+    Args:
+        model_path: the converted ONNX model; None = the bundled ``blazeface_short.onnx``.
+        score_threshold: minimum face probability (MediaPipe's default 0.5).
+        nms_threshold: IoU above which overlapping answers merge into one face (MediaPipe: 0.3).
+        threads: onnxruntime intra-op threads.
+
+    Raises:
+        FileNotFoundError: the model file does not exist.
+        ValueError: onnxruntime cannot load it, or its tensors are not BlazeFace's.
+
+    Example:
+        >>> faces = BlazeFaceDetector()(rgb)  # doctest: +SKIP
+        >>> right_eye, left_eye = faces[0].landmarks[:2]  # doctest: +SKIP
+    """
+
+    wants_color = True
+    input_size = 128
+
+    def __init__(self, model_path: Optional[Union[str, Path]] = None, score_threshold: float = 0.5,
+                 nms_threshold: float = 0.3, threads: int = 1) -> None:
+        for field_name, value in (("score_threshold", score_threshold), ("nms_threshold", nms_threshold)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"BlazeFaceDetector.{field_name}: expected a value in (0, 1), got {value}")
+        path = bundled(BLAZEFACE_MODEL, MAKE_FACE_MODELS) if model_path is None else model_path
+        self._session = _open_face_model(path, "BlazeFaceDetector", (1, 3, 128, 128), ((1, 896, 16), (1, 896, 1)),
+                                         threads)
+        self._input = self._session.get_inputs()[0].name
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self._anchors = blazeface_anchors(self.input_size)
+
+    def __call__(self, image: np.ndarray) -> List[Detection]:
+        """Faces in ``image`` (H×W grey or H×W×3 RGB uint8), best first, in its pixels."""
+        _check_image(image, "BlazeFaceDetector")
+        tensor, scale, pad = self._letterbox(image)
+        regressors, logits = self._session.run(None, {self._input: tensor})
+        # MediaPipe clips the logits to ±100 before the sigmoid (score_clipping_thresh).
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100.0, 100.0)))
+        keep = np.flatnonzero(scores >= self.score_threshold)
+        if keep.size == 0:
+            return []
+        raw = regressors[0, keep].astype(np.float64) / self.input_size
+        anchors = self._anchors[keep]
+        centres, sizes = raw[:, 0:2] + anchors, raw[:, 2:4]
+        # Normalised letterbox coordinates → pixels of the image passed in.
+        to_image = self.input_size / scale
+        offset = pad / scale
+        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1) * np.tile(to_image, 2) \
+            - np.tile(offset, 2)
+        keypoints = (raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]) * to_image - offset
+        sane = (np.isfinite(boxes).all(axis=1) & np.isfinite(keypoints).all(axis=(1, 2))
+                & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+        return _weighted_nms(boxes[sane], keypoints[sane], scores[keep][sane], self.nms_threshold)
+
+    def _letterbox(self, image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(1, 3, 128, 128) float32 in [-1, 1], the x/y scale image → input, and the x/y padding."""
+        height, width = image.shape[:2]
+        side = self.input_size
+        fit = side / max(height, width)
+        new_w, new_h = max(1, round(width * fit)), max(1, round(height * fit))
+        # INTER_AREA averages the pixels a downscale drops (640 → 128 would alias with bilinear).
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR)
+        pad_x, pad_y = (side - new_w) // 2, (side - new_h) // 2
+        canvas = np.zeros((side, side, 3), np.uint8)
+        canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized[..., None] if resized.ndim == 2 else resized
+        tensor = (canvas.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0)
+        return tensor, np.array([new_w / width, new_h / height]), np.array([pad_x, pad_y], np.float64)
