@@ -56,6 +56,15 @@ def test_weighted_nms_averages_each_cluster_by_score():
     assert len(_weighted_nms(boxes, keypoints, scores, 0.95)) == 3
 
 
+@pytest.mark.timeout(10)
+def test_weighted_nms_ends_on_a_box_without_area():
+    # A zero-area box overlaps nothing, not even itself (0/0): it must still leave the queue.
+    boxes = np.array([[5, 5, 5, 5], [0, 0, 10, 10]], np.float64)
+    with np.errstate(invalid="ignore"):
+        faces = _weighted_nms(boxes, np.zeros((2, 6, 2)), np.array([0.9, 0.8]), 0.3)
+    assert [f.score for f in faces] == [0.9, 0.8]
+
+
 def test_finds_the_astronaut_where_haar_does_with_keypoints_in_order(blazeface):
     faces = blazeface(ASTRONAUT)
     assert len(faces) == 1
