@@ -1,6 +1,7 @@
 """Face Mesh on onnxruntime: landmarks on a real photo, regions, rotation, head pose, refusals, and
 parity with the TFLite runtime on the source model (tests/data/face_models)."""
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -202,6 +203,19 @@ def test_grey_image_gives_the_same_landmarks(mesh, astronaut_marks):
     grey = mesh(cv2.cvtColor(ASTRONAUT, cv2.COLOR_RGB2GRAY), astronaut_marks.roi)
     assert grey.score > 0.9
     assert np.median(np.hypot(*(grey.points[:, :2] - astronaut_marks.points[:, :2]).T)) < 1.0
+
+
+def test_one_detector_and_mesh_serve_two_threads(mesh, detector):
+    images = [ASTRONAUT, _rotated(ASTRONAUT, 20.0)[0]]
+
+    def landmarks(image):
+        return mesh(image, roi_from_detection(detector(image)[0])).points
+
+    alone = [landmarks(image) for image in images]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shared = list(pool.map(landmarks, images * 4))
+    for index, points in enumerate(shared):
+        np.testing.assert_array_equal(points, alone[index % 2])
 
 
 def test_missing_corrupt_or_foreign_model_file_is_refused(tmp_path):
