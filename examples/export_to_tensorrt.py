@@ -36,7 +36,6 @@ onnx_path = export_onnx(checkpoint, args.out / "model.onnx", opset=args.opset)
 aligner, faces = FaceAligner(), []  # real face crops to compare on: the synthetic camera through the aligner
 with open_source("synthetic", seed=0, num_frames=16) as frames:
     for frameset in frames:
-        aligner.reset()
         result = aligner.align(frameset)
         if result.status == "ok" and len(faces) < 4:
             faces.append(result.crops)

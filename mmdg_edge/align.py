@@ -1,15 +1,23 @@
-"""FaceAligner: find the face once, cut the same square box out of RGB, depth and IR.
+"""FaceAligner: find the face, place its landmarks, and cut the same face out of RGB, depth and IR.
 
-Geometry only: the crops are raw pixels (``mmdg_edge.preprocess.encode`` turns them into the
-model's input). They frame the face like the benchmark datasets' loose face crops (METHOD.md §5):
-the detector's box enlarged by a fixed margin, made square, zero-padded at the image border,
-resized to 224. Detection runs on RGB and falls back to IR when RGB is missing or dark. The face's
-inner region (``geometry.inner_box``) gives the face distance and the depth coverage, and travels
-on the crops for the physical checks. Never raises on bad input: every failure is an AlignResult
-with a status and a reason.
+A learned detector (MediaPipe BlazeFace by default, OpenCV's Haar cascade as an option) finds the
+faces; the landmark model (MediaPipe Face Mesh, 468 points in 3-D) places the chosen face's points.
+Everything after is drawn by the landmarks, never by a box fraction:
+- the crops are levelled on the eye line and scaled by the eyes' 3-D distance (which a turned head
+  does not shorten), centred between the eyes and the mouth, in every modality;
+- the face region the physical checks measure is the polygon of the face's own points (cheeks, nose,
+  the forehead below the hairline, the chin): a hand beside the face, the hair, the sheet's edge or
+  the wall behind the silhouette is not in it;
+- depth is sampled at named landmarks for the face-shape check (``mmdg_edge.physics``);
+- head pose (yaw, pitch, roll) and the eyes' distance go into the quality record.
+
+Stateless: ``align`` depends only on its frameset and on the ``TrackPrior`` a stream session may
+pass in (the last landmarks, so a tracked face needs no full search; ``mmdg_edge.tracking``). Never raises on bad input: every
+failure is an AlignResult with a status and a reason.
 
 Registration (colour not aligned to depth): the face box is moved between the colour and the
-depth/IR pixel grids through the frameset's calibration (``mmdg_edge.geometry``).
+depth/IR pixel grids through the frameset's calibration (``mmdg_edge.geometry``), and the
+landmarks with it.
 """
 from __future__ import annotations
 
@@ -20,69 +28,71 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .face_detectors import Detection, HaarFaceDetector, YuNetFaceDetector, to_detections
+from .face_detectors import BlazeFaceDetector, Detection, HaarFaceDetector, YuNetFaceDetector, to_detections
+from .face_mesh import (
+    FACE_OVAL, LEFT_EYE_OUTER, MOUTH_LEFT, MOUTH_RIGHT, NOSE_TIP, RIGHT_EYE_OUTER, SHAPE_POINTS, FaceLandmarks, FaceMesh, MeshRoi, ROI_SCALE, head_pose,
+    roi_from_detection, roi_from_landmarks,
+)
 from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet
-from .geometry import Box, box_iou, inner_box, map_box_to_color, map_box_to_depth, region, square_box
+from .geometry import Box, box_iou, map_box_to_color, map_box_to_depth
 
 __all__ = [
-    "ALIGN_STATUSES", "AlignConfig", "AlignResult", "Detection", "FaceAligner", "HaarFaceDetector",
-    "YuNetFaceDetector", "choose_face", "crop_square", "face_distance_m",
+    "ALIGN_STATUSES", "AlignConfig", "AlignResult", "BlazeFaceDetector", "Detection", "FaceAligner",
+    "TrackPrior", "HaarFaceDetector", "YuNetFaceDetector", "choose_face", "crop_rotated", "face_distance_m",
 ]
 
 ALIGN_STATUSES = ("ok", "no_face", "unreliable", "error")
+_TILE = 0.6  # the second search pass's tiles: this share of the frame's width and height, overlapping
+_RESETTLE = 0.05  # a tracked face whose landmarks moved more than this share of the region is placed again
 FaceDetector = Callable[[np.ndarray], Any]
-# The Haar cascade's window is 24 px, but with the aligner's 7 neighbours it finds faces reliably from about
-# 1.5 times that: the full-frame passes are sized so the faces they look for measure at least this much.
-_RELIABLE_PX = 36
+
+# The face region for IR and depth coverage: the silhouette pulled this far towards the nose.
+_REGION_SHRINK = 0.85
 
 
 @dataclass(frozen=True)
 class AlignConfig:
     """Crop geometry, detection, tracking and quality thresholds.
 
-    ``margin`` 1.5: the benchmarks' crops are loose (forehead, chin and some background around a
-    detector-tight box); 1.5× the Haar box reproduces that framing.
+    ``crop_eye_widths``: the crop's side in 3-D eye-corner distances. At 2.6 it frames the face as
+    the benchmark datasets' loose crops do (forehead, chin and a little background; METHOD.md §5).
     """
 
-    margin: float = 1.5
-    # Full-frame search on a downscaled copy (Haar cost grows with pixels): first at this width, which
-    # finds the large faces of a kiosk (≥ 144 px at 640 wide); only when that finds none, again at the
-    # scale where a min_face_px face measures 36 px, for the faces between the two.
-    detect_width: int = 160
-    min_face_px: float = 60.0
+    crop_eye_widths: float = 2.6
+    detect_width: int = 320  # the full-frame search runs on a copy this wide (detectors resize anyway)
+    min_face_px: float = 60.0  # face width (the landmarks' silhouette) below this: too small to judge
     max_distance_m: float = 1.5
     min_blur: float = 15.0
     min_depth_coverage: float = 0.5
-    max_faces: Optional[int] = None  # e.g. 1: a second face in view fails quality (None: any number)
-    dark_rgb_level: float = 25.0  # mean grey below this: fall back to IR, and a face this dark shows nothing
+    max_faces: Optional[int] = 1  # a second face in view makes the frameset unreliable (None: any number)
+    dark_rgb_level: float = 25.0  # mean grey below this: detect on IR, and a face this dark shows nothing
     min_rgb_contrast: float = 3.0  # grey standard deviation on the face below this: the colour crop shows nothing
-    smoothing: float = 0.5  # EMA weight of the previous box (0 = off)
-    # A jump below this IoU restarts smoothing. A still face's detector jitter keeps IoU above 0.8; a
-    # lower overlap is a new face or a fast move, and averaging with it shifts the crop off the face
-    # (the soak's live framesets: 17 % denied with 0.4, 7 % with 0.7).
-    reset_iou: float = 0.7
-    # Tracking: search a window twice the previous face, scaled so the face is ~40 px (the Haar
-    # window is 24), and the whole frame again every ``full_search_every`` frames to count faces.
-    track: bool = True
-    track_face_px: int = 40
-    full_search_every: int = 10
+    min_presence: float = 0.9  # the landmark model's face presence below this: no face there (a false face on
+    # clothing reaches 0.7; a visible face 0.99+)
     nominal_distance_m: float = 0.6  # first guess (and the guess without depth) for registration
 
     def __post_init__(self) -> None:
-        if self.margin < 1.0:
-            raise ValueError(f"AlignConfig.margin: expected ≥ 1, got {self.margin}")
-        if not 0.0 <= self.smoothing < 1.0:
-            raise ValueError(f"AlignConfig.smoothing: expected a value in [0, 1), got {self.smoothing}")
-        if self.detect_width < 64 or not self.min_face_px >= _RELIABLE_PX:
-            raise ValueError(f"AlignConfig.detect_width/min_face_px: expected ≥ 64 px and ≥ {_RELIABLE_PX} px, got "
+        if not self.crop_eye_widths > 1.0:
+            raise ValueError(f"AlignConfig.crop_eye_widths: expected > 1, got {self.crop_eye_widths}")
+        if self.detect_width < 64 or not self.min_face_px > 0:
+            raise ValueError(f"AlignConfig.detect_width/min_face_px: expected ≥ 64 px and > 0, got "
                              f"{self.detect_width}, {self.min_face_px}")
-        if self.track_face_px < 24 or self.full_search_every < 1:
-            raise ValueError(f"AlignConfig.track_face_px/full_search_every: expected ≥ 24 px and ≥ 1 frame, got "
-                             f"{self.track_face_px}, {self.full_search_every}")
         if self.max_faces is not None and self.max_faces < 1:
             raise ValueError(f"AlignConfig.max_faces: expected None or ≥ 1, got {self.max_faces}")
+        if not 0.0 < self.min_presence < 1.0:
+            raise ValueError(f"AlignConfig.min_presence: expected a value in (0, 1), got {self.min_presence}")
         if not self.nominal_distance_m > 0:
             raise ValueError(f"AlignConfig.nominal_distance_m: expected > 0 metres, got {self.nominal_distance_m}")
+
+
+@dataclass(frozen=True)
+class TrackPrior:
+    """Where a stream's face was last frameset (from ``mmdg_edge.tracking.FaceTrack``): its landmarks in
+    the pixels of the image they were found in ("RGB" or "IR"), and the faces the last full search counted."""
+
+    landmarks: np.ndarray
+    source: str
+    num_faces: int
 
 
 @dataclass
@@ -93,14 +103,19 @@ class AlignResult:
         status: one of ALIGN_STATUSES.
         reason: what was found where, or why nothing could be cropped.
         crops: the face crops when status is "ok".
-        num_faces: faces seen in the frame (while tracking: the count of the last full-frame search
-            or more when the tracking window itself holds more).
+        num_faces: faces seen in the frame (while tracking: the last full search's count).
+        landmarks: the face's landmarks in the pixels of the image they were found in, or None.
+        source: that image: "RGB" or "IR" ("" when no image was searched).
+        searched: whether the whole frame was searched (else the prior's region only).
     """
 
     status: str
     reason: str
     crops: Optional[FaceCrops] = None
     num_faces: int = 0
+    landmarks: Optional[np.ndarray] = None
+    source: str = ""
+    searched: bool = True
 
 
 def choose_face(faces: Sequence[Union[Detection, Box]], width: int, height: int) -> Union[Detection, Box]:
@@ -113,40 +128,29 @@ def choose_face(faces: Sequence[Union[Detection, Box]], width: int, height: int)
     return max(faces, key=key)
 
 
-def crop_square(image: np.ndarray, box: Box, interpolation: int, angle_deg: float = 0.0) -> np.ndarray:
-    """Cut the square ``box`` out of ``image``, zero outside the image, resized to CROP_SIZE².
+def crop_rotated(image: np.ndarray, centre: Tuple[float, float], side: float, angle_deg: float,
+                 interpolation: int) -> np.ndarray:
+    """The square of ``side`` px about ``centre``, rotated by ``angle_deg`` (counter-clockwise: levels an
+    eye line tilted clockwise by that angle), zero outside the image, resampled to CROP_SIZE².
 
-    A non-zero ``angle_deg`` rotates the content counter-clockwise about the box centre first
-    (levels eyes tilted clockwise by that angle); that path samples with warpAffine, which has no
-    area filter, so INTER_AREA becomes bilinear there.
+    ``INTER_AREA`` has no meaning for a warp: it samples bilinearly there, with a blur first when
+    the crop shrinks the face by more than two (so a far-away crop does not alias).
     """
-    if angle_deg:
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        matrix = cv2.getRotationMatrix2D((cx, cy), angle_deg, CROP_SIZE / max(box[2] - box[0], 1e-6))
-        matrix[:, 2] += (CROP_SIZE / 2 - cx, CROP_SIZE / 2 - cy)
-        flags = cv2.INTER_LINEAR if interpolation == cv2.INTER_AREA else interpolation
-        return cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=0)
-    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
-    side = max(1, int(round(box[2] - box[0])))
-    out = np.zeros((side, side) + image.shape[2:], image.dtype)
-    sx0, sy0 = max(0, x0), max(0, y0)
-    sx1, sy1 = min(image.shape[1], x0 + side), min(image.shape[0], y0 + side)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    return cv2.resize(out, (CROP_SIZE, CROP_SIZE), interpolation=interpolation)
+    scale = CROP_SIZE / max(side, 1e-6)
+    if interpolation == cv2.INTER_AREA:
+        if scale < 0.5:
+            image = cv2.GaussianBlur(image, (0, 0), 0.5 / scale)
+        interpolation = cv2.INTER_LINEAR
+    matrix = cv2.getRotationMatrix2D(centre, angle_deg, scale)
+    matrix[:, 2] += (CROP_SIZE / 2 - centre[0], CROP_SIZE / 2 - centre[1])
+    return cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=interpolation,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def face_distance_m(depth_region: np.ndarray, depth_scale_m: float) -> Optional[float]:
-    """Median depth in metres of the valid (non-zero) pixels of a face region, None when there are none."""
-    valid = depth_region[depth_region > 0]
+def face_distance_m(depth_values: np.ndarray, depth_scale_m: float) -> Optional[float]:
+    """Median depth in metres of the valid (non-zero) values of a face region, None when there are none."""
+    valid = depth_values[depth_values > 0]
     return float(np.median(valid)) * depth_scale_m if valid.size else None
-
-
-def _shrink(image: np.ndarray, scale: float) -> np.ndarray:
-    """``image`` scaled by ``scale`` < 1, never below one pixel a side (a 1×8000 strip stays 1 high)."""
-    size = (max(1, int(round(image.shape[1] * scale))), max(1, int(round(image.shape[0] * scale))))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _ir_to_uint8(ir: np.ndarray) -> np.ndarray:
@@ -155,189 +159,212 @@ def _ir_to_uint8(ir: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(ir, alpha=255.0 / max(high - low, 1.0), beta=-low * 255.0 / max(high - low, 1.0))
 
 
+def _box_of(points: np.ndarray) -> Box:
+    return (float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()),
+            float(points[:, 1].max()))
+
+
 class FaceAligner:
     """Turn a FrameSet into FaceCrops, or into the reason it cannot.
 
-    Keeps per-stream state (the tracked, smoothed face): use one aligner per stream and call
-    ``reset()`` when a stream starts. ``align`` trusts the FrameSet contract (a FrameSet validates
-    when built; call ``frameset.validate()`` after changing its fields, as ``Detector.check`` does).
+    ``align`` trusts the FrameSet contract (a FrameSet validates when built; call
+    ``frameset.validate()`` after changing its fields, as ``Detector.check`` does). The models it
+    runs (onnxruntime sessions, an OpenCV cascade) are created once; share an aligner between
+    threads only behind a lock, as ``Detector`` does.
 
     Args:
         config: geometry, tracking and quality thresholds.
-        detector: a face detector (``HaarFaceDetector``, ``YuNetFaceDetector`` or any callable
-            image → Detections or (x0, y0, x1, y1) boxes); default Haar.
+        detector: a face detector (``BlazeFaceDetector`` by default, ``HaarFaceDetector``,
+            ``YuNetFaceDetector`` or any callable image → Detections or (x0, y0, x1, y1) boxes).
+        mesh: the landmark model (default: the bundled Face Mesh).
 
     Example:
         >>> result = FaceAligner().align(frameset)  # doctest: +SKIP
-        >>> result.status, result.reason, result.crops.quality.passed
+        >>> result.status, result.reason, result.crops.quality.yaw_deg
     """
 
-    def __init__(self, config: AlignConfig = AlignConfig(), detector: Optional[FaceDetector] = None) -> None:
+    def __init__(self, config: AlignConfig = AlignConfig(), detector: Optional[FaceDetector] = None,
+                 mesh: Optional[FaceMesh] = None) -> None:
         self.config = config
-        self.detector = detector if detector is not None else HaarFaceDetector()
-        self.reset()
+        self.detector = detector if detector is not None else BlazeFaceDetector()
+        self.mesh = mesh if mesh is not None else FaceMesh()
 
-    def reset(self) -> None:
-        """Forget the tracked and smoothed face (call when a new stream starts)."""
-        self._previous: Optional[Tuple[Box, float]] = None
-        self._previous_source = ""
-        self._frames_since_full = 0
-        self._last_count = 0
+    def align(self, frameset: FrameSet, prior: Optional[TrackPrior] = None) -> AlignResult:
+        """Find the face, place its landmarks and crop it in every modality; never raises on bad input.
 
-    def align(self, frameset: FrameSet) -> AlignResult:
-        """Find the face and crop it in every modality; never raises on bad input."""
+        Args:
+            frameset: a validated FrameSet.
+            prior: where the stream's face was (``FaceTrack.prior()``): its landmarks' region is
+                searched instead of the whole frame. None: a full search.
+        """
         if not isinstance(frameset, FrameSet):
             return AlignResult("error", f"invalid frameset: expected a FrameSet, got {type(frameset).__name__}")
         if frameset.rgb is None and frameset.ir is None:
             return AlignResult("no_face", "no RGB or IR image to find a face in")
         image, source = self._detection_image(frameset)
         try:
-            faces, num_faces = self._find_faces(image, source)
+            found = self._landmarks(image, source, prior)
         except ValueError as exc:
-            self.reset()
-            return AlignResult("error", str(exc))
-        if not faces:
-            self.reset()
-            return AlignResult("no_face", f"no face found in {source}")
-        face = choose_face(faces, image.shape[1], image.shape[0])
-        box, angle = self._smooth(face.box, _eye_angle(face), source)
-        try:
-            rgb_box, depth_box = self._register(frameset, box, source)
-        except ValueError as exc:
-            return AlignResult("error", str(exc), num_faces=num_faces)
-        return self._crop(frameset, box, rgb_box, depth_box, angle, source, num_faces)
+            return AlignResult("error", str(exc), source=source)
+        if isinstance(found, str):
+            return AlignResult("no_face", found, source=source)
+        landmarks, num_faces, searched = found
+        result = self._crop(frameset, landmarks, source, num_faces)
+        result.landmarks, result.source, result.searched = landmarks.points, source, searched
+        return result
 
     def _detection_image(self, frameset: FrameSet) -> Tuple[np.ndarray, str]:
-        wants_color = getattr(self.detector, "wants_color", False)
         if frameset.rgb is not None:
             grey = cv2.cvtColor(frameset.rgb, cv2.COLOR_RGB2GRAY)
             if frameset.ir is None or grey[::4, ::4].mean() >= self.config.dark_rgb_level:
-                return (frameset.rgb if wants_color else grey), "RGB"
+                return frameset.rgb, "RGB"
         ir = frameset.ir
         return (ir if ir.dtype == np.uint8 else _ir_to_uint8(ir)), "IR"
 
-    def _find_faces(self, image: np.ndarray, source: str) -> Tuple[List[Detection], int]:
+    def _landmarks(self, image: np.ndarray, source: str,
+                   prior: Optional[TrackPrior]) -> Union[str, Tuple[FaceLandmarks, int, bool]]:
+        """The face's landmarks, the face count and whether the whole frame was searched; or why there is no face."""
         cfg = self.config
-        tracking = cfg.track and self._previous is not None and source == self._previous_source
-        if tracking and self._frames_since_full < cfg.full_search_every:
-            faces = self._search_near(image, self._previous[0])
-            if faces:
-                self._frames_since_full += 1
-                return faces, max(len(faces), self._last_count)
-        coarse = min(1.0, cfg.detect_width / image.shape[1])
-        faces = self._search_scaled(image, coarse, None)
-        fine = min(1.0, _RELIABLE_PX / cfg.min_face_px)
-        if not faces and fine > coarse:
-            # The coarse pass may miss faces under _RELIABLE_PX / coarse px; look for those only.
-            largest = int(np.ceil(1.1 * _RELIABLE_PX * fine / coarse))
-            # The pyramid still starts at the 24 px window: a face just above _RELIABLE_PX needs the levels
-            # below it to gather its neighbours.
-            faces = self._search_scaled(image, fine, (24, largest))
-        self._frames_since_full, self._last_count = 0, len(faces)
-        return faces, len(faces)
+        if prior is not None and prior.source == source:
+            landmarks = self._settled(image, roi_from_landmarks(prior.landmarks))
+            if landmarks.score >= cfg.min_presence:
+                return landmarks, prior.num_faces, False
+        detections = self._search(image)
+        if not detections:
+            return f"no face found in {source}"
+        # The landmark model confirms each detection: a detector's false face (a pattern on clothing)
+        # is neither cropped nor counted as a second face.
+        faces = [(face, self._settled(image, _roi(face))) for face in detections]
+        faces = [(face, landmarks) for face, landmarks in faces if landmarks.score >= cfg.min_presence]
+        # Two detections of one face (a tile cut it) lead the landmark model to the same face: count it once.
+        faces = _distinct(faces, lambda found: _box_of(found[1].points[list(FACE_OVAL), :2]))
+        if not faces:
+            return (f"the landmark model sees no face where the detector found {len(detections)} in {source} "
+                    f"(presence below {cfg.min_presence})")
+        chosen = choose_face([face for face, _ in faces], image.shape[1], image.shape[0])
+        return next(landmarks for face, landmarks in faces if face is chosen), len(faces), True
 
-    def _search_scaled(self, image: np.ndarray, scale: float, size_range: Optional[Tuple[int, int]]) -> List[Detection]:
-        small = _shrink(image, scale) if scale < 1 else image
-        if size_range is not None and getattr(self.detector, "takes_size_range", False):
-            found = self.detector(small, size_range=size_range)
-        else:
-            found = self.detector(small)
-        return [d.scaled(1.0 / scale) for d in to_detections(found)]
+    def _settled(self, image: np.ndarray, roi: MeshRoi) -> FaceLandmarks:
+        """The landmarks in ``roi``, placed once more in the region they give when the face sat off its
+        centre (a region that holds part of a face skews the points towards its edge)."""
+        landmarks = self.mesh(image, roi)
+        if landmarks.score < self.config.min_presence:
+            return landmarks
+        settled = roi_from_landmarks(landmarks.points)
+        if math.hypot(settled.cx - roi.cx, settled.cy - roi.cy) > _RESETTLE * roi.size \
+                or abs(settled.size / roi.size - 1.0) > 2 * _RESETTLE:
+            landmarks = self.mesh(image, settled)
+        return landmarks
 
-    def _search_near(self, image: np.ndarray, box: Box) -> List[Detection]:
-        side = max(box[2] - box[0], box[3] - box[1])
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        x0, y0 = max(0, int(cx - side)), max(0, int(cy - side))
-        x1, y1 = min(image.shape[1], int(cx + side)), min(image.shape[0], int(cy + side))
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return []
-        scale = min(1.0, self.config.track_face_px / side)
-        window = image[y0:y1, x0:x1]
-        if scale < 1:
-            window = _shrink(window, scale)
-        if getattr(self.detector, "takes_size_range", False):
-            # The face changes size by far less than ×1.4 between frames; a jump beyond is a new search.
-            expected = side * scale
-            found = self.detector(window, size_range=(int(expected / 1.4), int(np.ceil(expected * 1.4))))
-        else:
-            found = self.detector(window)
-        return [d.scaled(1.0 / scale, (x0, y0)) for d in to_detections(found)]
+    def _search(self, image: np.ndarray) -> List[Detection]:
+        """Every face in the frame: the whole frame, and four overlapping tiles of 60 % of each side
+        where a face appears 1.7 times larger to the detector (a learned detector's input is small: at
+        640×480 BlazeFace misses faces under ~70 px, and a small face beside a large one is a face too)."""
+        if image.ndim == 3 and not getattr(self.detector, "wants_color", False):
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        found = self._detect(image, (0, 0))
+        height, width = image.shape[:2]
+        tile_w, tile_h = int(np.ceil(_TILE * width)), int(np.ceil(_TILE * height))
+        for y in (0, height - tile_h):
+            for x in (0, width - tile_w):
+                found.extend(self._detect(image[y:y + tile_h, x:x + tile_w], (x, y)))
+        return _distinct(found, lambda face: face.box)
 
-    def _smooth(self, box: Box, angle: float, source: str) -> Tuple[Box, float]:
-        weight = self.config.smoothing
-        previous = self._previous if source == self._previous_source else None
-        if weight > 0 and previous is not None and box_iou(box, previous[0]) >= self.config.reset_iou:
-            box = tuple(weight * p + (1 - weight) * b for p, b in zip(previous[0], box))
-            angle = weight * previous[1] + (1 - weight) * angle
-        self._previous, self._previous_source = (box, angle), source
-        return box, angle
+    def _detect(self, image: np.ndarray, offset: Tuple[int, int]) -> List[Detection]:
+        scale = min(1.0, self.config.detect_width / image.shape[1])
+        small = image
+        if scale < 1.0:
+            size = (max(1, int(round(image.shape[1] * scale))), max(1, int(round(image.shape[0] * scale))))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return [d.scaled(1.0 / scale, offset) for d in to_detections(self.detector(small))]
 
     def _register(self, frameset: FrameSet, box: Box, source: str) -> Tuple[Box, Box]:
         """The face box in colour pixels and in depth/IR pixels."""
         unaligned = (not frameset.color_aligned_to_depth and frameset.rgb is not None
                      and (frameset.depth is not None or frameset.ir is not None))
-        if not unaligned:
-            return box, box
-        if frameset.depth is None and frameset.depth_to_color is None:
-            # RGB + IR without depth or calibration (e.g. image-folder pairs): taken as registered.
+        if not unaligned or (frameset.depth is None and frameset.depth_to_color is None):
+            # Aligned, one grid only, or RGB + IR without depth or calibration (image-folder pairs): registered.
             return box, box
         if source == "IR":
-            distance = self._face_distance(frameset, box) or self.config.nominal_distance_m
+            distance = self._box_distance(frameset, box) or self.config.nominal_distance_m
             return map_box_to_color(box, distance, frameset), box
         # Two passes: the nominal distance lands the box on the face (parallax error ≈ baseline·fx·|1/d - 1/d0|,
         # ~15 px at 5 cm, 385 px focal length, 0.6 m guess for a face at 1 m), whose median depth then places it.
         depth_box = map_box_to_depth(box, self.config.nominal_distance_m, frameset)
         for _ in range(2):
-            distance = self._face_distance(frameset, depth_box)
+            distance = self._box_distance(frameset, depth_box)
             if distance is None:
                 break
             depth_box = map_box_to_depth(box, distance, frameset)
         return box, depth_box
 
     @staticmethod
-    def _face_distance(frameset: FrameSet, depth_box: Box) -> Optional[float]:
+    def _box_distance(frameset: FrameSet, box: Box) -> Optional[float]:
         if frameset.depth is None:
             return None
-        return face_distance_m(region(frameset.depth, inner_box(depth_box)), frameset.depth_scale_m)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        half = (box[2] - box[0]) / 4
+        x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+        window = frameset.depth[y0:max(y0, int(cy + half)), x0:max(x0, int(cx + half))]
+        return face_distance_m(window, frameset.depth_scale_m)
 
-    def _crop(self, frameset: FrameSet, face: Box, rgb_box: Box, depth_box: Box, angle: float, source: str,
-              num_faces: int) -> AlignResult:
+    def _crop(self, frameset: FrameSet, landmarks: FaceLandmarks, source: str, num_faces: int) -> AlignResult:
         cfg = self.config
-        inner = inner_box(depth_box)
-        rgb = crop_square(frameset.rgb, square_box(rgb_box, cfg.margin), cv2.INTER_AREA, angle) \
+        points = landmarks.points
+        box = _box_of(points[list(FACE_OVAL), :2])
+        try:
+            rgb_box, depth_box = self._register(frameset, box, source)
+        except ValueError as exc:
+            return AlignResult("error", str(exc), num_faces=num_faces)
+        if source == "IR":  # found on the depth/IR grid: move the points to colour for the colour crop
+            depth_points, rgb_points = points, _moved(points, depth_box, rgb_box)
+        else:
+            rgb_points, depth_points = points, _moved(points, rgb_box, depth_box)
+        centre_rgb, side_rgb, angle = _crop_frame(rgb_points, cfg.crop_eye_widths)
+        centre_depth, side_depth, _ = _crop_frame(depth_points, cfg.crop_eye_widths)
+        rgb = crop_rotated(frameset.rgb, centre_rgb, side_rgb, angle, cv2.INTER_AREA) \
             if frameset.rgb is not None else None
-        if rgb is not None and not self._shows_a_face(rgb):
+        if rgb is not None and not self._shows_a_face(frameset.rgb, rgb_points):
             if source == "RGB":  # found in colour, yet its face region is dark or flat (a backlit face)
                 return AlignResult("unreliable", "the colour face is too dark or without contrast (backlit?)",
                                    num_faces=num_faces)
             rgb = None  # a black or blank colour face carries nothing for the model: absent, not black
-        depth_square = square_box(depth_box, cfg.margin)
-        depth = depth_region = ir = ir_region = None
+        grid = next(image for image in (frameset.depth, frameset.ir, frameset.rgb) if image is not None)
+        mask, origin = _region_mask(depth_points, grid.shape[:2])
+        depth = depth_region = ir = ir_region = shape_depth = None
         distance = coverage = None
         if frameset.depth is not None:
-            depth_region = region(frameset.depth, inner)
+            depth_region = _masked(frameset.depth, mask, origin)
             coverage = float((depth_region > 0).mean()) if depth_region.size else 0.0
             distance = face_distance_m(depth_region, frameset.depth_scale_m)
             if distance is not None:  # no depth on the face: nothing to centre its encoding on
-                depth = crop_square(frameset.depth, depth_square, cv2.INTER_NEAREST, angle)  # no blending across holes
+                depth = crop_rotated(frameset.depth, centre_depth, side_depth, angle, cv2.INTER_NEAREST)
+                shape_depth = _sample_depth(frameset.depth, depth_points[list(SHAPE_POINTS), :2],
+                                            frameset.depth_scale_m)
         if frameset.ir is not None:
-            ir = crop_square(frameset.ir, depth_square, cv2.INTER_AREA, angle)
-            ir_region = region(frameset.ir, inner)
+            ir = crop_rotated(frameset.ir, centre_depth, side_depth, angle, cv2.INTER_AREA)
+            ir_region = _masked(frameset.ir, mask, origin)
         if rgb is None and depth is None and ir is None:
             return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces)
-        blur = _blur(rgb if source == "RGB" else ir)
-        size = max(face[2] - face[0], face[3] - face[1])
+        crop_for_blur = rgb if source == "RGB" else ir
+        blur = _blur(crop_for_blur) if crop_for_blur is not None else 0.0
+        yaw, pitch, roll = head_pose(points)
+        eye_px = float(np.linalg.norm(points[LEFT_EYE_OUTER] - points[RIGHT_EYE_OUTER]))
+        size = box[2] - box[0]
         failures = self._failures(size, distance, blur, coverage, num_faces)
-        quality = FaceQuality(size, distance, blur, coverage, not failures, tuple(failures))
+        quality = FaceQuality(size, distance, blur, coverage, not failures, tuple(failures), yaw_deg=yaw,
+                              pitch_deg=pitch, roll_deg=roll, eye_distance_px=eye_px)
         crops = FaceCrops(rgb, depth, ir, rgb_box, depth_box, quality, frameset.depth_scale_m, depth_region,
-                          ir_region, num_faces)
+                          ir_region, num_faces, landmarks=depth_points, shape_depth_m=shape_depth,
+                          metres_per_px=_metres_per_px(frameset, distance))
         return AlignResult("ok", f"face found in {source}", crops, num_faces)
 
-    def _shows_a_face(self, rgb_crop: np.ndarray) -> bool:
-        """Whether the colour crop's face is lit and has any contrast at all."""
-        margin = self.config.margin
-        lo, hi = int(CROP_SIZE * (0.5 - 0.35 / margin)), int(np.ceil(CROP_SIZE * (0.5 + 0.35 / margin)))
-        face = cv2.cvtColor(rgb_crop[lo:hi, lo:hi], cv2.COLOR_RGB2GRAY)
+    def _shows_a_face(self, rgb: np.ndarray, points: np.ndarray) -> bool:
+        """Whether the colour face (inside its landmarks' silhouette) is lit and has any contrast at all."""
+        mask, origin = _region_mask(points, rgb.shape[:2])
+        face = _masked(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, origin)
+        if face.size == 0:
+            return False
         return face.mean() >= self.config.dark_rgb_level and face.std() >= self.config.min_rgb_contrast
 
     def _failures(self, size: float, distance: Optional[float], blur: float, coverage: Optional[float],
@@ -351,10 +378,95 @@ class FaceAligner:
         if blur < cfg.min_blur:
             failures.append(f"blur {blur:.1f} < {cfg.min_blur}")
         if coverage is not None and coverage < cfg.min_depth_coverage:
-            failures.append(f"depth covers {coverage:.0%} of the face's centre < {cfg.min_depth_coverage:.0%}")
+            failures.append(f"depth covers {coverage:.0%} of the face < {cfg.min_depth_coverage:.0%}")
         if cfg.max_faces is not None and num_faces > cfg.max_faces:
             failures.append(f"{num_faces} faces in view > {cfg.max_faces}")
         return failures
+
+
+def _distinct(faces: List[Any], box_of: Callable[[Any], Box]) -> List[Any]:
+    """One entry per face where two overlap (IoU ≥ 0.3; the first one stays)."""
+    kept: List[Any] = []
+    for face in faces:
+        if all(box_iou(box_of(face), box_of(other)) < 0.3 for other in kept):
+            kept.append(face)
+    return kept
+
+
+def _roi(face: Detection) -> MeshRoi:
+    """The landmark model's region for a detection: levelled by its eye keypoints, or upright from a
+    detector that gives none (Haar: the model copes with the tilt a kiosk sees)."""
+    if face.landmarks is not None:
+        return roi_from_detection(face)
+    x0, y0, x1, y1 = face.box
+    return MeshRoi((x0 + x1) / 2, (y0 + y1) / 2, ROI_SCALE * max(x1 - x0, y1 - y0), 0.0)
+
+
+def _crop_frame(points: np.ndarray, eye_widths: float) -> Tuple[Tuple[float, float], float, float]:
+    """(centre, side, angle in degrees) of the face crop: levelled on the eye line, centred between the
+    eyes and the mouth, ``eye_widths`` 3-D eye-corner distances a side."""
+    right, left = points[RIGHT_EYE_OUTER], points[LEFT_EYE_OUTER]
+    eyes, mouth = (right[:2] + left[:2]) / 2, (points[MOUTH_RIGHT, :2] + points[MOUTH_LEFT, :2]) / 2
+    centre = (eyes + mouth) / 2
+    angle = math.degrees(math.atan2(left[1] - right[1], left[0] - right[0]))
+    side = eye_widths * float(np.linalg.norm(left - right))
+    return (float(centre[0]), float(centre[1])), side, angle
+
+
+def _moved(points: np.ndarray, source: Box, target: Box) -> np.ndarray:
+    """Landmarks carried from one pixel grid to the other with the face box (shift and scale)."""
+    scale = (target[2] - target[0]) / max(source[2] - source[0], 1e-6)
+    moved = points.copy()
+    moved[:, 0] = target[0] + (points[:, 0] - source[0]) * scale
+    moved[:, 1] = target[1] + (points[:, 1] - source[1]) * scale
+    moved[:, 2] = points[:, 2] * scale
+    return moved
+
+
+def _region_mask(points: np.ndarray, shape: Tuple[int, ...]) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """The face polygon (silhouette pulled towards the nose) as a mask over its bounding rectangle, and
+    that rectangle's top-left corner; both clipped to the image."""
+    nose = points[NOSE_TIP, :2]
+    polygon = nose + _REGION_SHRINK * (points[list(FACE_OVAL), :2] - nose)
+    x0, y0 = max(0, int(np.floor(polygon[:, 0].min()))), max(0, int(np.floor(polygon[:, 1].min())))
+    x1, y1 = min(shape[1], int(np.ceil(polygon[:, 0].max())) + 1), min(shape[0], int(np.ceil(polygon[:, 1].max())) + 1)
+    mask = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    if mask.size:
+        cv2.fillPoly(mask, [np.round(polygon - (x0, y0)).astype(np.int32)], 1)
+    return mask.astype(bool), (x0, y0)
+
+
+def _masked(image: np.ndarray, mask: np.ndarray, origin: Tuple[int, int]) -> np.ndarray:
+    x0, y0 = origin
+    return image[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]][mask]
+
+
+def _sample_depth(depth: np.ndarray, points: np.ndarray, depth_scale_m: float, half: int = 2) -> np.ndarray:
+    """Depth in metres at each point: the median of the valid pixels of a (2·half+1)² window, NaN with
+    fewer than a third of them valid or outside the image."""
+    h, w = depth.shape
+    centres = np.round(points).astype(int)
+    offsets = np.arange(-half, half + 1)
+    ys = centres[:, 1, None, None] + offsets[None, :, None]
+    xs = centres[:, 0, None, None] + offsets[None, None, :]
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    windows = depth[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)].reshape(len(points), -1).astype(np.float64)
+    windows[~inside.reshape(len(points), -1) | (windows == 0)] = np.nan
+    enough = np.sum(np.isfinite(windows), axis=1) * 3 >= windows.shape[1]
+    out = np.full(len(points), np.nan)
+    if enough.any():
+        out[enough] = np.nanmedian(windows[enough], axis=1) * depth_scale_m
+    on_image = (centres[:, 0] >= 0) & (centres[:, 0] < w) & (centres[:, 1] >= 0) & (centres[:, 1] < h)
+    out[~on_image] = np.nan
+    return out
+
+
+def _metres_per_px(frameset: FrameSet, distance: Optional[float]) -> Optional[float]:
+    """Metres a depth-grid pixel spans at the face (needs the depth or IR intrinsics and the distance)."""
+    intr = frameset.intrinsics.get("depth") or frameset.intrinsics.get("ir")
+    if intr is None or distance is None:
+        return None
+    return distance / intr.fx
 
 
 def _blur(crop: np.ndarray) -> float:
@@ -364,10 +476,3 @@ def _blur(crop: np.ndarray) -> float:
     grey = cv2.normalize(grey, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
-
-def _eye_angle(face: Detection) -> float:
-    """Degrees the eye line is tilted clockwise in the image (0 without landmarks)."""
-    if face.landmarks is None:
-        return 0.0
-    (rx, ry), (lx, ly) = face.landmarks[0], face.landmarks[1]
-    return math.degrees(math.atan2(ly - ry, lx - rx))

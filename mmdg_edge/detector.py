@@ -1,17 +1,20 @@
 """The product surface: `Detector.check(frameset) -> Verdict`, fail-closed, for kiosk integrators.
 
-One straight line per frameset: validate (once) and check freshness → find and cut the face
-(aligner) → physical checks on the face regions → encode → engine → output check → decision. `check`
-never raises and never answers "live" on anything unexpected: every failure becomes a non-live
-Verdict with its reason. A stream the detector requires that is missing, or a physical check that
-cannot be measured on it, makes the verdict "unreliable". Physical cues can veto "live" but never
-grant it. A score inside a band around the threshold is "uncertain", not a coin flip. `stream` adds
-cross-frameset freshness (frozen or replayed streams) and session decisions per face track.
+One straight line per frameset: validate (once) and check freshness → find the face and its landmarks,
+cut it (aligner) → physical checks on the landmark regions → encode → engine → output check →
+decision. `check` never raises and never answers "live" on anything unexpected: every failure becomes
+a non-live Verdict with its reason. A stream the detector requires that is missing, or a physical
+check that cannot be measured on it, makes the verdict "unreliable". Physical cues can veto "live"
+but never grant it. A score inside a band around the threshold is "uncertain", not a coin flip.
 
-Thread safety: one Detector may be shared by threads; `check` holds an internal lock for the whole
-call (the aligner keeps per-stream tracking state and engines need not be re-entrant), so shared use
-is serialised. For parallel throughput give each thread its own Detector. A `stream` keeps face
-tracking in the aligner, and `check` resets it: run one stream per Detector, and no `check` beside it.
+`check` is stateless. A stream of framesets gets its own session (`open_session`, or `stream` which
+opens one): the session alone holds what a stream builds up — the face track, the freshness guard
+(frozen or replayed streams) and the session decisions — so streams never share state.
+
+Thread safety: one Detector may be shared by threads and streams; each call holds an internal lock
+(the face models and engines need not be re-entrant), so shared use is serialised. For parallel
+throughput give each thread its own Detector. A session is for one stream: do not share one session
+between threads.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from .freshness import FreshnessConfig, StreamGuard, check_frameset
 from .physics import DEPTH_CHECKS, IR_CHECKS, PhysicsConfig, check_physics
 from .preprocess import PreprocessConfig, encode
 from .temporal import SessionDecision, SessionTracker, TemporalConfig
+from .tracking import FaceTrack, TrackConfig
 
 if TYPE_CHECKING:
     from .align import FaceAligner
@@ -56,16 +60,22 @@ class DetectorConfig:
         uncertainty_band: scores within ± band of the threshold are "uncertain" (a device
             profile's band wins).
         use_physics: run the depth/IR vetoes (off only to calibrate the model alone).
-        physics, freshness, temporal: the vetoes' thresholds, the freshness limits and the
-            session votes.
+        max_yaw_deg, max_pitch_deg, max_roll_deg: a head turned further (pose from the landmarks)
+            is "uncertain": the model and the face-shape check are not made for it.
+        physics, freshness, temporal, track: the vetoes' thresholds, the freshness limits, the
+            session votes and when a stream's face counts as another one.
     """
 
     required: Tuple[str, ...] = MODALITIES
     uncertainty_band: float = 0.05
     use_physics: bool = True
+    max_yaw_deg: float = 45.0
+    max_pitch_deg: float = 30.0
+    max_roll_deg: float = 30.0
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.required, str) or not self.required or not set(self.required) <= set(MODALITIES):
@@ -73,6 +83,9 @@ class DetectorConfig:
                              f"{self.required!r}")
         if not 0.0 <= self.uncertainty_band < 0.5:
             raise ValueError(f"DetectorConfig.uncertainty_band: expected a value in [0, 0.5), got {self.uncertainty_band}")
+        if not all(0.0 < limit <= 90.0 for limit in (self.max_yaw_deg, self.max_pitch_deg, self.max_roll_deg)):
+            raise ValueError("DetectorConfig.max_yaw_deg/max_pitch_deg/max_roll_deg: expected degrees in (0, 90], got "
+                             f"{self.max_yaw_deg}, {self.max_pitch_deg}, {self.max_roll_deg}")
 
 
 @dataclass(frozen=True)
@@ -250,8 +263,8 @@ class Detector:
         """Score one frameset on its own. Never raises; never "live" on anything unexpected.
 
         The verdict does not depend on earlier calls (face tracking and the cross-frameset freshness
-        checks serve ``stream`` only), so framesets of different cameras can share one Detector. A
-        single live verdict is not a door opening: open on ``stream``'s session decision.
+        checks belong to a stream's session), so framesets of different cameras can share one
+        Detector. A single live verdict is not a door opening: open on a session's decision.
 
         Returns:
             A Verdict: live / attack / uncertain / no_face / unreliable / error, with the reason,
@@ -260,14 +273,12 @@ class Detector:
         """
         return self._guarded(frameset, None)
 
-    def _guarded(self, frameset: Any, guard: Optional[StreamGuard]) -> Verdict:
+    def _guarded(self, frameset: Any, session: Optional["StreamSession"]) -> Verdict:
         with self._lock:
             start = time.perf_counter()
             timings: Dict[str, float] = {}
             try:
-                if guard is None:
-                    self.aligner.reset()
-                verdict = self._check(frameset, guard, timings)
+                verdict = self._check(frameset, session, timings)
             except Exception as exc:  # fail closed: any failure is a denial with its reason
                 self._log_once(exc)
                 verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self._threshold, origin="unknown",
@@ -287,7 +298,7 @@ class Detector:
         else:
             logger.debug("unexpected failure while checking a frameset: %s", key)
 
-    def _check(self, frameset: Any, guard: Optional[StreamGuard], timings: Dict[str, float]) -> Verdict:
+    def _check(self, frameset: Any, session: Optional["StreamSession"], timings: Dict[str, float]) -> Verdict:
         clock = _Clock(timings)
         if not isinstance(frameset, FrameSet):
             return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self._threshold)
@@ -298,8 +309,8 @@ class Detector:
             return Verdict("error", f"invalid frameset: {exc}", **common)
         common.update(origin=frameset.origin, frame_number=frameset.frame_number)  # validated from here on
         stale = check_frameset(frameset, self.config.freshness, time.monotonic())
-        if stale is None and guard is not None:
-            stale = guard.check(frameset)
+        if stale is None and session is not None:
+            stale = session.guard.check(frameset)
         if stale is not None:
             return Verdict("unreliable", stale, **common)
         if self.profile is not None:
@@ -312,7 +323,9 @@ class Detector:
             return Verdict("unreliable", f"required stream{'s' if len(missing) > 1 else ''} missing: "
                            f"{', '.join(missing)}", **common)
         clock.lap("validate")
-        result = self.aligner.align(frameset)
+        result = self.aligner.align(frameset, session.face.prior() if session is not None else None)
+        if session is not None:
+            session.follow(result)
         clock.lap("align")
         if result.status != "ok" or result.crops is None:
             status = result.status if result.status in ("no_face", "unreliable") else "error"
@@ -321,6 +334,9 @@ class Detector:
         common.update(modalities=crops.modalities, box=crops.box, quality=crops.quality)
         if not crops.quality.passed:
             return Verdict("unreliable", "face quality too low: " + "; ".join(crops.quality.failures), **common)
+        off_pose = self._off_pose(crops.quality)
+        if off_pose:
+            return Verdict("uncertain", off_pose, **common)
         unusable = [name for name in self.config.required if getattr(crops, name) is None]
         if unusable:
             return Verdict("unreliable", f"required stream{'s' if len(unusable) > 1 else ''} unusable on the face: "
@@ -340,6 +356,16 @@ class Detector:
         except ValueError as exc:
             return Verdict("error", str(exc), **common)
         return self._decide(score, vetoes, common)
+
+    def _off_pose(self, quality: Any) -> str:
+        """Why the head is turned too far to judge ("" when it is not, or its pose is unknown)."""
+        cfg = self.config
+        for name, value, limit in (("yaw", quality.yaw_deg, cfg.max_yaw_deg),
+                                   ("pitch", quality.pitch_deg, cfg.max_pitch_deg),
+                                   ("roll", quality.roll_deg, cfg.max_roll_deg)):
+            if value is not None and abs(value) > limit:
+                return f"head turned too far: {name} {value:+.0f}° beyond ±{limit:.0f}° (face the camera)"
+        return ""
 
     def _physics(self, crops: Any) -> Tuple[Tuple[str, ...], Tuple[str, ...], str]:
         """(vetoes, checks skipped on streams that are not required, why a required one is unmeasurable)."""
@@ -371,9 +397,22 @@ class Detector:
                            **common)
         return Verdict("attack", f"model score {score:.3f} < {threshold:.3f}", score=score, **common)
 
+    def open_session(self, tracker: Optional[SessionTracker] = None, *, allow_recorded: bool = False) -> "StreamSession":
+        """A session for one stream of framesets (one camera): its face track, freshness guard and
+        session decisions. Sessions share nothing but this detector's (read-only) models.
+
+        Args:
+            tracker: the session tracker (default: a new one with ``config.temporal``).
+            allow_recorded: let framesets that are not from a live camera (recordings, image
+                folders, the synthetic camera) reach a live session: for demos and tests only.
+        """
+        if tracker is None:
+            tracker = SessionTracker(self.config.temporal, allow_recorded)
+        return StreamSession(self, tracker)
+
     def stream(self, framesets: Iterable[FrameSet], tracker: Optional[SessionTracker] = None, *,
                allow_recorded: bool = False) -> Iterator[StreamResult]:
-        """Verdict per frameset plus the session decision of the current face track.
+        """Verdict per frameset plus the session decision of the current face, in a new session.
 
         Beyond ``check``: every stream's timestamps and frame numbers must move forward and no
         stream may repeat its pixels (a frozen or replayed feed is "unreliable"). A real-time
@@ -392,20 +431,52 @@ class Detector:
         """
         from .sensors.latest import LatestOnly
 
-        tracker = tracker if tracker is not None else SessionTracker(self.config.temporal, allow_recorded)
-        guard = StreamGuard(self.config.freshness)
-        with self._lock:
-            self.aligner.reset()
+        session = self.open_session(tracker, allow_recorded=allow_recorded)
         realtime = bool(getattr(framesets, "is_realtime", False))
         latest = LatestOnly(framesets) if realtime else None
         try:
             for frameset in latest if latest is not None else framesets:
-                verdict = self._guarded(frameset, guard)
-                skipped = latest.skipped_before if latest is not None else 0
-                yield StreamResult(frameset, verdict, tracker.update(verdict, _capture_time_ms(frameset)), skipped)
+                yield session.check(frameset, latest.skipped_before if latest is not None else 0)
         finally:
             if latest is not None:
                 latest.close()
+
+
+class StreamSession:
+    """One stream's state, kept apart from every other stream's: the face track (where the face is,
+    and when it becomes another one), the freshness guard and the session decisions.
+
+    Create it with ``Detector.open_session()``; feed it the stream's framesets in order. Not
+    thread-safe: one session per stream.
+    """
+
+    def __init__(self, detector: Detector, tracker: SessionTracker) -> None:
+        self._detector = detector
+        self.tracker = tracker
+        self.guard = StreamGuard(detector.config.freshness)
+        self.face = FaceTrack(detector.config.track)
+        self._epoch: Optional[int] = None
+
+    def check(self, frameset: Any, skipped: int = 0) -> StreamResult:
+        """The verdict of one frameset of this stream and the session decision after it.
+
+        Args:
+            frameset: the stream's next frameset.
+            skipped: framesets the caller dropped just before this one (reported back).
+        """
+        epoch = frameset.stream_epoch if isinstance(frameset, FrameSet) else None
+        if epoch != self._epoch:  # the source restarted (or this is its first frameset): no face carries over
+            self.face.clear()
+            self._epoch = epoch
+        verdict = self._detector._guarded(frameset, self)
+        return StreamResult(frameset, verdict, self.tracker.update(verdict, _capture_time_ms(frameset)), skipped)
+
+    def follow(self, result: Any) -> None:
+        """Take the aligner's result for this stream's frameset; a different face ends the session's track."""
+        changed = self.face.follow(result)
+        if changed:
+            logger.debug("a new face track: %s", changed)
+            self.tracker.reset()
 
 
 def _capture_time_ms(frameset: Any) -> Optional[float]:

@@ -23,10 +23,10 @@ from .assets import FACE_MESH_MODEL, MAKE_FACE_MODELS, bundled
 from .face_detectors import Detection, _check_image, _open_face_model
 
 __all__ = [
-    "CHIN", "FACE_LEFT_SIDE", "FACE_OVAL", "FACE_RIGHT_SIDE", "FOREHEAD", "FaceLandmarks", "FaceMesh",
-    "LEFT_BROW", "LEFT_CHEEK", "LEFT_EYE_INNER", "LEFT_EYE_OUTER", "MOUTH_LEFT", "MOUTH_RIGHT", "MeshRoi",
-    "NOSE_TIP", "NUM_LANDMARKS", "RIGHT_BROW", "RIGHT_CHEEK", "RIGHT_EYE_INNER", "RIGHT_EYE_OUTER",
-    "ROI_SCALE", "head_pose", "roi_from_detection", "roi_from_landmarks",
+    "CHIN", "EYE_CHEEK_POINTS", "FACE_LEFT_SIDE", "FACE_OVAL", "FACE_RIGHT_SIDE", "FOREHEAD", "FaceLandmarks", "FaceMesh",
+    "LEFT_BROW", "LEFT_CHEEK", "MIDLINE_POINTS", "LEFT_EYE_INNER", "LEFT_EYE_OUTER", "MOUTH_LEFT", "MOUTH_RIGHT", "MeshRoi",
+    "NOSE_POINTS", "NOSE_TIP", "NUM_LANDMARKS", "RIGHT_BROW", "RIGHT_CHEEK", "RIGHT_EYE_INNER", "RIGHT_EYE_OUTER",
+    "ROI_SCALE", "SHAPE_POINTS", "head_pose", "roi_from_detection", "roi_from_landmarks",
 ]
 
 NUM_LANDMARKS = 468
@@ -48,6 +48,24 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 """The face's silhouette, 36 points in order (forehead → the subject's left → chin → right): a
 polygon that holds the face and nothing beside it."""
+
+SHAPE_POINTS = (
+    1, 4, 5, 195, 197, 6, 168,  # nose tip up the bridge to between the eyes
+    33, 133, 362, 263,  # eye corners
+    50, 280, 101, 330, 205, 425, 187, 411, 123, 352, 116, 345,  # cheeks
+    9, 151, 108, 337, 69, 299,  # forehead below the hairline
+    0, 17, 61, 291,  # lips and mouth corners
+    199, 175, 152, 208, 428,  # chin
+)
+"""Where depth is sampled for the face-shape check (``mmdg_edge.physics``): the whole face inside
+its silhouette (silhouette points would sample the wall behind a turned head)."""
+NOSE_POINTS = (1, 4, 5, 195, 197)
+"""The nose tip and the ridge above it: no model of the face's depth may leave them out."""
+MIDLINE_POINTS = (9, 151, 199, 175, 152)
+"""The forehead (first two) and the chin on the face's midline: the line the nose tip stands out of."""
+EYE_CHEEK_POINTS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_CHEEK, LEFT_CHEEK,
+                    205, 425)
+"""The eye corners and the cheeks: the plane the nose tip stands out of."""
 
 ROI_SCALE = 1.5
 """The mesh's region is 1.5× the face's size (MediaPipe's RectTransformation for the face mesh)."""

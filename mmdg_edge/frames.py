@@ -124,6 +124,9 @@ class FrameSet:
         received_s: ``time.monotonic()`` when the sensors layer received the frameset from a
             real-time camera (None otherwise); the detector refuses framesets older than its
             maximum age.
+        stream_epoch: bumped by a source whenever its counters restart (a camera reopened after an
+            unplug, a clock or frame counter that started again): a stream session then starts
+            afresh instead of taking the lower timestamps for a replay.
         metadata: free-form extras (synthetic ground truth, firmware, source name).
     """
 
@@ -140,6 +143,7 @@ class FrameSet:
     origin: str = "unknown"
     received_s: Optional[float] = None
     metadata: Dict[str, Any] = field(default_factory=dict)
+    stream_epoch: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -181,6 +185,9 @@ class FrameSet:
                 self.received_s, (int, float)) or not math.isfinite(self.received_s)):
             raise ValueError(f"FrameSet.received_s: expected None or a finite time.monotonic() value, got "
                              f"{self.received_s!r}")
+        if isinstance(self.stream_epoch, bool) or not isinstance(self.stream_epoch, (int, np.integer)) \
+                or self.stream_epoch < 0:
+            raise ValueError(f"FrameSet.stream_epoch: expected an int ≥ 0, got {self.stream_epoch!r}")
         for name, intr in self.intrinsics.items():
             if not isinstance(intr, Intrinsics):
                 raise ValueError(f"FrameSet.intrinsics[{name!r}]: expected Intrinsics, got {type(intr).__name__}")
@@ -209,7 +216,9 @@ class FrameSet:
 
 @dataclass(frozen=True)
 class FaceQuality:
-    """How usable a face crop is; ``passed`` is False when any threshold failed (see ``failures``)."""
+    """How usable a face crop is; ``passed`` is False when any threshold failed (see ``failures``).
+
+    ``face_size_px`` is the face's width (its landmarks' silhouette, or a detector box)."""
 
     face_size_px: float
     distance_m: Optional[float]
@@ -217,6 +226,10 @@ class FaceQuality:
     depth_coverage: Optional[float]
     passed: bool
     failures: Tuple[str, ...] = ()
+    yaw_deg: Optional[float] = None  # head pose from the landmarks (None without them)
+    pitch_deg: Optional[float] = None
+    roll_deg: Optional[float] = None
+    eye_distance_px: Optional[float] = None  # outer eye corners, 3-D (a turned head does not shorten it)
 
     def to_dict(self) -> Dict[str, Any]:
         return {**self.__dict__, "failures": list(self.failures)}
@@ -247,12 +260,18 @@ class FaceCrops:
         box: face box (x0, y0, x1, y1) in colour pixels (the frame the face was found in when
             colour is aligned to depth).
         depth_box: the same face box in depth/IR pixels.
-        depth_region: raw depth pixels of the face's inner region at full resolution (what the
-            physical checks measure), or None.
-        ir_region: raw IR pixels of the same region, or None.
+        depth_region: raw depth pixels of the face region drawn by the landmarks (1-D, full
+            resolution: what the depth coverage and distance are measured on), or None.
+        ir_region: raw IR pixels of the same region (what the IR checks measure), or None.
         quality: the quality record of this face; its ``distance_m`` (median depth of the face's
             inner region) is what the depth crop is encoded around.
         num_faces: how many faces the detector saw in the frame.
+        landmarks: the face's landmarks in depth/IR pixels, (N, 3): x, y and a relative depth in
+            the same pixel scale (smaller is nearer), or None.
+        shape_depth_m: measured depth in metres at ``mmdg_edge.align.SHAPE_POINTS`` (NaN where
+            the sensor had none), or None without a depth stream.
+        metres_per_px: metres one depth-grid pixel spans at the face's distance, or None when
+            the frameset carries no intrinsics.
     """
 
     rgb: Optional[np.ndarray]
@@ -265,6 +284,9 @@ class FaceCrops:
     depth_region: Optional[np.ndarray] = None
     ir_region: Optional[np.ndarray] = None
     num_faces: int = 1
+    landmarks: Optional[np.ndarray] = None
+    shape_depth_m: Optional[np.ndarray] = None
+    metres_per_px: Optional[float] = None
 
     def __post_init__(self) -> None:
         _check_crop("rgb", self.rgb, (np.uint8,), 3)

@@ -3,10 +3,12 @@
 Two layers. ``check_frameset`` looks at one frameset alone (``Detector.check``): a live camera's
 frameset must carry a timestamp for every stream and its host arrival time, must not be older than
 ``max_age_ms``, and its streams must have been captured within ``max_skew_ms`` of each other.
-``StreamGuard`` follows one stream of framesets (``Detector.stream``): every stream's timestamp and
-frame number must move forward, and no stream may show pixels it showed before, since a real
+``StreamGuard`` follows one stream of framesets (a ``Detector`` stream session): every stream's timestamp
+and frame number must move forward, and no stream may show pixels it showed before, since a real
 sensor's noise changes every frame: an identical depth, IR or colour frame is a frozen or replayed
-feed.
+feed. A source whose counters restart (a camera reopened after an unplug) says so with a higher
+``FrameSet.stream_epoch``: timestamps and frame numbers are then followed afresh, while the memory
+of earlier pixels stays (a restart is no licence to repeat a frame).
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ class StreamGuard:
     """Cross-frameset checks of one stream (not thread-safe: one per stream).
 
     Only framesets that pass update the guard, so a replay that jumps back stays stale until the
-    stream has really moved past what it had shown.
+    stream has really moved past what it had shown, or the source declares a new epoch.
     """
 
     def __init__(self, config: FreshnessConfig = FreshnessConfig()) -> None:
@@ -84,9 +86,15 @@ class StreamGuard:
         self._stamps: Dict[str, float] = {}
         self._numbers: Dict[str, int] = {}
         self._digests: Dict[str, Deque[int]] = {}
+        self._epoch = 0
 
     def check(self, frameset: FrameSet) -> Optional[str]:
         """Why this (validated) frameset does not follow the earlier ones, or None (and remember it)."""
+        if frameset.stream_epoch < self._epoch:
+            return f"stale frame: stream epoch {frameset.stream_epoch} is older than the stream's {self._epoch}"
+        if frameset.stream_epoch > self._epoch:
+            self._stamps.clear()
+            self._numbers.clear()
         digests = {}
         for name in _present(frameset):
             stamp, number = frameset.timestamps_ms.get(name), frameset.frame_numbers.get(name)
@@ -104,4 +112,5 @@ class StreamGuard:
             if name in frameset.frame_numbers:
                 self._numbers[name] = int(frameset.frame_numbers[name])
             self._digests.setdefault(name, deque(maxlen=self.config.repeat_memory)).append(digest)
+        self._epoch = frameset.stream_epoch
         return None

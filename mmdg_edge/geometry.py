@@ -1,5 +1,5 @@
-"""Box geometry every stage shares: squares around faces, the face's inner region, overlap, and the
-move of a box between the colour and the depth/IR pixel grids.
+"""Box geometry every stage shares: overlap, and the move of a box between the colour and the
+depth/IR pixel grids.
 
 Registration treats the face as a plane at its median depth (a face is ~10 cm deep at 0.4-1 m, so
 the parallax error inside it stays under a pixel or two for a D4xx baseline). Lens distortion is
@@ -15,30 +15,6 @@ from .frames import FrameSet, Intrinsics
 
 Box = Tuple[float, float, float, float]
 """(x0, y0, x1, y1) in pixels."""
-
-INNER_MARGINS = (0.2, 0.15)
-"""The face's inner region leaves out this share of the box width (each side) and height (top and
-bottom): cheeks, nose and eyes stay, hair, ears and background go."""
-
-
-def square_box(box: Box, margin: float) -> Box:
-    """A square of side margin·max(w, h) around the box centre."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = margin * max(box[2] - box[0], box[3] - box[1]) / 2
-    return (cx - half, cy - half, cx + half, cy + half)
-
-
-def inner_box(box: Box) -> Box:
-    """The central part of a face box that the physical checks and the face distance look at."""
-    dx, dy = INNER_MARGINS[0] * (box[2] - box[0]), INNER_MARGINS[1] * (box[3] - box[1])
-    return (box[0] + dx, box[1] + dy, box[2] - dx, box[3] - dy)
-
-
-def region(image: np.ndarray, box: Box) -> np.ndarray:
-    """The pixels of ``image`` inside ``box`` (clipped to the image; a view, possibly empty)."""
-    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-    x1, y1 = min(image.shape[1], int(np.ceil(box[2]))), min(image.shape[0], int(np.ceil(box[3])))
-    return image[y0 : max(y0, y1), x0 : max(x0, x1)]
 
 
 def box_iou(a: Box, b: Box) -> float:

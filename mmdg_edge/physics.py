@@ -1,54 +1,101 @@
-"""Physical checks that can only deny: cheap depth and IR cues measured on the face's inner region.
+"""Physical checks that can only deny: depth and IR cues measured where the landmarks put the face.
 
 They run before the model and can veto "live" but never grant it (AND logic): a learned model can
 be fooled by a good photo, a rule by a good mask; together both must be fooled at once.
-- Depth relief: a real face is not a smooth surface — the nose stands 2–4 cm out of the cheeks. We
-  fit a quadratic surface (which absorbs a tilted or simply bent sheet) and measure what is left.
-  What is left must also stay face-sized: a step of tens of centimetres inside the face region is
-  a flat object in front of a background (a sheet's edge over the torso), never facial relief.
+- Face shape: depth is sampled at the face's own landmarks (``SHAPE_POINTS``: nose, eye corners,
+  cheeks, forehead, lips, chin). A face must follow a face: the nose tip stands 10–40 mm in front
+  of the plane of the eye corners and cheeks, and the landmark model's own 3-D shape must explain
+  the measured depth far better than any sheet can — a plane, a bent or rolled sheet (a quadric),
+  or a sheet folded along vertical or horizontal lines (a piecewise-linear profile across or down
+  the face plus a tilt). A folded photo puts its crest under the nose, but also under the brow
+  and the chin; only a face has the nose alone in front. Points the sensor left without depth,
+  and the few worst-fitting points of every model (a finger, a strand of hair), are left out.
 - IR presence: skin reflects the camera's near-infrared; a screen emits none, so a replayed face is
   nearly black in IR.
-- IR texture: skin, eyes and hair give varied IR reflectance; a uniform-material mask does not.
+- IR texture: a face of one flat-lit material shows almost no IR variation across the landmark
+  region. It catches idealised uniform masks only; shaded masks pass it (see README's limits).
 
-A check that cannot be measured (no depth stream, too few valid depth pixels, no IR pixels on the
+A check that cannot be measured (no depth stream, too few landmarks with depth, no IR pixels on the
 face) is reported as unmeasured with its reason, never as passed: the detector decides, from the
 streams it requires, whether that makes the frameset unreliable.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
 
+from .face_mesh import (
+    EYE_CHEEK_POINTS, LEFT_EYE_OUTER, MIDLINE_POINTS, NOSE_POINTS, NOSE_TIP, RIGHT_EYE_OUTER, SHAPE_POINTS,
+)
 from .frames import FaceCrops
 
-DEPTH_CHECKS = ("depth relief",)
+__all__ = ["DEPTH_CHECKS", "IR_CHECKS", "PhysicsConfig", "PhysicsReport", "ShapeFit", "check_physics", "fit_face_shape"]
+
+DEPTH_CHECKS = ("face shape",)
 IR_CHECKS = ("IR presence", "IR texture")
+
+# Adult outer eye-corner distance (≈ 90 mm): the landmarks' pixel scale in metres when the frameset has
+# no intrinsics. Only the mesh model's depth scale depends on it, and that scale is fitted freely.
+_EYE_CORNERS_M = 0.09
+_KNOTS = (-0.6, -0.3, 0.0, 0.3, 0.6)  # fold lines, in eye-corner distances from the nose tip
+_NOISE_FREE_M = 0.8  # up to here D4xx stereo noise sampled at the landmarks stays well under a millimetre
 
 
 @dataclass(frozen=True)
 class PhysicsConfig:
     """Veto thresholds. Defaults are set on the synthetic camera's live faces and attacks
-    (tests/test_physics.py); recalibrate on your camera if your faces are farther than ~1 m."""
+    (tests/test_physics.py, benchmarks/bench_face_geometry.py); recalibrate on your camera if your
+    faces are farther than ~1 m."""
 
-    min_relief_m: float = 0.008  # residual range (p2–p98) after a quadratic fit over the face
-    max_relief_m: float = 0.10  # a larger residual range is a depth step (a sheet before the torso), not a face
+    min_nose_m: float = 0.010  # the nose tip in front of the eye-corner/cheek plane: at least this
+    max_nose_m: float = 0.055  # and at most this (more is something held before the face)
+    min_midline_m: float = 0.008  # the nose tip in front of the forehead–chin line: at least this
+    min_shape_scale: float = 0.4  # the landmark model's relief must show in the depth at this fraction or more
+    # No sheet may explain the depth to within this RMS (at up to 0.8 m; beyond, it grows with the
+    # stereo noise, as distance²): live faces measure 8-11 mm, flat and folded sheets under 1 mm.
+    min_sheet_rms_m: float = 0.003
+    trim: float = 0.15  # share of worst-fitting points each model may leave out (never the nose)
+    min_shape_points: int = 20  # fewer landmarks with depth: the shape cannot be measured
     min_ir_level: float = 0.08  # median face IR as a fraction of the IR format's full scale
     min_ir_texture: float = 0.06  # robust spread / median of face IR
-    min_depth_pixels: int = 200  # fewer valid depth pixels on the face: relief cannot be measured
     min_ir_pixels: int = 50  # fewer IR pixels on the face: IR cannot be measured
-    max_fit_points: int = 4000  # subsample for a fixed cost per frameset
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_relief_m < self.max_relief_m:
-            raise ValueError(f"PhysicsConfig: expected 0 < min_relief_m < max_relief_m, got {self.min_relief_m} and "
-                             f"{self.max_relief_m}")
-        if self.min_depth_pixels < 6 or self.min_ir_pixels < 1 or self.max_fit_points < 6:
-            raise ValueError("PhysicsConfig: min_depth_pixels and max_fit_points need ≥ 6 (a quadratic has 6 "
-                             f"coefficients), min_ir_pixels ≥ 1; got {self.min_depth_pixels}, "
-                             f"{self.max_fit_points}, {self.min_ir_pixels}")
+        if not 0 < self.min_nose_m < self.max_nose_m:
+            raise ValueError(f"PhysicsConfig: expected 0 < min_nose_m < max_nose_m, got {self.min_nose_m} and "
+                             f"{self.max_nose_m}")
+        if not (self.min_sheet_rms_m > 0 and 0.0 <= self.trim < 0.5):
+            raise ValueError("PhysicsConfig: expected min_sheet_rms_m > 0 and 0 ≤ trim < 0.5, got "
+                             f"{self.min_sheet_rms_m}, {self.trim}")
+        if not 12 <= self.min_shape_points <= len(SHAPE_POINTS) or self.min_ir_pixels < 1:
+            raise ValueError(f"PhysicsConfig: min_shape_points must be in 12..{len(SHAPE_POINTS)} (the sheet models "
+                             f"have up to 8 coefficients) and min_ir_pixels ≥ 1; got {self.min_shape_points}, "
+                             f"{self.min_ir_pixels}")
+
+
+@dataclass(frozen=True)
+class ShapeFit:
+    """How the measured depth at the landmarks fits a face and the sheets (lengths in metres).
+
+    Attributes:
+        nose_m: the nose tip's height above the plane of the eye corners and cheeks.
+        midline_m: the nose tip's height above the line from the forehead to the chin.
+        scale: the fitted size of the landmark model's relief in the depth (1: as the model says).
+        sheet: the sheet that fits the depth best (a plane, or a sheet bent or folded along one direction).
+        sheet_rms_m: its trimmed RMS residual over the points (the nose always counted).
+        face_rms_m: the same for the face model (a plane plus the landmark model's relief).
+        points: landmarks with depth.
+    """
+
+    nose_m: float
+    midline_m: float
+    scale: float
+    sheet: str
+    sheet_rms_m: float
+    face_rms_m: float
+    points: int
 
 
 @dataclass(frozen=True)
@@ -56,59 +103,128 @@ class PhysicsReport:
     """Measured cues (None where not measured), the vetoes that fired, and per check that could not
     be measured, why (``unmeasured``: check name → reason)."""
 
-    relief_m: Optional[float]
+    shape: Optional[ShapeFit]
     ir_level: Optional[float]
     ir_texture: Optional[float]
     vetoes: Tuple[str, ...]
     unmeasured: Dict[str, str]
 
 
-def depth_relief_m(depth: np.ndarray, depth_scale_m: float, config: PhysicsConfig = PhysicsConfig()) -> Optional[float]:
-    """Spread (2nd–98th percentile) of the depth left after a least-squares quadratic surface fit.
+def _solve(design: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients through the normal equations (a few columns, tens of rows: far cheaper
+    than an SVD per model, and the columns are scaled to eye-corner distances, so well conditioned)."""
+    gram = design.T @ design
+    return np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)), design.T @ depth)
+
+
+def _trimmed_fit(design: np.ndarray, depth: np.ndarray, trim: float,
+                 kept: np.ndarray) -> Tuple[np.ndarray, float]:
+    """Least squares, then again without the worst ``trim`` share of points, never dropping the ``kept``
+    ones (the nose: no model may explain a face by leaving out its nose); (coefficients, trimmed RMS)."""
+    coeffs = _solve(design, depth)
+    use = np.ones(len(depth), bool)
+    drop = int(trim * len(depth))
+    if drop:
+        error = np.abs(depth - design @ coeffs)
+        error[kept] = -1.0
+        use[np.argsort(error)[len(depth) - drop:]] = False
+        coeffs = _solve(design[use], depth[use])
+    residual = (depth - design @ coeffs)[use]
+    return coeffs, float(np.sqrt(np.mean(residual ** 2)))
+
+
+def _sheets(u: np.ndarray, v: np.ndarray) -> List[Tuple[str, np.ndarray]]:
+    """Design matrices of every surface a sheet of paper or a screen can take: paper bends in one
+    direction at a time (it cannot stretch into a dome), so each model is a tilted plane plus a
+    profile along one direction — a bend (rolled or sagging sheet) or folds — at 0, 45, 90 and 135°."""
+    one = np.ones_like(u)
+    models = [("plane", np.stack([one, u, v], axis=1))]
+    for angle in (0.0, 45.0, 90.0, 135.0):
+        t = u * np.cos(np.radians(angle)) + v * np.sin(np.radians(angle))
+        models.append((f"sheet bent at {angle:.0f}°", np.stack([one, u, v, t * t, t ** 3], axis=1)))
+        models.append((f"sheet folded at {angle:.0f}°", np.stack([one, u, v, *(np.maximum(t - k, 0.0) for k in _KNOTS)],
+                                                                    axis=1)))
+    return models
+
+
+def _height_above(u: np.ndarray, v: np.ndarray, d: np.ndarray, rows: List[int], at: int, line: bool) -> float:
+    """How far point ``at`` stands in front of the plane (or, with ``line``, the line along v) that the
+    ``rows`` points span."""
+    columns = [np.ones(len(rows)), v[rows]] if line else [np.ones(len(rows)), u[rows], v[rows]]
+    coeffs = _solve(np.stack(columns, axis=1), d[rows])
+    surface = coeffs[0] + coeffs[1] * v[at] if line else coeffs[0] + coeffs[1] * u[at] + coeffs[2] * v[at]
+    return float(surface - d[at])
+
+
+def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Optional[float],
+                   config: PhysicsConfig = PhysicsConfig()) -> Optional[ShapeFit]:
+    """Fit the measured depth at ``SHAPE_POINTS`` with the face model and every sheet model.
 
     Args:
-        depth: the face region of a z16 depth frame (0 = no data).
-        depth_scale_m: metres per unit.
+        landmarks: (N, 3) landmarks in depth-grid pixels (x, y, relative depth in pixel units).
+        depth_m: (len(SHAPE_POINTS),) measured depth in metres at ``SHAPE_POINTS``, NaN where none.
+        metres_per_px: metres a pixel spans at the face (None: from the eye-corner distance).
+        config: trimming and the minimum number of points.
 
     Returns:
-        Relief in metres, or None with fewer than ``config.min_depth_pixels`` valid pixels.
+        The ShapeFit, or None when fewer than ``config.min_shape_points`` points, the nose tip, four
+        of the eye/cheek points, a forehead and a chin point do not all have depth.
     """
-    if depth.shape[0] >= 5 and depth.shape[1] >= 5:
-        # A 5×5 median removes sensor noise (σ of a few mm, which would pass for relief) and isolated
-        # holes, and keeps the nose, which is far wider than 5 pixels at kiosk distances.
-        depth = cv2.medianBlur(np.ascontiguousarray(depth, dtype=np.uint16), 5)
-    rows, cols = np.nonzero(depth)
-    if rows.size < config.min_depth_pixels:
+    valid = np.isfinite(depth_m)
+    index = {p: i for i, p in enumerate(SHAPE_POINTS)}
+    plane_rows = [index[p] for p in EYE_CHEEK_POINTS if valid[index[p]]]
+    midline_rows = [index[p] for p in MIDLINE_POINTS if valid[index[p]]]
+    nose = index[NOSE_TIP]
+    forehead, chin = (any(valid[index[p]] for p in part) for part in (MIDLINE_POINTS[:2], MIDLINE_POINTS[2:]))
+    if valid.sum() < config.min_shape_points or not valid[nose] or len(plane_rows) < 4 or not (forehead and chin):
         return None
-    if rows.size > config.max_fit_points:
-        step = rows.size // config.max_fit_points + 1
-        rows, cols = rows[::step], cols[::step]
-    z = depth[rows, cols].astype(np.float64) * depth_scale_m
-    x = (cols - cols.mean()) / max(depth.shape[1], 1)
-    y = (rows - rows.mean()) / max(depth.shape[0], 1)
-    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-    coeffs, *_ = np.linalg.lstsq(design, z, rcond=None)
-    residual = z - design @ coeffs
-    low, high = np.percentile(residual, (2, 98))
-    return float(high - low)
+    eye_px = max(float(np.linalg.norm(landmarks[LEFT_EYE_OUTER] - landmarks[RIGHT_EYE_OUTER])), 1e-6)
+    if metres_per_px is None:
+        metres_per_px = _EYE_CORNERS_M / eye_px
+    points = landmarks[list(SHAPE_POINTS)]
+    u = (points[:, 0] - landmarks[NOSE_TIP, 0]) / eye_px
+    v = (points[:, 1] - landmarks[NOSE_TIP, 1]) / eye_px
+    relief = points[:, 2] * metres_per_px
+    nose_m = _height_above(u, v, depth_m, plane_rows, nose, False)
+    midline_m = _height_above(u, v, depth_m, midline_rows, nose, True)
+    kept = np.isin(np.asarray(SHAPE_POINTS)[valid], NOSE_POINTS)
+    u, v, relief, d = u[valid], v[valid], relief[valid], depth_m[valid]
+    face, face_rms = _trimmed_fit(np.stack([np.ones_like(u), u, v, relief], axis=1), d, config.trim, kept)
+    sheet, sheet_rms = min(((name, _trimmed_fit(design, d, config.trim, kept)[1]) for name, design in _sheets(u, v)),
+                           key=lambda fit: fit[1])
+    return ShapeFit(nose_m, midline_m, float(face[3]), sheet, sheet_rms, face_rms, int(valid.sum()))
 
 
-def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list, unmeasured: Dict[str, str]) -> Optional[float]:
-    if crops.depth_region is None:
-        unmeasured["depth relief"] = "no depth stream"
+def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
+                  unmeasured: Dict[str, str]) -> Optional[ShapeFit]:
+    if crops.depth is None or crops.shape_depth_m is None or crops.landmarks is None:
+        unmeasured["face shape"] = "no depth on the face" if crops.landmarks is not None else "no face landmarks"
         return None
-    relief = depth_relief_m(crops.depth_region, crops.depth_scale_m, config)
-    if relief is None:
-        valid = int(np.count_nonzero(crops.depth_region))
-        unmeasured["depth relief"] = (f"too little depth on the face's centre ({valid} valid pixels < "
-                                      f"{config.min_depth_pixels})")
-    elif relief < config.min_relief_m:
-        vetoes.append(f"depth relief {relief * 1000:.1f} mm < {config.min_relief_m * 1000:.0f} mm: the face is flat "
-                      "(a photo or screen)")
-    elif relief > config.max_relief_m:
-        vetoes.append(f"depth step of {relief * 1000:.0f} mm > {config.max_relief_m * 1000:.0f} mm inside the face: "
-                      "a flat object in front of a background, not facial relief")
-    return relief
+    fit = fit_face_shape(crops.landmarks, crops.shape_depth_m, crops.metres_per_px, config)
+    if fit is None:
+        valid = int(np.isfinite(crops.shape_depth_m).sum())
+        unmeasured["face shape"] = (f"too few face landmarks with depth ({valid} of {len(SHAPE_POINTS)}, "
+                                    f"{config.min_shape_points} and the nose tip needed)")
+        return fit
+    if fit.nose_m < config.min_nose_m:
+        vetoes.append(f"the nose stands {fit.nose_m * 1000:.1f} mm out of the eye and cheek plane < "
+                      f"{config.min_nose_m * 1000:.0f} mm: a flat or bent surface, not a face")
+    elif fit.nose_m > config.max_nose_m:
+        vetoes.append(f"the nose stands {fit.nose_m * 1000:.0f} mm out of the eye and cheek plane > "
+                      f"{config.max_nose_m * 1000:.0f} mm: something stands before the face")
+    elif fit.midline_m < config.min_midline_m:
+        vetoes.append(f"the nose stands {fit.midline_m * 1000:.1f} mm out of the forehead–chin line < "
+                      f"{config.min_midline_m * 1000:.0f} mm: a sheet folded or rolled down the face, not a face")
+    elif fit.scale < config.min_shape_scale:
+        vetoes.append(f"the face's relief shows at {fit.scale:.2f} of its size in the depth < "
+                      f"{config.min_shape_scale}: a flat or bent surface, not a face")
+    else:
+        distance = crops.quality.distance_m or 0.0
+        limit = config.min_sheet_rms_m * max(1.0, (distance / _NOISE_FREE_M) ** 2)
+        if fit.sheet_rms_m < limit:
+            vetoes.append(f"a {fit.sheet} explains the face's depth to {fit.sheet_rms_m * 1000:.1f} mm < "
+                          f"{limit * 1000:.1f} mm: a sheet, not a face")
+    return fit
 
 
 def _ir_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
@@ -131,11 +247,11 @@ def _ir_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
 
 
 def check_physics(crops: FaceCrops, config: PhysicsConfig = PhysicsConfig()) -> PhysicsReport:
-    """Measure the cues on the face regions the aligner carried and list the vetoes.
+    """Measure the cues on the face the aligner carried and list the vetoes.
 
     Args:
-        crops: FaceCrops with ``depth_region`` / ``ir_region`` (raw pixels of the face's inner
-            region) where the frameset had those streams.
+        crops: FaceCrops with ``landmarks`` and ``shape_depth_m`` (depth at the landmarks) and
+            ``ir_region`` (raw IR pixels of the landmark region) where the frameset had those streams.
         config: thresholds.
 
     Returns:
@@ -144,6 +260,6 @@ def check_physics(crops: FaceCrops, config: PhysicsConfig = PhysicsConfig()) -> 
     """
     vetoes: list = []
     unmeasured: Dict[str, str] = {}
-    relief = _depth_checks(crops, config, vetoes, unmeasured)
+    shape = _depth_checks(crops, config, vetoes, unmeasured)
     ir_level, ir_texture = _ir_checks(crops, config, vetoes, unmeasured)
-    return PhysicsReport(relief, ir_level, ir_texture, tuple(vetoes), unmeasured)
+    return PhysicsReport(shape, ir_level, ir_texture, tuple(vetoes), unmeasured)

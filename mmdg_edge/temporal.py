@@ -8,9 +8,11 @@ moment the evidence stops supporting it. Per face track:
 - a door opens once per track: ``SessionDecision.opened`` is True at the one frameset where the
   track first turned live;
 - attack once A of the last N verdicts of the track are attacks;
-- a new track starts when the face box jumps (low overlap, a size change) or the face distance
-  jumps (a depth discontinuity: something else now stands at that place), or when the face has
-  been gone for more than ``max_missing`` framesets;
+- a new track starts when the face box jumps (low overlap with, or a size change from, the track's
+  smoothed box: a detector's frame-to-frame jitter is not a new face) or the face distance jumps
+  (a depth discontinuity: something else now stands at that place), when the face has been gone
+  for more than ``max_missing`` framesets, or when the stream's face track says the face's content
+  changed (``mmdg_edge.tracking``: appearance, infrared level, proportions; it calls ``reset``);
 - a new track also starts when the capture times stop following each other (a gap over
   ``max_gap_ms``, time going back, no time at all) or the framesets' origin changes: old evidence
   never joins new;
@@ -48,6 +50,7 @@ class TemporalConfig:
     max_depth_jump_m: float = 0.15
     max_missing: int = 5
     max_gap_ms: float = 2000.0
+    box_smoothing: float = 0.5  # EMA weight of the track's box against the new one before the jump test
 
     def __post_init__(self) -> None:
         if not 1 <= self.live_votes <= self.window or not 1 <= self.attack_votes <= self.window:
@@ -57,6 +60,8 @@ class TemporalConfig:
             )
         if not self.max_gap_ms > 0:
             raise ValueError(f"TemporalConfig: expected max_gap_ms > 0, got {self.max_gap_ms}")
+        if not 0.0 <= self.box_smoothing < 1.0:
+            raise ValueError(f"TemporalConfig: expected 0 ≤ box_smoothing < 1, got {self.box_smoothing}")
         if not (self.max_size_change > 0 and self.max_depth_jump_m > 0 and 0 <= self.min_track_iou < 1):
             raise ValueError("TemporalConfig: expected max_size_change > 0, max_depth_jump_m > 0 and "
                              f"0 ≤ min_track_iou < 1, got {self.max_size_change}, {self.max_depth_jump_m}, "
@@ -156,7 +161,10 @@ class SessionTracker:
             self._in_a_row = int(verdict.status == "live")
             self._track_id += 1
             self._track_start_ms = time_ms
-        self._last_box, self._last_distance = verdict.box, distance
+        weight = self.config.box_smoothing if self._last_box is not None else 0.0
+        self._last_box = tuple(weight * last + (1.0 - weight) * now for last, now in zip(self._last_box or verdict.box,
+                                                                                          verdict.box))
+        self._last_distance = distance
         self._votes.append(verdict.status)
         status, reason = self._votes_status(), ""
         if status == "pending" and verdict.status == "live" and self._in_a_row >= self.config.live_votes:

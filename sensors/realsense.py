@@ -148,6 +148,10 @@ class RealSenseSource:
         self.serial = serial
         self.config = config
         self.stats = {"delivered": 0, "dropped_skew": 0, "reconnects": 0}
+        # FrameSet.stream_epoch: bumped when the camera is reopened or its frame counter starts again,
+        # so a stream session follows the new counters instead of denying until the old maximum is passed.
+        self._epoch = 0
+        self._last_number: Optional[int] = None
         self._pipeline: Any = None
         self._rs: Any = None
 
@@ -283,6 +287,7 @@ class RealSenseSource:
                     logger.warning("camera %s: reconnect attempt %d failed (%s)", self._serial, attempts, exc)
                 else:
                     self.stats["reconnects"] += 1
+                    self._epoch, self._last_number = self._epoch + 1, None
                     logger.warning("camera %s reconnected after %d attempts", self._serial, attempts)
                     return
             remaining = deadline - time.monotonic()
@@ -321,6 +326,12 @@ class RealSenseSource:
 
     def _frameset(self, parts: Dict[str, Any], received_s: float) -> FrameSet:
         frames = {name: _copy_frame(frame) for name, frame in parts.items()}
+        number = frames["depth"]["number"]
+        if self._last_number is not None and number <= self._last_number:
+            self._epoch += 1
+            logger.warning("camera %s: frame counter restarted (%d after %d): a new stream epoch", self._serial,
+                           number, self._last_number)
+        self._last_number = number
         return FrameSet(
             rgb=frames["rgb"]["data"], depth=frames["depth"]["data"], ir=frames["ir"]["data"],
             depth_scale_m=self._depth_scale,
@@ -329,6 +340,7 @@ class RealSenseSource:
             intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=True,
             serial=self._serial, origin="camera", received_s=received_s,
             metadata={"source": "realsense", "firmware": self._firmware, "emitter": self.config.emitter},
+            stream_epoch=self._epoch,
         )
 
 

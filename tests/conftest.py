@@ -80,3 +80,14 @@ def tiny_onnx(tiny_checkpoint) -> Path:
     from mmdg_edge.engines.export import export_onnx
 
     return export_onnx(tiny_checkpoint, tiny_checkpoint.with_suffix(".onnx"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_landmarks():
+    """(landmarks, face box) of a live synthetic face at 0.6 m in 640×480, from the real aligner."""
+    from mmdg_edge.align import FaceAligner
+    from mmdg_edge.sensors.synthetic import SceneSpec, render_scene
+
+    frameset = render_scene(SceneSpec("live", 0, distance_m=0.6), 0, np.random.default_rng(0))
+    result = FaceAligner().align(frameset)
+    return result.landmarks, result.crops.box

@@ -1,37 +1,44 @@
 """Detector decisions and fail-closed paths, with a scripted aligner and the real onnxruntime engine."""
+import dataclasses
+
 import numpy as np
 import pytest
 
+from faces import fixed_face_aligner, paint_face_depth
 from mmdg_edge.align import AlignResult as _Result
 from mmdg_edge.calibration import ProfileMismatch, calibrate_scores, create_profile
 from mmdg_edge.detector import Detector, DetectorConfig
 from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet
-from mmdg_edge.geometry import inner_box, region
 from mmdg_edge.preprocess import encode
 
 H, W = 240, 320
-BOX = (100.0, 60.0, 220.0, 200.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def landmarks(synthetic_landmarks):
+    """The synthetic face's landmarks at half resolution: this module's frames are 320×240."""
+    global LANDMARKS, BOX
+    LANDMARKS = synthetic_landmarks[0] * 0.5
+    BOX = tuple(v * 0.5 for v in synthetic_landmarks[1])
+    return LANDMARKS
 
 
 class ScriptedAligner:
-    """Fixed crops (or a fixed failure) whatever the frameset, with the face regions cut from the
-    frameset it is given, so the physical checks see that frameset: isolates the decision logic."""
+    """Fixed crops (or a fixed failure) whatever the frameset, with the face regions and depth at the
+    landmarks measured on the frameset it is given, so the physical checks see that frameset:
+    isolates the decision logic."""
 
     def __init__(self, result):
         self.result = result
+        self._measure = fixed_face_aligner(LANDMARKS)
 
-    def reset(self):
-        pass
-
-    def align(self, frameset):
+    def align(self, frameset, prior=None):
         crops = self.result.crops
         if crops is None:
             return self.result
-        inner = inner_box(BOX)
-        crops = FaceCrops(crops.rgb, crops.depth, crops.ir, BOX, BOX, crops.quality, frameset.depth_scale_m,
-                          region(frameset.depth, inner) if frameset.depth is not None else None,
-                          region(frameset.ir, inner) if frameset.ir is not None else None)
-        return _Result(self.result.status, self.result.reason, crops, 1)
+        measured = self._measure.align(frameset).crops
+        crops = dataclasses.replace(measured, rgb=crops.rgb, depth=crops.depth, ir=crops.ir, quality=crops.quality)
+        return _Result(self.result.status, self.result.reason, crops, 1, LANDMARKS, "RGB")
 
 
 def _crops(mask=(True, True, True), passed=True, seed=0):
@@ -40,18 +47,18 @@ def _crops(mask=(True, True, True), passed=True, seed=0):
     quality = FaceQuality(140.0, 0.6, 80.0, 0.95, passed, () if passed else ("blur 3 < 20",))
     return FaceCrops(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) if rgb else None,
                      rng.integers(550, 700, (224, 224), dtype=np.uint16) if depth else None,
-                     rng.integers(0, 256, (224, 224), dtype=np.uint8) if ir else None, BOX, BOX, quality)
+                     rng.integers(0, 256, (224, 224), dtype=np.uint8) if ir else None, (0.0, 0.0, 1.0, 1.0),
+                     (0.0, 0.0, 1.0, 1.0), quality)
 
 
 def _head_frameset(serial="SN1", ir_level=120, stamp=0.0, seed=1):
-    """A head in depth and skin-like IR, with sensor noise drawn from ``seed`` (a new seed, a new frame)."""
-    yy, xx = np.mgrid[0:H, 0:W]
+    """A head in depth (the landmarks' own face) and skin-like IR, with sensor noise drawn from ``seed``
+    (a new seed, a new frame)."""
     rng = np.random.default_rng(seed)
-    depth = 600 + 0.08e3 * (((xx - 160) / 120.0) ** 2 + ((yy - 130) / 140.0) ** 2) + rng.normal(0, 0.7, (H, W))
-    depth -= 30 * np.exp(-((xx - 160) ** 2 + (yy - 130) ** 2) / (2 * 8.0**2))
+    depth = paint_face_depth((H, W), LANDMARKS).astype(np.int32) + rng.integers(-1, 2, (H, W))
     ir = np.clip(ir_level + 35 * rng.standard_normal((H, W)), 0, 255).astype(np.uint8)
     rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    return FrameSet(rgb=rgb, depth=np.rint(depth).astype(np.uint16), ir=ir,
+    return FrameSet(rgb=rgb, depth=depth.astype(np.uint16), ir=ir,
                     color_aligned_to_depth=True, serial=serial, timestamps_ms={"depth": stamp},
                     frame_numbers={"depth": int(stamp)})
 
@@ -88,7 +95,7 @@ def test_physical_veto_denies_a_high_score(engine, score):
     flat = _head_frameset()
     flat.depth = np.full((H, W), 600, np.uint16)
     verdict = _detector(engine, ok, score - 0.2).check(flat)
-    assert verdict.status == "attack" and verdict.reason.startswith("physical veto: depth relief")
+    assert verdict.status == "attack" and verdict.reason.startswith("physical veto: the nose stands")
     dark = _head_frameset(ir_level=5)
     assert "near-infrared" in _detector(engine, ok, score - 0.2).check(dark).reason
 
@@ -207,14 +214,11 @@ def test_end_to_end_on_a_real_face_photo_scores_every_present_modality(tiny_onnx
 
     frame = np.zeros((480, 640, 3), np.uint8)
     frame[40:440, 120:520] = cv2.resize(skimage_data.astronaut(), (400, 400), interpolation=cv2.INTER_AREA)
-    yy, xx = np.mgrid[0:480, 0:640]
-    depth = 600 + 60 * (((xx - 290) / 90.0) ** 2 + ((yy - 150) / 110.0) ** 2)
-    depth -= 30 * np.exp(-((xx - 290) ** 2 + (yy - 150) ** 2) / (2 * 10.0**2))
-    ir = np.clip(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(int) + 60, 0, 255).astype(np.uint8)
-    frameset = FrameSet(rgb=frame, depth=np.rint(depth).astype(np.uint16), ir=ir, color_aligned_to_depth=True)
     detector = Detector.load(tiny_onnx, engine="onnxruntime")
+    landmarks = detector.aligner.align(FrameSet(rgb=frame)).landmarks
+    ir = np.clip(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(int) + 60, 0, 255).astype(np.uint8)
+    frameset = FrameSet(rgb=frame, depth=paint_face_depth((480, 640), landmarks), ir=ir, color_aligned_to_depth=True)
     verdict = detector.check(frameset)
-    detector.aligner.reset()
     crops = detector.aligner.align(frameset).crops
     expected = float(detector.engine.run(*encode([crops]))[0])
     assert verdict.score == pytest.approx(expected, abs=1e-6), verdict.reason  # the one straight line: align, encode, run

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 from click.testing import CliRunner
 
+from mmdg_edge.align import AlignResult
 from mmdg_edge.cli import main
 from mmdg_edge.detector import Detector
 from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet, Verdict
@@ -21,13 +22,10 @@ class _FaceOnEvenFrames:
         quality = FaceQuality(80.0, 0.6, 50.0, 0.9, True)
         self.crops = FaceCrops(np.full((224, 224, 3), 128, np.uint8), None, None, BOX, BOX, quality)
 
-    def reset(self):
-        pass
-
-    def align(self, frameset):
+    def align(self, frameset, prior=None):
         if frameset.frame_number % 2:
-            return SimpleNamespace(status="no_face", reason="no face found", crops=None, num_faces=0)
-        return SimpleNamespace(status="ok", reason="", crops=self.crops, num_faces=1)
+            return AlignResult("no_face", "no face found")
+        return AlignResult("ok", "", self.crops, 1)
 
 
 def _frames(n):

@@ -1,101 +1,189 @@
-"""Physical vetoes on hand-made face regions: a flat or bent sheet, a face relief, a depth step, dark and
-uniform IR, and the checks that cannot be measured."""
+"""Physical vetoes on measured face landmarks: a face passes the face-shape check, flat, tilted, bent,
+rolled and folded sheets do not; dark and uniform IR; and the checks that cannot be measured.
+
+The landmarks are the landmark model's on a rendered live face (the synthetic camera through the
+aligner); the depth at them is written here, surface by surface, so each case is exactly the shape
+it names."""
 import numpy as np
 import pytest
 
+from mmdg_edge.align import FaceAligner
+from mmdg_edge.face_mesh import LEFT_EYE_OUTER, NOSE_TIP, RIGHT_EYE_OUTER, SHAPE_POINTS
 from mmdg_edge.frames import FaceCrops, FaceQuality
-from mmdg_edge.physics import PhysicsConfig, check_physics, depth_relief_m
+from mmdg_edge.physics import PhysicsConfig, check_physics, fit_face_shape
+from mmdg_edge.sensors.synthetic import SceneSpec, render_scene
 
-H, W = 120, 100
-YY, XX = np.mgrid[0:H, 0:W].astype(np.float64)
-BOX = (0.0, 0.0, float(W), float(H))
-
-
-def _mm(surface_m):
-    return np.rint(surface_m * 1000).astype(np.uint16)
+D = 0.6  # metres
 
 
-def _face_depth():
-    """A head: an ellipsoid-ish bowl 0.6 m away plus a 3 cm nose bump in the middle."""
-    x, y = (XX - W / 2) / W, (YY - H / 2) / H
-    bowl = 0.6 + 0.08 * (x**2 + y**2)
-    nose = -0.03 * np.exp(-((XX - W / 2) ** 2 + (YY - H / 2) ** 2) / (2 * 6.0**2))
-    return _mm(bowl + nose)
+@pytest.fixture(scope="module")
+def face():
+    """(landmarks in depth pixels, metres per pixel) of a live synthetic face at 0.6 m."""
+    frameset = render_scene(SceneSpec("live", 0, distance_m=D), 0, np.random.default_rng(0))
+    crops = FaceAligner().align(frameset).crops
+    return crops.landmarks, crops.metres_per_px
+
+
+def _uv(landmarks):
+    """Shape points in eye-corner distances from the nose tip."""
+    eye = np.linalg.norm(landmarks[LEFT_EYE_OUTER] - landmarks[RIGHT_EYE_OUTER])
+    points = landmarks[list(SHAPE_POINTS)]
+    return (points[:, 0] - landmarks[NOSE_TIP, 0]) / eye, (points[:, 1] - landmarks[NOSE_TIP, 1]) / eye
+
+
+def _crops(landmarks, metres_per_px, depth_m, ir_region=None):
+    quality = FaceQuality(150.0, D, 50.0, 1.0, True)
+    return FaceCrops(None, np.full((224, 224), 600, np.uint16), None, (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0),
+                     quality, ir_region=ir_region, landmarks=landmarks, shape_depth_m=depth_m,
+                     metres_per_px=metres_per_px)
 
 
 def _skin_ir(rng):
-    return np.clip(110 + 35 * rng.standard_normal((H, W)), 0, 255).astype(np.uint8)
+    return np.clip(110 + 35 * rng.standard_normal(4000), 0, 255).astype(np.uint8)
 
 
-def _crops(depth_region=None, ir_region=None):
-    """FaceCrops carrying these face regions (the crops themselves do not matter to the checks)."""
-    quality = FaceQuality(120.0, 0.6, 50.0, 1.0, True)
-    return FaceCrops(np.zeros((224, 224, 3), np.uint8), None, None, BOX, BOX, quality,
-                     depth_region=depth_region, ir_region=ir_region)
+def _face_depth(landmarks, metres_per_px, rng=None):
+    """The landmark model's own relief at 0.6 m, tilted a little, with 1 mm of sensor noise."""
+    u, v = _uv(landmarks)
+    depth = D + 0.01 * u + 0.005 * v + landmarks[list(SHAPE_POINTS), 2] * metres_per_px
+    if rng is not None:
+        depth = depth + rng.normal(0.0, 0.001, depth.shape)
+    return depth
 
 
-def test_tilted_plane_and_bent_sheet_have_no_relief():
-    tilted = _mm(0.6 + 0.0005 * XX + 0.0003 * YY)
-    bent = _mm(0.6 + 0.1 * ((XX - W / 2) / W) ** 2)
-    assert depth_relief_m(tilted, 0.001) < 0.002
-    assert depth_relief_m(bent, 0.001) < 0.002
-
-
-def test_face_relief_passes_the_default_threshold():
-    # the quadratic absorbs part of the nose bump; what is left is still far above any sheet
-    assert PhysicsConfig().min_relief_m < depth_relief_m(_face_depth(), 0.001) < PhysicsConfig().max_relief_m
-
-
-def test_live_face_passes_every_check():
-    report = check_physics(_crops(_face_depth(), _skin_ir(np.random.default_rng(0))))
+def test_the_landmark_models_own_face_passes_every_check(face, rng):
+    landmarks, mpp = face
+    report = check_physics(_crops(landmarks, mpp, _face_depth(landmarks, mpp, rng), _skin_ir(rng)))
     assert report.vetoes == () and report.unmeasured == {}
-    assert report.ir_level == pytest.approx(110 / 255, abs=0.03)
+    assert 0.010 < report.shape.nose_m < 0.040
+    assert report.shape.scale == pytest.approx(1.0, abs=0.15)
+    assert report.shape.sheet_rms_m > 0.004
 
 
-def test_flat_face_is_vetoed_by_depth():
-    report = check_physics(_crops(_mm(np.full((H, W), 0.6)), _skin_ir(np.random.default_rng(0))))
-    assert len(report.vetoes) == 1 and report.vetoes[0].startswith("depth relief")
+def test_the_nose_height_is_measured_against_the_eye_and_cheek_plane(face):
+    landmarks, mpp = face
+    u, v = _uv(landmarks)
+    depth = D + 0.02 * u - 0.01 * v  # a tilted plane ...
+    depth[SHAPE_POINTS.index(NOSE_TIP)] -= 0.023  # ... with the nose tip 23 mm in front of it
+    fit = fit_face_shape(landmarks, depth, mpp)
+    assert fit.nose_m == pytest.approx(0.023, abs=1e-9)
+    assert fit.midline_m == pytest.approx(0.023, abs=5e-4)  # the line runs along v; the midline leans a little
 
 
-def test_a_sheet_in_front_of_the_torso_is_a_depth_step_not_relief():
-    step = _mm(np.where(YY < 0.6 * H, 0.5, 0.8))  # the sheet's lower edge, the torso 30 cm behind
-    report = check_physics(_crops(step, _skin_ir(np.random.default_rng(0))))
-    assert report.relief_m > 0.25 and len(report.vetoes) == 1 and report.vetoes[0].startswith("depth step")
+def _sheet(landmarks, shape):
+    u, v = _uv(landmarks)
+    return {
+        "flat": D + 0.0 * u,
+        "tilted": D + 0.05 * u + 0.03 * v,
+        "rolled": D + 0.02 * u * u,  # a sheet curved around a vertical axis
+        "v_fold_6cm": D + 0.06 * np.abs(u) / 1.3,  # crest under the nose, 6 cm back at the face's edges
+        "w_fold_4cm": D + 0.04 * np.abs(np.abs(u) - 0.5) / 0.8,
+        "horizontal_fold": D + 0.05 * np.abs(v),
+        "diagonal_fold": D + 0.05 * np.abs(u + v) / 1.4,
+    }[shape]
 
 
-def test_too_few_depth_pixels_cannot_be_measured_and_are_not_a_pass():
-    sparse = np.zeros((H, W), np.uint16)
-    sparse[:5, :5] = 600
-    assert depth_relief_m(sparse, 0.001) is None
-    report = check_physics(_crops(sparse, _skin_ir(np.random.default_rng(0))))
-    assert report.relief_m is None and report.vetoes == ()
-    assert "25 valid pixels < 200" in report.unmeasured["depth relief"]
+@pytest.mark.parametrize("shape", ["flat", "tilted", "rolled", "v_fold_6cm", "w_fold_4cm", "horizontal_fold",
+                                   "diagonal_fold"])
+def test_flat_bent_rolled_and_folded_sheets_are_vetoed_by_the_face_shape(face, rng, shape):
+    landmarks, mpp = face
+    depth = _sheet(landmarks, shape) + rng.normal(0.0, 0.001, len(SHAPE_POINTS))
+    report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng)))
+    assert len(report.vetoes) == 1 and "not a face" in report.vetoes[0]
+    assert report.shape.sheet_rms_m < 0.003
 
 
-def test_absent_streams_and_an_empty_ir_region_are_unmeasured():
-    report = check_physics(_crops(None, np.zeros((0, 7), np.uint8)))
-    assert report.unmeasured["depth relief"] == "no depth stream"
-    assert "too few IR pixels" in report.unmeasured["IR presence"] and "IR texture" in report.unmeasured
-    assert check_physics(_crops(_face_depth(), None)).unmeasured == {"IR presence": "no IR stream",
-                                                                    "IR texture": "no IR stream"}
+def test_a_v_fold_puts_the_nose_forward_but_not_out_of_the_forehead_chin_line(face, rng):
+    landmarks, mpp = face
+    fit = fit_face_shape(landmarks, _sheet(landmarks, "v_fold_6cm"), mpp)
+    assert fit.nose_m > 0.010  # the crest passes the nose test on its own ...
+    assert abs(fit.midline_m) < 0.002  # ... but forehead, nose and chin lie on one line
+    assert "folded" in fit.sheet
 
 
-def test_dark_ir_is_vetoed_as_a_screen():
-    report = check_physics(_crops(_face_depth(), np.full((H, W), 6, np.uint8)))
-    assert report.vetoes == (report.vetoes[0],) and "near-infrared" in report.vetoes[0]
+def test_fingers_over_a_flat_print_do_not_make_it_a_face(face, rng):
+    landmarks, mpp = face
+    depth = _sheet(landmarks, "flat").copy()
+    _, v = _uv(landmarks)
+    depth[v > 0.6] -= 0.015  # fingers over the jaw and chin, 15 mm before the sheet
+    report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng)))
+    assert report.vetoes and "not a face" in report.vetoes[0]
 
 
-def test_uniform_ir_is_vetoed_as_a_mask():
-    report = check_physics(_crops(_face_depth(), np.full((H, W), 140, np.uint8)))
+def test_a_print_with_the_eyes_cut_out_over_a_live_face_is_not_a_face(face, rng):
+    landmarks, mpp = face
+    depth = _sheet(landmarks, "flat").copy()
+    eyes = [SHAPE_POINTS.index(p) for p in (33, 133, 362, 263)]
+    depth[eyes] = D + 0.02  # through the holes: the live eyes, 2 cm behind the sheet
+    report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng)))
+    assert report.vetoes and "not a face" in report.vetoes[0]
+
+
+def test_something_held_before_the_nose_is_too_much_relief(face, rng):
+    landmarks, mpp = face
+    depth = _face_depth(landmarks, mpp)
+    depth[SHAPE_POINTS.index(NOSE_TIP)] -= 0.05
+    report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng)))
+    assert report.vetoes and "something stands before the face" in report.vetoes[0]
+
+
+def test_sheet_limit_grows_with_the_stereo_noise_beyond_0_8_m(face, rng):
+    landmarks, mpp = face
+    depth = _face_depth(landmarks, mpp)
+    fit = fit_face_shape(landmarks, depth, mpp)
+    crops = _crops(landmarks, mpp, depth, _skin_ir(rng))
+    config = PhysicsConfig(min_sheet_rms_m=fit.sheet_rms_m * 0.9)
+    assert check_physics(crops, config).vetoes == ()
+    far = FaceCrops(crops.rgb, crops.depth, None, crops.box, crops.depth_box,
+                    FaceQuality(150.0, 1.2, 50.0, 1.0, True), ir_region=crops.ir_region, landmarks=landmarks,
+                    shape_depth_m=depth, metres_per_px=mpp)
+    assert "a sheet, not a face" in check_physics(far, config).vetoes[0]  # (1.2 / 0.8)² × the limit
+
+
+def test_too_few_landmarks_with_depth_cannot_be_measured_and_are_not_a_pass(face, rng):
+    landmarks, mpp = face
+    depth = _face_depth(landmarks, mpp)
+    depth[:25] = np.nan
+    report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng)))
+    assert report.vetoes == () and report.shape is None
+    assert "too few face landmarks with depth" in report.unmeasured["face shape"]
+    no_nose = _face_depth(landmarks, mpp)
+    no_nose[SHAPE_POINTS.index(NOSE_TIP)] = np.nan
+    assert "face shape" in check_physics(_crops(landmarks, mpp, no_nose, _skin_ir(rng))).unmeasured
+
+
+def test_absent_streams_and_an_empty_ir_region_are_unmeasured(face):
+    landmarks, mpp = face
+    crops = FaceCrops(np.zeros((224, 224, 3), np.uint8), None, None, (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0),
+                      FaceQuality(150.0, None, 50.0, None, True), landmarks=landmarks)
+    report = check_physics(crops)
+    assert report.vetoes == ()
+    assert set(report.unmeasured) == {"face shape", "IR presence", "IR texture"}
+    empty = check_physics(_crops(landmarks, mpp, _face_depth(landmarks, mpp), np.zeros(0, np.uint8)))
+    assert "too few IR pixels" in empty.unmeasured["IR presence"]
+
+
+def test_dark_ir_is_vetoed_as_a_screen(face, rng):
+    landmarks, mpp = face
+    report = check_physics(_crops(landmarks, mpp, _face_depth(landmarks, mpp), np.full(4000, 8, np.uint8)))
+    assert report.vetoes == (f"IR level {8 / 255:.3f} < 0.08: the face reflects no near-infrared (a screen)",)
+
+
+def test_uniform_ir_is_vetoed_as_a_mask(face):
+    landmarks, mpp = face
+    report = check_physics(_crops(landmarks, mpp, _face_depth(landmarks, mpp), np.full(4000, 140, np.uint8)))
     assert report.ir_texture == 0.0 and "uniform material" in report.vetoes[0]
 
 
-def test_sixteen_bit_ir_uses_its_own_full_scale():
-    ir16 = (_skin_ir(np.random.default_rng(1)).astype(np.uint16) * 257)
-    report = check_physics(_crops(_face_depth(), ir16))
-    assert report.vetoes == () and report.ir_level == pytest.approx(110 / 255, abs=0.03)
+def test_sixteen_bit_ir_uses_its_own_full_scale(face, rng):
+    landmarks, mpp = face
+    ir = (_skin_ir(rng).astype(np.uint16) * 257)
+    report = check_physics(_crops(landmarks, mpp, _face_depth(landmarks, mpp), ir))
+    assert report.ir_level == pytest.approx(np.median(ir) / 65535)
 
 
-def test_config_refuses_an_empty_relief_range():
-    with pytest.raises(ValueError, match="max_relief_m"):
-        PhysicsConfig(min_relief_m=0.05, max_relief_m=0.04)
+def test_config_refuses_impossible_limits():
+    with pytest.raises(ValueError, match="min_nose_m"):
+        PhysicsConfig(min_nose_m=0.05, max_nose_m=0.04)
+    with pytest.raises(ValueError, match="min_shape_points"):
+        PhysicsConfig(min_shape_points=5)

@@ -72,7 +72,6 @@ def render_crops(domains: Sequence[int], count: int, seed: int, classes: Optiona
     aligner = FaceAligner(align_config)
     images, masks, labels, doms, attacks = [], [], [], [], []
     for frameset in SyntheticCamera(seed=seed, classes=classes or CLASSES, domains=tuple(domains), num_frames=count):
-        aligner.reset()  # independent scenes: no box smoothing across them
         result = aligner.align(frameset)
         if result.status != "ok":
             continue

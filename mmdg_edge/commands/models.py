@@ -73,7 +73,6 @@ def _calibration_inputs(source: str, count: int):
     aligner, faces = FaceAligner(), []
     with open_source(source) as frames:
         for frameset in frames:
-            aligner.reset()
             result = aligner.align(frameset)
             if result.status == "ok":
                 faces.append(result.crops)

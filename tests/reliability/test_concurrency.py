@@ -1,15 +1,13 @@
 """Detectors under threads: one Detector per thread, one Detector shared, streams side by side.
 
-What the SDK promises (mmdg_edge/detector.py, align.py, temporal.py):
+What the SDK promises (mmdg_edge/detector.py, tracking.py, temporal.py):
 - ``Detector.check`` holds the Detector's lock for the whole call, so a shared Detector serialises
   its callers: no call ever sees another half done.
-- ``Detector.check`` scores each frameset on its own: the aligner's face tracking and smoothing are
-  reset for every ``check`` call, so a verdict never depends on the framesets checked before it or
+- ``Detector.check`` is stateless: a verdict never depends on the framesets checked before it or
   on what other threads checked in between.
-- ``Detector.stream`` resets the aligner when it starts, then tracks the face from frame to frame,
-  and keeps its SessionTracker and its stale-frame clock per call: streams run one after another on
-  one Detector are independent. The aligner belongs to the Detector, so two streams at the same time
-  need two Detectors.
+- ``Detector.stream`` opens a session of its own (face track, stale-frame guard, session tracker):
+  streams, one after another or side by side, on one Detector or on several, are independent
+  (tests/test_session.py runs two at once through one Detector).
 
 Every comparison covers all verdict fields but the timings (status, reason, score and box to 1e-6,
 threshold, modalities, quality, frame number), so a race that only nudges a box shows.
@@ -24,9 +22,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import pytest
 
-from mmdg_edge.align import AlignConfig, FaceAligner
-from mmdg_edge.detector import Detector, resolve_model_path
-from mmdg_edge.engines import create_engine
+from mmdg_edge.align import FaceAligner
+from mmdg_edge.detector import Detector
 from mmdg_edge.frames import FrameSet, Verdict
 from mmdg_edge.sensors.synthetic import Segment, render_frameset, render_sequence
 from mmdg_edge.temporal import SessionDecision
@@ -36,17 +33,9 @@ KINDS = ("live", "print", "live", "replay", "live", "mask") * 2
 TOLERANCE = 1e-6
 
 
-def _load(stateless: bool = False) -> Detector:
-    """The demo model on CPU onnxruntime, one intra-op thread (deterministic, fair to 2 cores).
-
-    ``stateless``: an aligner without tracking or box smoothing, so a verdict depends on its
-    frameset alone.
-    """
-    if not stateless:
-        return Detector.load("demo", engine="onnxruntime", providers=["CPUExecutionProvider"], intra_op_num_threads=1)
-    engine = create_engine("onnxruntime", resolve_model_path("demo"), providers=["CPUExecutionProvider"],
-                           intra_op_num_threads=1)
-    return Detector(engine, FaceAligner(AlignConfig(track=False, smoothing=0.0)))
+def _load() -> Detector:
+    """The demo model on CPU onnxruntime, one intra-op thread (deterministic, fair to 2 cores)."""
+    return Detector.load("demo", engine="onnxruntime", providers=["CPUExecutionProvider"], intra_op_num_threads=1)
 
 
 def _fields(verdict: Verdict) -> Dict[str, Any]:
@@ -116,10 +105,10 @@ def test_threads_with_their_own_detector_match_the_single_threaded_run(framesets
     assert not differences, "\n".join(differences)
 
 
-def test_shared_stateless_detector_matches_the_single_threaded_run_whatever_the_interleaving(framesets):
-    alone = _load(stateless=True)
+def test_shared_detector_matches_the_single_threaded_run_whatever_the_interleaving(framesets):
+    alone = _load()
     expected = [alone.check(frameset) for frameset in framesets]
-    shared = _load(stateless=True)
+    shared = _load()
 
     def worker_from(offset):
         order = list(range(offset, len(framesets))) + list(range(offset))  # each thread its own order
@@ -146,12 +135,9 @@ class _OrderRecorder:
         self.aligner = aligner
         self.order: List[Tuple[int, int]] = []  # (thread ident, frame number)
 
-    def align(self, frameset: FrameSet) -> Any:
+    def align(self, frameset: FrameSet, prior: Any = None) -> Any:
         self.order.append((threading.get_ident(), frameset.frame_number))
-        return self.aligner.align(frameset)
-
-    def reset(self) -> None:
-        self.aligner.reset()
+        return self.aligner.align(frameset, prior)
 
 
 def test_shared_detector_serves_each_call_as_the_same_calls_made_in_its_order(framesets):
@@ -165,7 +151,7 @@ def test_shared_detector_serves_each_call_as_the_same_calls_made_in_its_order(fr
 
     runs = dict(_run_together([worker] * THREADS))
     assert len(runs) == THREADS and len(recorder.order) == THREADS * len(framesets)
-    # Replay the served order on one thread: each call must have seen the same tracking state.
+    # Replay the served order on one thread: each call must give what it gives alone.
     # The n-th entry of a thread in the log is that thread's n-th check (its calls are sequential).
     replay = _load()
     by_number = {frameset.frame_number: frameset for frameset in framesets}

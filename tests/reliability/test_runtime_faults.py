@@ -2,45 +2,22 @@
 and replug, a camera that never comes back, and a consumer slower than the camera.
 
 Cameras are the fake pyrealsense2 of tests/fake_rs.py behind the real RealSenseSource; the model
-is the bundled demo model; the face crops come from a scripted aligner so every frame is scored.
+is the bundled demo model; the aligner finds a fixed face in every frameset so every frame is scored.
 """
 import sys
 import time
 
 import numpy as np
 import pytest
+from faces import fixed_face_aligner
 from fake_rs import HEIGHT, TIMEOUT, WIDTH, FakeCamera, Frame, Unplug
 
+from mmdg_edge.align import AlignConfig
 from mmdg_edge.detector import Detector
 from mmdg_edge.errors import DeviceDisconnected, FrameTimeout
-from mmdg_edge.frames import FaceCrops, FaceQuality
 from mmdg_edge.sensors.realsense import RealSenseConfig, RealSenseSource
 
 FAST = dict(width=WIDTH, height=HEIGHT, timeout_ms=10, backoff_s=(0.001, 0.004))
-
-
-class _FaceEverywhere:
-    """An aligner that finds the same face in every frameset (the fake camera's pixels are flat), with
-    that frameset's pixels as the face regions the physical checks measure."""
-
-    BOX = (10.0, 10.0, 40.0, 40.0)
-
-    def __init__(self):
-        rng = np.random.default_rng(0)
-        self.rgb = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
-        self.depth = rng.integers(500, 700, (224, 224), dtype=np.uint16)
-        self.ir = rng.integers(0, 256, (224, 224), dtype=np.uint8)
-
-    def reset(self):
-        pass
-
-    def align(self, frameset):
-        from mmdg_edge.align import AlignResult
-
-        quality = FaceQuality(120.0, 0.6, 80.0, 0.95, True)
-        crops = FaceCrops(self.rgb, self.depth, self.ir, self.BOX, self.BOX, quality, frameset.depth_scale_m,
-                          frameset.depth[10:40, 10:40], frameset.ir[10:40, 10:40])
-        return AlignResult("ok", "scripted", crops, 1)
 
 
 class _FlakyEngine:
@@ -75,8 +52,19 @@ def camera(monkeypatch):
     return cam
 
 
+@pytest.fixture(autouse=True)
+def _landmarks(synthetic_landmarks):
+    """The synthetic face scaled onto the fake camera's small frames."""
+    global LANDMARKS
+    LANDMARKS = synthetic_landmarks[0] * (WIDTH / 640)
+
+
 def _detector(engine):
-    return Detector(engine, _FaceEverywhere(), threshold=0.5)
+    """The demo engine behind an aligner that finds the same face in every frameset (the fake camera's
+    pixels are flat: no quality limit applies), measured on that frameset's pixels."""
+    anything = AlignConfig(min_face_px=1.0, min_blur=0.0, dark_rgb_level=0.0, min_rgb_contrast=0.0,
+                           min_depth_coverage=0.0)
+    return Detector(engine, fixed_face_aligner(LANDMARKS, anything), threshold=0.5)
 
 
 def _until_the_camera_stops(detector, source):
@@ -119,7 +107,7 @@ def test_unplug_and_replug_mid_stream_keeps_scoring(demo_engine, camera):
     assert numbers[-1] == 4 and numbers == sorted(numbers)
     # every frameset was scored after the replug: the fake camera's flat depth is vetoed, as a sheet would be
     assert all(r.verdict.score is not None for r in results)
-    assert all(r.verdict.status == "attack" and r.verdict.reason.startswith("physical veto: depth relief")
+    assert all(r.verdict.status == "attack" and r.verdict.reason.startswith("physical veto: the nose stands")
                for r in results), [r.verdict.reason for r in results]
 
 

@@ -107,6 +107,15 @@ def test_unplug_and_replug_reconnects_with_backoff(camera):
     assert camera.starts == 2 and camera.stops == 2  # the dead pipeline was stopped before the new one
 
 
+def test_a_reopened_camera_or_a_restarted_frame_counter_starts_a_new_stream_epoch(camera):
+    camera.events = [Frame(7), Frame(8), Unplug(queries=2), Frame(1), Frame(2), Frame(1), Frame(2)]
+    with RealSenseSource(config=RealSenseConfig(**FAST)) as source:
+        framesets = _take(source, 6)
+    assert [fs.frame_number for fs in framesets] == [7, 8, 1, 2, 1, 2]
+    # the replug reopens the pipeline (epoch 1); the counter starting again without one is a restart too
+    assert [fs.stream_epoch for fs in framesets] == [0, 0, 1, 1, 2, 2]
+
+
 def test_camera_that_stays_away_raises_device_disconnected_in_time(camera):
     camera.events = [Unplug(queries=None)]
     config = RealSenseConfig(**{**FAST, "reconnect_timeout_s": 0.2})

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
 
-from mmdg_edge.align import AlignConfig, FaceAligner  # noqa: E402
-from mmdg_edge.physics import check_physics, depth_relief_m  # noqa: E402
+from mmdg_edge.align import FaceAligner  # noqa: E402
+from mmdg_edge.physics import check_physics  # noqa: E402
 from mmdg_edge.sensors import open_source  # noqa: E402
 from mmdg_edge.sensors.synthetic import (  # noqa: E402
     SceneSpec, Segment, SyntheticCamera, SyntheticConfig, create_face_texture, render_frameset, render_scene,
@@ -88,14 +88,14 @@ def test_live_nose_stands_out_of_the_cheeks():
         assert 0.03 <= cheek - nose <= 0.055
 
 
-def test_live_face_has_relief_print_and_replay_are_planar():
-    for kind, low, high in (("live", 0.012, 0.06), ("mask", 0.012, 0.06), ("print", 0.0, 0.006),
-                            ("replay", 0.0, 0.006)):
+def test_live_and_mask_faces_have_a_nose_print_and_replay_are_sheets():
+    aligner = FaceAligner()
+    for kind, low, high in (("live", 0.02, 0.05), ("mask", 0.02, 0.05), ("print", -0.005, 0.005),
+                            ("replay", -0.005, 0.005)):
         for domain in (0, 2):
-            fs = _render(kind, domain=domain)
-            ys, xs = _inner(fs)
-            relief = depth_relief_m(fs.depth[ys, xs], fs.depth_scale_m)
-            assert low <= relief <= high, (kind, domain, relief)
+            shape = check_physics(aligner.align(_render(kind, domain=domain)).crops).shape
+            assert low <= shape.nose_m <= high, (kind, domain, shape)
+            assert (shape.sheet_rms_m > 0.005) == (kind in ("live", "mask")), (kind, domain, shape)
 
 
 def test_infrared_separates_skin_screen_and_mask():
@@ -202,7 +202,7 @@ def test_bad_arguments_are_refused_with_the_field_named():
 
 
 def test_physical_vetoes_fire_on_every_attack_and_never_on_live():
-    aligner = FaceAligner(AlignConfig(smoothing=0.0, track=False))
+    aligner = FaceAligner()
     for fs in SyntheticCamera(seed=11, num_frames=40):
         truth = fs.metadata["truth"]
         result = aligner.align(fs)
