@@ -6,8 +6,8 @@ takes ``size_range=(min_px, max_px)``, which the aligner passes while tracking a
 callable returning Detections, (x0, y0, x1, y1) boxes or an N×4 array works; ``to_detections``
 turns its answer into Detections and refuses malformed ones.
 
-Backends: ``BlazeFaceDetector`` (MediaPipe's learned short-range detector, bundled, onnxruntime:
-box, six keypoints, score), ``HaarFaceDetector`` (OpenCV's cascade: box only) and
+Backends: ``BlazeFaceDetector`` (MediaPipe's learned short- or full-range detector, bundled,
+onnxruntime: box, six keypoints, score), ``HaarFaceDetector`` (OpenCV's cascade: box only) and
 ``YuNetFaceDetector`` (OpenCV's YuNet, a model file you supply: box, five keypoints, score).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from .assets import BLAZEFACE_MODEL, MAKE_FACE_MODELS, bundled
+from .assets import BLAZEFACE_FULL_MODEL, BLAZEFACE_MODEL, MAKE_FACE_MODELS, bundled
 from .geometry import Box
 
 __all__ = [
@@ -212,20 +212,23 @@ def _check_image(image: np.ndarray, owner: str) -> None:
                          f"{getattr(image, 'dtype', type(image).__name__)} of shape {np.shape(image)}")
 
 
-def blazeface_anchors(input_size: int = 128, strides: Tuple[int, ...] = (8, 16, 16, 16)) -> np.ndarray:
-    """The short-range BlazeFace SSD anchor centres, (896, 2) x, y in 0..1, in the model's output order.
+def blazeface_anchors(input_size: int = 128, strides: Tuple[int, ...] = (8, 16, 16, 16),
+                      per_layer: int = 2) -> np.ndarray:
+    """BlazeFace's SSD anchor centres, (N, 2) x, y in 0..1, in the model's output order.
 
-    MediaPipe's SsdAnchorsCalculator with the face detector's options: each layer puts two anchors
-    (aspect ratio 1 and its interpolated scale) on every cell of its stride's grid; layers of the
-    same stride share a grid, so the 16×16 grid gets 2 anchors per cell and the 8×8 grid 6. With
-    ``fixed_anchor_size`` every anchor's width and height are 1, so only the centres matter.
+    MediaPipe's SsdAnchorsCalculator with the face detectors' options: each layer puts
+    ``per_layer`` anchors on every cell of its stride's grid (short range: aspect ratio 1 and its
+    interpolated scale, 2; full range: 1); layers of the same stride share a grid. Short range
+    (the defaults): the 16×16 grid gets 2 anchors per cell and the 8×8 grid 6, 896 in all; full
+    range (192, (4,), 1): one per cell of a 48×48 grid, 2304. With ``fixed_anchor_size`` every
+    anchor's width and height are 1, so only the centres matter.
     """
     groups: List[Tuple[int, int]] = []
     for stride in strides:
         if groups and groups[-1][0] == stride:
-            groups[-1] = (stride, groups[-1][1] + 2)
+            groups[-1] = (stride, groups[-1][1] + per_layer)
         else:
-            groups.append((stride, 2))
+            groups.append((stride, per_layer))
     centres = []
     for stride, per_cell in groups:
         cells = math.ceil(input_size / stride)
@@ -262,19 +265,43 @@ def _weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     return faces
 
 
-class BlazeFaceDetector:
-    """MediaPipe's BlazeFace short-range face detector on onnxruntime: box, six keypoints, score.
+@dataclass(frozen=True)
+class _BlazeFaceVariant:
+    """One BlazeFace model: its bundled file, input side and anchor layout (``blazeface_anchors``)."""
 
-    Trained for faces within about 2 m of the camera (a kiosk's range). The image is letterboxed
-    to 128×128 (aspect kept, black bars), so faces smaller than about 1/12 of the image's longer
-    side (50 px at 640×480) are missed. Keypoints are ``BLAZEFACE_KEYPOINTS``. One session serves
-    every call and holds no per-call state: one detector may be shared by threads.
+    asset: Path
+    input_size: int
+    strides: Tuple[int, ...]
+    anchors_per_layer: int
+
+
+_BLAZEFACE_VARIANTS = {
+    "short": _BlazeFaceVariant(BLAZEFACE_MODEL, 128, (8, 16, 16, 16), 2),
+    "full": _BlazeFaceVariant(BLAZEFACE_FULL_MODEL, 192, (4,), 1),
+}
+
+
+class BlazeFaceDetector:
+    """MediaPipe's BlazeFace face detector on onnxruntime: box, six keypoints, score.
+
+    The image is letterboxed to the model's square input (aspect kept, black bars). On the
+    astronaut photo pasted into a 640×480 frame:
+    - ``"short"`` range (128×128, the default, the faster): 0.87 at 88 px face width, 0.6 at
+      73 px, lost below about 65 px (1/10 of the longer side; a 15 cm face at about 1.4 m for a
+      D435's colour lens);
+    - ``"full"`` range (192×192): 0.9 at 88 px, 0.72 at 44 px, 0.59 at 37 px, lost below about
+      35 px (about 2.6 m); its model takes about five times the short one's time (7.6 vs 1.4 ms,
+      one thread; ``benchmarks/bench_face_models.py``): a search for far faces, not every frame.
+    Keypoints are ``BLAZEFACE_KEYPOINTS``. One session serves every call and holds no per-call
+    state: one detector may be shared by threads.
 
     Args:
-        model_path: the converted ONNX model; None = the bundled ``blazeface_short.onnx``.
+        model_path: a converted ONNX model of ``variant``; None = the bundled one
+            (``blazeface_short.onnx`` or ``blazeface_full.onnx``).
         score_threshold: minimum face probability (MediaPipe's default 0.5).
         nms_threshold: IoU above which overlapping answers merge into one face (MediaPipe: 0.3).
         threads: onnxruntime intra-op threads.
+        variant: ``"short"`` or ``"full"`` range.
 
     Raises:
         FileNotFoundError: the model file does not exist.
@@ -286,19 +313,25 @@ class BlazeFaceDetector:
     """
 
     wants_color = True
-    input_size = 128
 
     def __init__(self, model_path: Optional[Union[str, Path]] = None, score_threshold: float = 0.5,
-                 nms_threshold: float = 0.3, threads: int = 1) -> None:
+                 nms_threshold: float = 0.3, threads: int = 1, variant: str = "short") -> None:
+        if variant not in _BLAZEFACE_VARIANTS:
+            raise ValueError(f"BlazeFaceDetector.variant: expected one of {sorted(_BLAZEFACE_VARIANTS)}, "
+                             f"got {variant!r}")
         for field_name, value in (("score_threshold", score_threshold), ("nms_threshold", nms_threshold)):
             if not 0.0 < value < 1.0:
                 raise ValueError(f"BlazeFaceDetector.{field_name}: expected a value in (0, 1), got {value}")
-        path = bundled(BLAZEFACE_MODEL, MAKE_FACE_MODELS) if model_path is None else model_path
-        self._session = _open_face_model(path, "BlazeFaceDetector", (1, 3, 128, 128), ((1, 896, 16), (1, 896, 1)),
+        spec = _BLAZEFACE_VARIANTS[variant]
+        side = spec.input_size
+        self._anchors = blazeface_anchors(side, spec.strides, spec.anchors_per_layer)
+        count = len(self._anchors)
+        path = bundled(spec.asset, MAKE_FACE_MODELS) if model_path is None else model_path
+        self._session = _open_face_model(path, "BlazeFaceDetector", (1, 3, side, side), ((1, count, 16), (1, count, 1)),
                                          threads)
         self._input = self._session.get_inputs()[0].name
+        self.variant, self.input_size = variant, side
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
-        self._anchors = blazeface_anchors(self.input_size)
 
     def __call__(self, image: np.ndarray) -> List[Detection]:
         """Faces in ``image`` (H×W grey or H×W×3 RGB uint8), best first, in its pixels."""
@@ -324,7 +357,7 @@ class BlazeFaceDetector:
         return _weighted_nms(boxes[sane], keypoints[sane], scores[keep][sane], self.nms_threshold)
 
     def _letterbox(self, image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(1, 3, 128, 128) float32 in [-1, 1], the x/y scale image → input, and the x/y padding."""
+        """(1, 3, S, S) float32 in [-1, 1] (S = input_size), the x/y scale image → input, the x/y padding."""
         height, width = image.shape[:2]
         side = self.input_size
         fit = side / max(height, width)

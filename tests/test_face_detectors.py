@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmdg_edge.assets import BLAZEFACE_MODEL, FACE_MESH_MODEL
+from mmdg_edge.assets import BLAZEFACE_FULL_MODEL, BLAZEFACE_MODEL, FACE_MESH_MODEL
 from mmdg_edge.face_detectors import (
     BLAZEFACE_KEYPOINTS,
     BlazeFaceDetector,
@@ -40,6 +40,15 @@ def test_anchors_are_mediapipes_short_range_grid():
     np.testing.assert_allclose(anchors[512:518], np.tile([0.5 / 8, 0.5 / 8], (6, 1)))
     np.testing.assert_allclose(anchors[518], [1.5 / 8, 0.5 / 8])
     np.testing.assert_allclose(anchors[-1], [7.5 / 8, 7.5 / 8])
+
+
+def test_full_range_anchors_are_one_per_cell_of_a_48_grid():
+    anchors = blazeface_anchors(192, (4,), 1)
+    assert anchors.shape == (2304, 2)
+    np.testing.assert_allclose(anchors[0], [0.5 / 48, 0.5 / 48])
+    np.testing.assert_allclose(anchors[1], [1.5 / 48, 0.5 / 48])
+    np.testing.assert_allclose(anchors[48], [0.5 / 48, 1.5 / 48])
+    np.testing.assert_allclose(anchors[-1], [47.5 / 48, 47.5 / 48])
 
 
 def test_weighted_nms_averages_each_cluster_by_score():
@@ -114,11 +123,37 @@ def test_scaled_image_gives_scaled_face(blazeface):
     np.testing.assert_allclose(large.landmarks, small.landmarks * 2, atol=4.0)
 
 
+def _small_face_frame(face_side: int) -> np.ndarray:
+    """The astronaut photo scaled to ``face_side`` px square in a grey 640×480 frame (face ≈ 0.18 of it)."""
+    frame = np.full((480, 640, 3), 96, np.uint8)
+    top = (480 - face_side) // 2
+    frame[top:top + face_side, :face_side] = cv2.resize(ASTRONAUT, (face_side, face_side), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+def test_full_range_finds_the_face_the_short_range_loses(blazeface):
+    full = BlazeFaceDetector(variant="full")
+    (near,) = full(ASTRONAUT)
+    assert near.score > 0.9 and box_iou(near.box, blazeface(ASTRONAUT)[0].box) > 0.7
+    frame = _small_face_frame(240)  # the face about 44 px wide
+    assert blazeface(frame) == []
+    (far,) = full(frame)
+    assert far.score > 0.6
+    expected = tuple(np.array(near.box) * 240 / 512 + np.array([0, 120, 0, 120]))
+    # At 13 px in the model's input the box is coarser (it comes out ~20 % small), yet in place.
+    assert box_iou(far.box, expected) > 0.5
+    width = expected[2] - expected[0]
+    np.testing.assert_allclose(np.reshape(far.box, (2, 2)).mean(axis=0),
+                               np.reshape(expected, (2, 2)).mean(axis=0), atol=0.2 * width)
+    assert far.landmarks[0, 0] < far.landmarks[1, 0]  # right eye on the image's left
+
+
 @pytest.mark.parametrize("image", [np.zeros((480, 640, 3), np.uint8), np.full((480, 640), 128, np.uint8),
                                    np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)],
                          ids=["black", "grey", "noise"])
 def test_no_face_in_an_image_without_one(blazeface, image):
     assert blazeface(image) == []
+    assert BlazeFaceDetector(variant="full")(image) == []
 
 
 @pytest.mark.parametrize("image", [np.zeros((480, 640, 3), np.float32), np.zeros((480, 640, 4), np.uint8),
@@ -145,6 +180,12 @@ def test_missing_corrupt_or_foreign_model_file_is_refused(tmp_path):
         BlazeFaceDetector(truncated)
     with pytest.raises(ValueError, match=r"face_mesh\.onnx has inputs .* expected inputs"):
         BlazeFaceDetector(FACE_MESH_MODEL)
+    with pytest.raises(ValueError, match=r"blazeface_short\.onnx has inputs .* expected inputs"):
+        BlazeFaceDetector(BLAZEFACE_MODEL, variant="full")
+    with pytest.raises(ValueError, match=r"blazeface_full\.onnx has inputs .* expected inputs"):
+        BlazeFaceDetector(BLAZEFACE_FULL_MODEL)
+    with pytest.raises(ValueError, match=r"BlazeFaceDetector.variant: expected one of \['full', 'short'\]"):
+        BlazeFaceDetector(variant="long")
     with pytest.raises(ValueError, match="BlazeFaceDetector.threads"):
         BlazeFaceDetector(threads=0)
     with pytest.raises(ValueError, match="BlazeFaceDetector.score_threshold"):
@@ -161,11 +202,15 @@ def _tflite_outputs(model: Path, nhwc: np.ndarray):
     return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
 
 
-def test_onnx_matches_the_tflite_runtime_on_random_input_and_on_the_photo(blazeface):
-    photo, _, _ = blazeface._letterbox(ASTRONAUT)
-    noise = np.random.default_rng(1).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
+@pytest.mark.parametrize("variant, source", [("short", "face_detection_short_range.tflite"),
+                                             ("full", "face_detection_full_range.tflite")])
+def test_onnx_matches_the_tflite_runtime_on_random_input_and_on_the_photo(variant, source):
+    detector = BlazeFaceDetector(variant=variant)
+    side = detector.input_size
+    photo, _, _ = detector._letterbox(ASTRONAUT)
+    noise = np.random.default_rng(1).uniform(-1, 1, (1, 3, side, side)).astype(np.float32)
     for nchw in (noise, photo):
-        expected = _tflite_outputs(TFLITE / "face_detection_short_range.tflite", nchw.transpose(0, 2, 3, 1).copy())
-        got = blazeface._session.run(None, {blazeface._input: nchw})
+        expected = _tflite_outputs(TFLITE / source, nchw.transpose(0, 2, 3, 1).copy())
+        got = detector._session.run(None, {detector._input: nchw})
         for onnx_out, tflite_out in zip(got, expected):
             np.testing.assert_allclose(onnx_out, tflite_out, atol=1e-3, rtol=0)
