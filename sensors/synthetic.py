@@ -32,14 +32,14 @@ import numpy as np
 from ..frames import Extrinsics, FrameSet, Intrinsics
 from . import cast, render
 from .cast import (
-    ATTACK_KINDS, HAIR_STYLES, Instrument, MaskMaterial, PaperMaterial, ScreenMaterial, Subject, create_instrument,
-    create_subject, create_subject_texture,
+    ATTACK_KINDS, HAIR_STYLES, SPECIES, Instrument, MaskMaterial, PaperMaterial, ScreenMaterial, Subject,
+    create_instrument, create_subject, create_subject_texture,
 )
-from .render import FaceTexture, create_face_texture, load_default_texture
+from .render import SHEET_FOLDS, FaceTexture, create_face_texture, load_default_texture
 
 __all__ = [
-    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "DOMAINS", "HAIR_STYLES", "DomainStyle", "SyntheticConfig", "SceneSpec",
-    "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial", "ScreenMaterial", "MaskMaterial",
+    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "DOMAINS", "HAIR_STYLES", "DomainStyle",
+    "SyntheticConfig", "SceneSpec", "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial", "ScreenMaterial", "MaskMaterial",
     "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
     "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
@@ -50,6 +50,7 @@ FACE_WIDTH_M = 0.15  # face-detector box width (ear to ear) of an adult face
 _BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
 _REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
 _BASE_SHAPE = Subject("base")  # the head of scenes without a subject: the base photo's, a 3 cm nose
+_WORN_GAP_M = 0.01  # an eyes-cut print is held this close before the wearer's nose tip
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class SceneSpec:
     sway moves it over frames. ``draw_scene`` draws the room fields at random. ``subject`` is whose
     face it is (an attack shows the subject's face too); ``instrument`` the print, screen or mask
     used (its kind must be the scene's). None for either: the base photo, the default materials.
+    A print's sheet may be folded or rolled (``sheet_fold``, ``sheet_fold_m``: see ``SHEET_FOLDS``);
+    an eyes-cut print (its material's ``eye_holes``) is worn by ``wearer`` (None: the base photo's person).
     """
 
     kind: str
@@ -123,11 +126,23 @@ class SceneSpec:
     subject: Optional[Subject] = None
     instrument: Optional[Instrument] = None
     sheet_pitch_m: float = 0.0  # print/replay: depth change per face width from top to bottom
+    sheet_fold: str = "none"  # print: one of SHEET_FOLDS
+    sheet_fold_m: float = 0.0  # print: how much farther the face's edges lie than the crease (0.01-0.08 m)
+    wearer: Optional[Subject] = None  # eyes-cut print: whose live face is behind it
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
         _check_cast("SceneSpec", self.kind, self.subject, self.instrument)
+        _check_wearer("SceneSpec", self.kind, self.instrument, self.wearer)
+        if self.sheet_fold not in SHEET_FOLDS:
+            raise ValueError(f"SceneSpec.sheet_fold: expected one of {SHEET_FOLDS}, got {self.sheet_fold!r}")
+        folded = self.sheet_fold != "none"
+        if (folded and (self.kind != "print" or not 0.01 <= self.sheet_fold_m <= 0.08)) or (
+                not folded and self.sheet_fold_m != 0.0):
+            raise ValueError(f"SceneSpec.sheet_fold_m: expected 0.01..0.08 m for a folded or rolled print and 0 "
+                             f"otherwise, got {self.sheet_fold_m!r} with sheet_fold {self.sheet_fold!r} in a "
+                             f"{self.kind!r} scene")
         if not isinstance(self.domain, (int, np.integer)) or not 0 <= self.domain < len(DOMAINS):
             raise ValueError(f"SceneSpec.domain: expected an int in 0..{len(DOMAINS) - 1}, got {self.domain!r}")
         if not 0.2 <= self.distance_m <= self.wall_m - 0.3:
@@ -150,11 +165,13 @@ class Segment:
     centre: Optional[Tuple[float, float]] = None  # None: drawn near the image centre
     subject: Optional[Subject] = None
     instrument: Optional[Instrument] = None
+    wearer: Optional[Subject] = None  # eyes-cut print: whose live face is behind it
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"Segment.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
         _check_cast("Segment", self.kind, self.subject, self.instrument)
+        _check_wearer("Segment", self.kind, self.instrument, self.wearer)
         if not isinstance(self.num_frames, int) or self.num_frames < 1:
             raise ValueError(f"Segment.num_frames: expected a positive int, got {self.num_frames!r}")
 
@@ -169,14 +186,24 @@ def _check_cast(owner: str, kind: str, subject: Optional[Subject], instrument: O
                          f"scenes hold none), got {instrument!r}")
 
 
+def _check_wearer(owner: str, kind: str, instrument: Optional[Instrument], wearer: Optional[Subject]) -> None:
+    """A wearer only behind an eyes-cut print."""
+    if wearer is not None and (not isinstance(wearer, Subject) or kind != "print" or instrument is None
+                               or not instrument.material.eye_holes):
+        raise ValueError(f"{owner}.wearer: expected None, or a Subject behind a print instrument with eye_holes, got "
+                         f"{wearer!r} with instrument {None if instrument is None else instrument.id!r} in a {kind!r} "
+                         "scene")
+
+
 def draw_scene(
     rng: np.random.Generator, kind: str, domain: int, config: SyntheticConfig = SyntheticConfig(),
     distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
-    subject: Optional[Subject] = None, instrument: Optional[Instrument] = None,
+    subject: Optional[Subject] = None, instrument: Optional[Instrument] = None, wearer: Optional[Subject] = None,
 ) -> SceneSpec:
     """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead.
 
-    An ``instrument`` draws the sheet's bend, tilt and pitch from its material's ranges.
+    An ``instrument`` draws the sheet's bend, tilt and pitch (and a print's fold depth) from its
+    material's ranges; ``wearer`` wears an eyes-cut print.
     """
     if not 0 <= domain < len(DOMAINS):
         raise ValueError(f"domain: expected an int in 0..{len(DOMAINS) - 1}, got {domain!r}")
@@ -184,6 +211,7 @@ def draw_scene(
     held = instrument is not None and kind in ("print", "replay")
     bend_range = instrument.material.bend_m if held and kind == "print" else (0.0, 0.02)
     tilt_range = instrument.material.tilt_m if held else (-0.02, 0.02)
+    fold = instrument.material.fold if held and kind == "print" else "none"
     w, h = config.width, config.height
     drawn_distance = rng.uniform(*style.distance_m)
     drawn_centre = (w / 2 + rng.uniform(-0.12, 0.12) * w, h / 2 + rng.uniform(-0.08, 0.08) * h)
@@ -201,6 +229,8 @@ def draw_scene(
         subject=subject, instrument=instrument,
         # drawn only with an instrument: scenes without one keep the random stream they always had
         sheet_pitch_m=float(rng.uniform(*instrument.material.pitch_m)) if held else 0.0,
+        sheet_fold=fold, sheet_fold_m=float(rng.uniform(*instrument.material.fold_m)) if fold != "none" else 0.0,
+        wearer=wearer,
     )
 
 
@@ -221,7 +251,8 @@ def render_scene(
         A FrameSet (uint8 RGB, uint16 depth, uint8 IR, origin "synthetic") with ``metadata["truth"]``:
         "box" (face box, None for an empty scene), "label" ("live"/"attack", None when empty),
         "attack" (the kind), "species" (the instrument's, else the kind; None when live or empty),
-        "subject" and "instrument" (ids, None without), "domain", "distance_m".
+        "subject" and "instrument" (ids, None without), "domain", "distance_m", "wearer" (who wears
+        an eyes-cut print, None for the base photo's person or no such print).
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
@@ -243,11 +274,15 @@ def render_scene(
         # Whoever presents a print or screen or wears a mask is someone else: the base neck, not the subject's.
         neck = scene.subject.neck_width if scene.subject is not None and scene.kind == "live" else \
             render.BASE_NECK_WIDTH
-        render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing, neck)
         material = scene.instrument.material if scene.instrument is not None else None
+        if isinstance(material, PaperMaterial) and material.eye_holes:
+            _paint_wearer(canvas, scene, base, config)
+        else:
+            render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing, neck)
         if scene.kind == "print":
             render.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                                scene.sheet_pitch_m)
+                                scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m,
+                                (scene.subject or _BASE_SHAPE).eye_spacing)
         elif scene.kind == "replay":
             render.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
                                  scene.sheet_pitch_m, scene.motion_phase)
@@ -256,6 +291,27 @@ def render_scene(
     rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
     return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
                      frame_index, config)
+
+
+def _canvas_at(canvas: render.Canvas, texture: FaceTexture, centre: Tuple[float, float], distance: float,
+               width_scale: float, scene: SceneSpec, config: SyntheticConfig) -> render.Canvas:
+    """A canvas over ``canvas``'s planes for another face: ``texture`` with its box at ``centre``, ``distance``."""
+    face_w = config.fx * FACE_WIDTH_M * width_scale / distance
+    fb = texture.face_box
+    face_h = face_w * (fb[3] - fb[1]) / (fb[2] - fb[0])
+    box = (centre[0] - face_w / 2, centre[1] - face_h / 2, centre[0] + face_w / 2, centre[1] + face_h / 2)
+    ir_gain = DOMAINS[scene.domain].ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
+    return render.Canvas(canvas.rgb, canvas.depth_m, canvas.ir, canvas.light, ir_gain, texture, box, distance,
+                         canvas.camera)
+
+
+def _paint_wearer(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture, config: SyntheticConfig) -> None:
+    """The live person behind an eyes-cut print: nose tip 1 cm behind the sheet, eyes behind its holes."""
+    wearer = scene.wearer or _BASE_SHAPE
+    behind = _canvas_at(canvas, cast.cached_subject_texture(base, scene.wearer), canvas.centre,
+                        canvas.distance + wearer.nose_m + _WORN_GAP_M, wearer.width_scale, scene, config)
+    render.paint_torso(behind, 0.10, scene.clothing, wearer.neck_width)
+    render.paint_head(behind, True, wearer, MaskMaterial())
 
 
 def _pose(scene: SceneSpec, frame_index: int, config: SyntheticConfig,
@@ -315,6 +371,7 @@ def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSp
         "subject": None if scene.subject is None else scene.subject.id,
         "instrument": None if scene.instrument is None else scene.instrument.id,
         "domain": scene.domain, "distance_m": float(distance),
+        "wearer": None if scene.wearer is None else scene.wearer.id,
     }
     return FrameSet(
         rgb=rgb, depth=depth, ir=ir, depth_scale_m=config.depth_scale_m,
@@ -394,7 +451,7 @@ def render_sequence(
     index = 0
     for segment in segments:
         scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre,
-                           segment.subject, segment.instrument)
+                           segment.subject, segment.instrument, segment.wearer)
         if room is None:
             room = scene
         scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,
@@ -507,11 +564,11 @@ def presentation(subject: str, species: str, instrument: str = "", frames: int =
             or an attack instrument id not of the form <species>-<m>.
     """
     match = re.match(r"^S(\d+)$", subject)
-    kind = "live" if species == "bona_fide" else species
+    kind = "live" if species == "bona_fide" else SPECIES.get(species)
     attack = re.match(rf"^{re.escape(species)}-(\d+)$", instrument) if instrument else None
-    if match is None or (kind != "live" and (kind not in ATTACK_KINDS or attack is None)):
+    if match is None or (kind != "live" and (kind is None or attack is None)):
         raise ValueError(f"the synthetic camera stages subjects S<number> and instruments <species>-<number> of "
-                         f"{', '.join(ATTACK_KINDS)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
+                         f"{', '.join(SPECIES)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
                          f"{instrument!r}")
     options: Dict[str, Any] = {"subjects": [create_subject(int(match.group(1)))], "classes": (kind,),
                                "domains": (1,), "num_frames": frames,
