@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError, require
+from . import head_pose
 
 if TYPE_CHECKING:  # cast builds on FaceTexture: importing it here at run time would be a cycle
     from .cast import MaskMaterial, PaperMaterial, ScreenMaterial, Subject
@@ -317,10 +318,34 @@ def _mask_ir(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, m
     return ir
 
 
-def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMaterial) -> None:
+def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, layers: Sequence[np.ndarray],
+                  live: bool, subject: Subject, material: MaskMaterial) -> Tuple[List[Any], Any, Any]:
+    """RGB, depth and IR of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
+
+    Live layers: R, G, B, luminance, glints; skin reflects the projector's NIR, most where it faces
+    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed) and the sheen.
+    """
+    if live:
+        r, g, b, lum, glints = layers
+        facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / subject.head_depth_m, 0.0, 1.0))
+        ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * glints
+        rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
+    else:
+        r, g, b, sheen = layers
+        rgb = [((material.albedo * tint) * plane + sheen) * gain
+               for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
+        ir = _mask_ir(canvas, x, y, relief, material)
+    return rgb, canvas.distance + relief, ir
+
+
+def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMaterial, yaw_deg: float = 0.0,
+               pitch_deg: float = 0.0) -> None:
     """The face photo on a head relief: skin IR when ``live``, a rigid mask's ``material`` otherwise.
 
-    ``subject`` shapes the head: its depth, nose and eye spacing.
+    ``subject`` shapes the head: its depth, nose and eye spacing. A turned head (``yaw_deg``,
+    ``pitch_deg``: ``head_pose.turn_height_field``) is painted over the head facing the camera: a
+    head's outline hardly changes as it turns (a sphere's not at all), its depth there is the
+    skull's, and the rim the turned face leaves shows the side of the head.
     """
     roi = canvas.roi(*canvas.extent)
     if roi is None:
@@ -329,21 +354,24 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     relief, inside = head_relief_m(x, y, canvas.box, subject.head_depth_m, subject.nose_m, subject.eye_spacing)
     bw = canvas.face_width
     if live:
-        r, g, b, lum = canvas.texture_planes(roi)
-        # Skin reflects the projector's NIR, most where it faces the camera; corneas mirror it.
-        facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / subject.head_depth_m, 0.0, 1.0))
-        ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * eye_glints(x, y, canvas.box, subject.eye_spacing)
-        rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
+        layers = [*canvas.texture_planes(roi), eye_glints(x, y, canvas.box, subject.eye_spacing)]
     else:
         # One moulded material: the photo smoothed and lifted, a sheen on the nose.
         placed = warp_texture(canvas.texture, canvas.scale, canvas.origin, roi)
         r, g, b, _ = cv2.split(cv2.GaussianBlur(placed, (0, 0), max(0.5, material.blur * bw)))
-        sheen = material.lift + material.sheen * gaussian(x, y, canvas.centre[0], canvas.centre[1], 0.06 * bw,
-                                                          0.12 * bw)
-        rgb = [((material.albedo * tint) * plane + sheen) * gain
-               for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
-        ir = _mask_ir(canvas, x, y, relief, material)
-    canvas.paint(roi, inside, rgb, canvas.distance + relief, ir)
+        layers = [r, g, b, material.lift + material.sheen * gaussian(x, y, canvas.centre[0], canvas.centre[1],
+                                                                     0.06 * bw, 0.12 * bw)]
+    canvas.paint(roi, inside, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
+    if yaw_deg or pitch_deg:
+        per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
+        box_h = canvas.box[3] - canvas.box[1]
+        axis = (canvas.centre[0] - roi[0], canvas.centre[1] - 0.12 * box_h - roi[1], subject.head_depth_m * per_m)
+        map_x, map_y, turned, covered = head_pose.turn_height_field(relief * per_m, inside, axis, yaw_deg, pitch_deg)
+        size = (roi[2] - roi[0], roi[3] - roi[1])
+        layers = [cv2.remap(np.broadcast_to(np.asarray(layer, np.float32), size[::-1]), map_x, map_y,
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for layer in layers]
+        turned_m = np.where(covered, turned / per_m, relief)  # the skull beyond: smooth slopes for the IR shading
+        canvas.paint(roi, covered, *_head_surface(canvas, x, y, turned_m, layers, live, subject, material))
 
 
 def _fold_profile(u: np.ndarray, fold: str, fold_m: float, face_m: float) -> Tuple[np.ndarray, np.ndarray]:

@@ -39,8 +39,8 @@ from .render import SHEET_FOLDS, FaceTexture, create_face_texture, load_default_
 
 __all__ = [
     "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "DOMAINS", "HAIR_STYLES", "DomainStyle",
-    "SyntheticConfig", "SceneSpec", "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial", "ScreenMaterial", "MaskMaterial",
-    "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
+    "SyntheticConfig", "SceneSpec", "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial",
+    "ScreenMaterial", "MaskMaterial", "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
     "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
 
@@ -129,10 +129,13 @@ class SceneSpec:
     sheet_fold: str = "none"  # print: one of SHEET_FOLDS
     sheet_fold_m: float = 0.0  # print: how much farther the face's edges lie than the crease (0.01-0.08 m)
     wearer: Optional[Subject] = None  # eyes-cut print: whose live face is behind it
+    yaw_deg: float = 0.0  # live/mask: the head turned, -40..40°; positive: the nose moves right in the image
+    pitch_deg: float = 0.0  # live/mask: the head tilted, -20..20°; positive: the face lifts, the nose moves up
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
+        _check_pose("SceneSpec", self.kind, self.yaw_deg, self.pitch_deg)
         _check_cast("SceneSpec", self.kind, self.subject, self.instrument)
         _check_wearer("SceneSpec", self.kind, self.instrument, self.wearer)
         if self.sheet_fold not in SHEET_FOLDS:
@@ -166,10 +169,13 @@ class Segment:
     subject: Optional[Subject] = None
     instrument: Optional[Instrument] = None
     wearer: Optional[Subject] = None  # eyes-cut print: whose live face is behind it
+    yaw_deg: float = 0.0  # live/mask: the head turned (SceneSpec.yaw_deg)
+    pitch_deg: float = 0.0  # live/mask: the head tilted (SceneSpec.pitch_deg)
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"Segment.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
+        _check_pose("Segment", self.kind, self.yaw_deg, self.pitch_deg)
         _check_cast("Segment", self.kind, self.subject, self.instrument)
         _check_wearer("Segment", self.kind, self.instrument, self.wearer)
         if not isinstance(self.num_frames, int) or self.num_frames < 1:
@@ -186,6 +192,15 @@ def _check_cast(owner: str, kind: str, subject: Optional[Subject], instrument: O
                          f"scenes hold none), got {instrument!r}")
 
 
+def _check_pose(owner: str, kind: str, yaw_deg: Any, pitch_deg: Any) -> None:
+    """Head pose within what the renderer's turned height field shows well, on heads only."""
+    for name, value, limit in (("yaw_deg", yaw_deg, 40.0), ("pitch_deg", pitch_deg, 20.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                -limit <= value <= limit) or (value and kind not in ("live", "mask")):
+            raise ValueError(f"{owner}.{name}: expected degrees in -{limit:g}..{limit:g} on a live or mask head (a "
+                             f"print or screen turns with its sheet_tilt_m), got {value!r} in a {kind!r} scene")
+
+
 def _check_wearer(owner: str, kind: str, instrument: Optional[Instrument], wearer: Optional[Subject]) -> None:
     """A wearer only behind an eyes-cut print."""
     if wearer is not None and (not isinstance(wearer, Subject) or kind != "print" or instrument is None
@@ -199,11 +214,13 @@ def draw_scene(
     rng: np.random.Generator, kind: str, domain: int, config: SyntheticConfig = SyntheticConfig(),
     distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
     subject: Optional[Subject] = None, instrument: Optional[Instrument] = None, wearer: Optional[Subject] = None,
+    yaw_deg: float = 0.0, pitch_deg: float = 0.0,
 ) -> SceneSpec:
     """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead.
 
     An ``instrument`` draws the sheet's bend, tilt and pitch (and a print's fold depth) from its
-    material's ranges; ``wearer`` wears an eyes-cut print.
+    material's ranges; ``wearer`` wears an eyes-cut print; ``yaw_deg``/``pitch_deg`` turn a live or
+    mask head.
     """
     if not 0 <= domain < len(DOMAINS):
         raise ValueError(f"domain: expected an int in 0..{len(DOMAINS) - 1}, got {domain!r}")
@@ -230,7 +247,7 @@ def draw_scene(
         # drawn only with an instrument: scenes without one keep the random stream they always had
         sheet_pitch_m=float(rng.uniform(*instrument.material.pitch_m)) if held else 0.0,
         sheet_fold=fold, sheet_fold_m=float(rng.uniform(*instrument.material.fold_m)) if fold != "none" else 0.0,
-        wearer=wearer,
+        wearer=wearer, yaw_deg=float(yaw_deg), pitch_deg=float(pitch_deg),
     )
 
 
@@ -252,7 +269,8 @@ def render_scene(
         "box" (face box, None for an empty scene), "label" ("live"/"attack", None when empty),
         "attack" (the kind), "species" (the instrument's, else the kind; None when live or empty),
         "subject" and "instrument" (ids, None without), "domain", "distance_m", "wearer" (who wears
-        an eyes-cut print, None for the base photo's person or no such print).
+        an eyes-cut print, None for the base photo's person or no such print), "yaw_deg" and
+        "pitch_deg" (the head's turn; the box stays where the face facing the camera would be).
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
@@ -287,7 +305,8 @@ def render_scene(
             render.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
                                  scene.sheet_pitch_m, scene.motion_phase)
         else:
-            render.paint_head(canvas, scene.kind == "live", scene.subject or _BASE_SHAPE, material or MaskMaterial())
+            render.paint_head(canvas, scene.kind == "live", scene.subject or _BASE_SHAPE, material or MaskMaterial(),
+                              scene.yaw_deg, scene.pitch_deg)
     rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
     return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
                      frame_index, config)
@@ -372,6 +391,7 @@ def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSp
         "instrument": None if scene.instrument is None else scene.instrument.id,
         "domain": scene.domain, "distance_m": float(distance),
         "wearer": None if scene.wearer is None else scene.wearer.id,
+        "yaw_deg": float(scene.yaw_deg), "pitch_deg": float(scene.pitch_deg),
     }
     return FrameSet(
         rgb=rgb, depth=depth, ir=ir, depth_scale_m=config.depth_scale_m,
@@ -451,7 +471,7 @@ def render_sequence(
     index = 0
     for segment in segments:
         scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre,
-                           segment.subject, segment.instrument, segment.wearer)
+                           segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg)
         if room is None:
             room = scene
         scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,

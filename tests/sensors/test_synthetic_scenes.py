@@ -2,6 +2,8 @@
 backlit rooms. Each renders deterministically, is labelled, and has the geometry it claims."""
 import dataclasses
 
+import cv2
+
 import numpy as np
 import pytest
 
@@ -174,3 +176,120 @@ def test_a_collection_can_stage_the_print_species():
         ("attack", "rolled_print")] * 2
     with pytest.raises(ValueError, match="eyes_cut_print"):
         presentation("S004", "origami", "origami-00")
+
+
+def test_turning_a_plane_by_hand():
+    from mmdg_edge.sensors.head_pose import turn_height_field
+
+    # A plane at depth 0 turned 30° about the axis at (x 20, depth 10): the point u px right of the axis
+    # goes to x = 20 + u·cos + 10·sin, depth 10 + u·sin - 10·cos (the near side, -x, comes forward).
+    plane, inside = np.zeros((3, 41), np.float32), np.ones((3, 41), bool)
+    map_x, map_y, turned, covered = turn_height_field(plane, inside, (20.0, 1.0, 10.0), 30.0, 0.0)
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    x = np.arange(41)
+    u = (x - 20 - 10 * s) / c
+    inside_x = np.abs(u) <= 20
+    np.testing.assert_array_equal(covered[1], inside_x)
+    np.testing.assert_allclose(map_x[1][inside_x], 20 + u[inside_x], atol=1e-4)
+    np.testing.assert_allclose(turned[1][inside_x], 10 + u[inside_x] * s - 10 * c, atol=1e-4)
+    np.testing.assert_array_equal(map_y, np.broadcast_to(np.arange(3.0)[:, None], (3, 41)))
+    # turned the other way, the answer is the mirror image
+    mirror = turn_height_field(plane, inside, (20.0, 1.0, 10.0), -30.0, 0.0)
+    np.testing.assert_array_equal(mirror[3], covered[:, ::-1])
+    np.testing.assert_allclose(mirror[0][1][inside_x[::-1]], 40 - map_x[1][inside_x][::-1], atol=1e-4)
+    # a pitch is the same turn on the columns: the face lifts, so the near (lower) part comes forward
+    _, map_y, turned_p, covered_p = turn_height_field(plane.T.copy(), inside.T.copy(), (1.0, 20.0, 10.0), 0.0, -30.0)
+    np.testing.assert_array_equal(covered_p[:, 1], inside_x)
+    np.testing.assert_allclose(turned_p[:, 1][inside_x], turned[1][inside_x], atol=1e-4)
+
+
+def _head(kind="live", yaw_deg=0.0, pitch_deg=0.0, subject=None):
+    subject = subject or create_subject(3)
+    instrument = create_instrument("mask", 1) if kind == "mask" else None
+    spec = SceneSpec(kind, 0, distance_m=0.6, centre=(320.0, 240.0), subject=subject, instrument=instrument,
+                     yaw_deg=yaw_deg, pitch_deg=pitch_deg)
+    return render_scene(spec, 0, np.random.default_rng(1))
+
+
+def _nose_tip(fs):
+    """The nearest point of the face (a 5×5 mean against noise), image x and y."""
+    x0, y0, x1, y1 = (int(v) for v in fs.metadata["truth"]["box"])
+    depth = fs.depth[y0:y1, x0:x1].astype(np.float32)
+    depth[depth == 0] = 9999
+    y, x = np.unravel_index(np.argmin(cv2.blur(depth, (5, 5))), depth.shape)
+    return x + x0, y + y0
+
+
+@pytest.mark.parametrize("kind", ["live", "mask"])
+@pytest.mark.parametrize("yaw_deg", [20.0, -40.0])
+def test_a_turned_head_moves_its_nose_to_the_turned_side(kind, yaw_deg):
+    subject = create_subject(3)
+    front, turned = _head(kind, subject=subject), _head(kind, yaw_deg, subject=subject)
+    (fx, fy), (tx, ty) = _nose_tip(front), _nose_tip(turned)
+    # the nose tip (~nose_m before the face plane, head_depth_m before the head's centre) swings round the centre
+    px_per_m = 615.0 / 0.6
+    expected = (subject.head_depth_m + subject.nose_m - 0.003) * px_per_m * np.sin(np.radians(yaw_deg))
+    assert tx - fx == pytest.approx(expected, abs=4) and abs(ty - fy) <= 2
+    assert turned.metadata["truth"]["yaw_deg"] == yaw_deg and turned.metadata["truth"]["label"] == (
+        "live" if kind == "live" else "attack")
+
+
+@pytest.mark.parametrize("yaw_deg", [20.0, -20.0])
+def test_a_turned_head_brings_the_near_cheek_forward(yaw_deg):
+    front, turned = _head(), _head(yaw_deg=yaw_deg)
+    _, _, bw, _ = _geometry(turned)
+    side = np.sign(yaw_deg)
+    for fs in (front, turned):
+        x, y = _nose_tip(fs)
+        near, far = (_depth_m(fs, x - side * 0.25 * bw, y), _depth_m(fs, x + side * 0.25 * bw, y))
+        # facing the camera both cheeks lie alike; turned 20°, the far one is ~4 cm deeper
+        assert (far - near > 0.02) == (fs is turned), (far, near)
+
+
+def test_the_eyes_glints_turn_with_the_head():
+    subject = create_subject(3)
+
+    def glints(fs):
+        """Mean x of the two brightest IR spots (pixels within 20 of the face's maximum, split at the widest gap)."""
+        x0, y0, x1, y1 = (int(v) for v in fs.metadata["truth"]["box"])
+        face = fs.ir[y0:y1, x0:x1].astype(float)
+        xs = np.sort(np.nonzero(face > face.max() - 20)[1]) + x0
+        gap = np.argmax(np.diff(xs)) + 1
+        return [xs[:gap].mean(), xs[gap:].mean()]
+
+    front, turned = glints(_head(subject=subject)), glints(_head(yaw_deg=20.0, subject=subject))
+    # an eye ~1.6 cm behind the face plane, 0.21 face widths out: it swings by (head_depth - 1.6 cm)·sin 20°
+    # and its offset shrinks by cos 20°
+    shift = (subject.head_depth_m - 0.016) * 615.0 / 0.6 * np.sin(np.radians(20))
+    assert np.mean(turned) - np.mean(front) == pytest.approx(shift, abs=4)
+    assert (turned[1] - turned[0]) == pytest.approx((front[1] - front[0]) * np.cos(np.radians(20)), abs=4)
+
+
+def test_a_pitched_head_moves_its_nose_up_or_down():
+    front = _nose_tip(_head())
+    assert _nose_tip(_head(pitch_deg=20.0))[1] < front[1] - 25
+    assert _nose_tip(_head(pitch_deg=-15.0))[1] > front[1] + 20
+    both = _head(yaw_deg=30.0, pitch_deg=-15.0)
+    assert both.metadata["truth"]["pitch_deg"] == -15.0
+    assert _nose_tip(both)[0] > front[0] + 40 and _nose_tip(both)[1] > front[1] + 20
+
+
+def test_posed_heads_are_deterministic_and_scripted():
+    a, b = _head(yaw_deg=-25.0, pitch_deg=10.0), _head(yaw_deg=-25.0, pitch_deg=10.0)
+    assert all(np.array_equal(p, q) for p, q in zip((a.rgb, a.depth, a.ir), (b.rgb, b.depth, b.ir)))
+    frames = list(render_sequence([Segment("live", 1, yaw_deg=15.0), Segment("mask", 1, pitch_deg=-10.0)], seed=2))
+    assert [(f.metadata["truth"]["yaw_deg"], f.metadata["truth"]["pitch_deg"]) for f in frames] == [
+        (15.0, 0.0), (0.0, -10.0)]
+    scene = draw_scene(np.random.default_rng(0), "live", 0, yaw_deg=-40, pitch_deg=20)
+    assert (scene.yaw_deg, scene.pitch_deg) == (-40.0, 20.0)
+
+
+def test_bad_poses_are_refused_with_the_field_named():
+    with pytest.raises(ValueError, match="SceneSpec.yaw_deg"):
+        SceneSpec("live", 0, yaw_deg=45.0)
+    with pytest.raises(ValueError, match="SceneSpec.pitch_deg"):
+        SceneSpec("mask", 0, pitch_deg=-25.0)
+    with pytest.raises(ValueError, match="SceneSpec.yaw_deg"):
+        SceneSpec("print", 0, yaw_deg=10.0)
+    with pytest.raises(ValueError, match="Segment.yaw_deg"):
+        Segment("live", 2, yaw_deg="left")
