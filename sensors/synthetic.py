@@ -39,7 +39,7 @@ from .render import SHEET_FOLDS, FaceTexture, create_face_texture, load_default_
 
 __all__ = [
     "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "DOMAINS", "HAIR_STYLES", "DomainStyle",
-    "SyntheticConfig", "SceneSpec", "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial",
+    "SyntheticConfig", "SceneSpec", "SecondFace", "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial",
     "ScreenMaterial", "MaskMaterial", "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
     "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
@@ -51,6 +51,29 @@ _BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
 _REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
 _BASE_SHAPE = Subject("base")  # the head of scenes without a subject: the base photo's, a 3 cm nose
 _WORN_GAP_M = 0.01  # an eyes-cut print is held this close before the wearer's nose tip
+_BESIDE_FACE_WIDTHS = 1.7  # a second face's centre from the scene's face: a print's half width + a head's, apart
+
+
+@dataclass(frozen=True)
+class SecondFace:
+    """A print or screen of another face held up beside the scene's face: as large, as far, fully in view.
+
+    ``subject`` is whose face it shows (None: the base photo's), ``instrument`` the print or screen
+    (of kind ``kind``; None: the default paper or screen), ``side`` where it is: 1 right of the
+    scene's face in the image, -1 left. Something in view is an attack, so the frameset is one.
+    """
+
+    kind: str = "print"
+    subject: Optional[Subject] = None
+    instrument: Optional[Instrument] = None
+    side: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("print", "replay"):
+            raise ValueError(f"SecondFace.kind: expected 'print' or 'replay', got {self.kind!r}")
+        _check_cast("SecondFace", self.kind, self.subject, self.instrument)
+        if self.side not in (-1, 1) or isinstance(self.side, bool):
+            raise ValueError(f"SecondFace.side: expected 1 (right of the face) or -1 (left), got {self.side!r}")
 
 
 @dataclass(frozen=True)
@@ -131,11 +154,13 @@ class SceneSpec:
     wearer: Optional[Subject] = None  # eyes-cut print: whose live face is behind it
     yaw_deg: float = 0.0  # live/mask: the head turned, -40..40°; positive: the nose moves right in the image
     pitch_deg: float = 0.0  # live/mask: the head tilted, -20..20°; positive: the face lifts, the nose moves up
+    second_face: Optional[SecondFace] = None  # another face in view beside this one
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
         _check_pose("SceneSpec", self.kind, self.yaw_deg, self.pitch_deg)
+        _check_second_face("SceneSpec", self.kind, self.second_face)
         _check_cast("SceneSpec", self.kind, self.subject, self.instrument)
         _check_wearer("SceneSpec", self.kind, self.instrument, self.wearer)
         if self.sheet_fold not in SHEET_FOLDS:
@@ -171,11 +196,13 @@ class Segment:
     wearer: Optional[Subject] = None  # eyes-cut print: whose live face is behind it
     yaw_deg: float = 0.0  # live/mask: the head turned (SceneSpec.yaw_deg)
     pitch_deg: float = 0.0  # live/mask: the head tilted (SceneSpec.pitch_deg)
+    second_face: Optional[SecondFace] = None  # another face in view beside this one
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"Segment.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
         _check_pose("Segment", self.kind, self.yaw_deg, self.pitch_deg)
+        _check_second_face("Segment", self.kind, self.second_face)
         _check_cast("Segment", self.kind, self.subject, self.instrument)
         _check_wearer("Segment", self.kind, self.instrument, self.wearer)
         if not isinstance(self.num_frames, int) or self.num_frames < 1:
@@ -201,6 +228,12 @@ def _check_pose(owner: str, kind: str, yaw_deg: Any, pitch_deg: Any) -> None:
                              f"print or screen turns with its sheet_tilt_m), got {value!r} in a {kind!r} scene")
 
 
+def _check_second_face(owner: str, kind: str, second_face: Any) -> None:
+    if second_face is not None and (not isinstance(second_face, SecondFace) or kind == "empty"):
+        raise ValueError(f"{owner}.second_face: expected None or a SecondFace beside a face (not in an empty scene), "
+                         f"got {second_face!r} in a {kind!r} scene")
+
+
 def _check_wearer(owner: str, kind: str, instrument: Optional[Instrument], wearer: Optional[Subject]) -> None:
     """A wearer only behind an eyes-cut print."""
     if wearer is not None and (not isinstance(wearer, Subject) or kind != "print" or instrument is None
@@ -214,13 +247,14 @@ def draw_scene(
     rng: np.random.Generator, kind: str, domain: int, config: SyntheticConfig = SyntheticConfig(),
     distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
     subject: Optional[Subject] = None, instrument: Optional[Instrument] = None, wearer: Optional[Subject] = None,
-    yaw_deg: float = 0.0, pitch_deg: float = 0.0,
+    yaw_deg: float = 0.0, pitch_deg: float = 0.0, second_face: Optional[SecondFace] = None,
 ) -> SceneSpec:
     """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead.
 
     An ``instrument`` draws the sheet's bend, tilt and pitch (and a print's fold depth) from its
     material's ranges; ``wearer`` wears an eyes-cut print; ``yaw_deg``/``pitch_deg`` turn a live or
-    mask head.
+    mask head; a ``second_face`` stands beside the face, the pair placed near the image centre
+    (without ``centre``).
     """
     if not 0 <= domain < len(DOMAINS):
         raise ValueError(f"domain: expected an int in 0..{len(DOMAINS) - 1}, got {domain!r}")
@@ -232,6 +266,10 @@ def draw_scene(
     w, h = config.width, config.height
     drawn_distance = rng.uniform(*style.distance_m)
     drawn_centre = (w / 2 + rng.uniform(-0.12, 0.12) * w, h / 2 + rng.uniform(-0.08, 0.08) * h)
+    if second_face is not None:
+        pair_px = _BESIDE_FACE_WIDTHS * config.fx * FACE_WIDTH_M / float(drawn_distance if distance_m is None
+                                                                         else distance_m)
+        drawn_centre = (drawn_centre[0] - second_face.side * pair_px / 2, drawn_centre[1])
     return SceneSpec(
         kind=kind, domain=int(domain),
         distance_m=float(drawn_distance if distance_m is None else distance_m),
@@ -247,7 +285,7 @@ def draw_scene(
         # drawn only with an instrument: scenes without one keep the random stream they always had
         sheet_pitch_m=float(rng.uniform(*instrument.material.pitch_m)) if held else 0.0,
         sheet_fold=fold, sheet_fold_m=float(rng.uniform(*instrument.material.fold_m)) if fold != "none" else 0.0,
-        wearer=wearer, yaw_deg=float(yaw_deg), pitch_deg=float(pitch_deg),
+        wearer=wearer, yaw_deg=float(yaw_deg), pitch_deg=float(pitch_deg), second_face=second_face,
     )
 
 
@@ -270,10 +308,13 @@ def render_scene(
         "attack" (the kind), "species" (the instrument's, else the kind; None when live or empty),
         "subject" and "instrument" (ids, None without), "domain", "distance_m", "wearer" (who wears
         an eyes-cut print, None for the base photo's person or no such print), "yaw_deg" and
-        "pitch_deg" (the head's turn; the box stays where the face facing the camera would be).
+        "pitch_deg" (the head's turn; the box stays where the face facing the camera would be),
+        "faces" (each face in view, the scene's first: its "box", "label", "attack", "species",
+        "subject" and "instrument"; a ``second_face`` adds one, and makes the frameset an attack).
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
+    second_box: Optional[render.Box] = None
     style = DOMAINS[scene.domain]
     box, distance = _pose(scene, frame_index, config, texture)
     h, w = config.height, config.width
@@ -297,6 +338,8 @@ def render_scene(
             _paint_wearer(canvas, scene, base, config)
         else:
             render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing, neck)
+        if scene.second_face is not None:
+            second_box = _paint_second_face(canvas, scene, base, config)
         if scene.kind == "print":
             render.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
                                 scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m,
@@ -309,7 +352,7 @@ def render_scene(
                               scene.yaw_deg, scene.pitch_deg)
     rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
     return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
-                     frame_index, config)
+                     frame_index, config, second_box)
 
 
 def _canvas_at(canvas: render.Canvas, texture: FaceTexture, centre: Tuple[float, float], distance: float,
@@ -331,6 +374,27 @@ def _paint_wearer(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture, co
                         canvas.distance + wearer.nose_m + _WORN_GAP_M, wearer.width_scale, scene, config)
     render.paint_torso(behind, 0.10, scene.clothing, wearer.neck_width)
     render.paint_head(behind, True, wearer, MaskMaterial())
+
+
+def _paint_second_face(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture,
+                       config: SyntheticConfig) -> render.Box:
+    """The scene's second face, a flat print or screen beside the first at its distance; returns its face box."""
+    other = scene.second_face
+    texture = cast.cached_subject_texture(base, other.subject)
+    centre = (canvas.centre[0] + other.side * _BESIDE_FACE_WIDTHS * canvas.face_width, canvas.centre[1])
+    shape = other.subject or _BASE_SHAPE
+    beside = _canvas_at(canvas, texture, centre, canvas.distance, shape.width_scale, scene, config)
+    b = beside.box
+    if b[0] < 0 or b[1] < 0 or b[2] > config.width or b[3] > config.height:
+        raise ValueError(f"SceneSpec.second_face: its face box {tuple(round(v) for v in b)} leaves the "
+                         f"{config.width}×{config.height} image; place the face (centre {scene.centre}) farther "
+                         f"from that side or the pair farther away (distance_m {scene.distance_m})")
+    material = other.instrument.material if other.instrument is not None else None
+    if other.kind == "print":
+        render.paint_print(beside, material or PaperMaterial(), 0.0, 0.0, 0.0, eye_spacing=shape.eye_spacing)
+    else:
+        render.paint_screen(beside, material or ScreenMaterial(), 0.0, 0.0, 0.0, scene.motion_phase)
+    return b
 
 
 def _pose(scene: SceneSpec, frame_index: int, config: SyntheticConfig,
@@ -377,19 +441,33 @@ def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scene
     return rgb_u8, depth, cv2.convertScaleAbs(ir)
 
 
+def _face_truth(box: render.Box, kind: str, subject: Optional[Subject],
+                instrument: Optional[Instrument]) -> Dict[str, Any]:
+    """What one face in view is: its box, label, attack kind, species, subject and instrument ids."""
+    attack = None if kind == "live" else kind
+    return {"box": tuple(float(v) for v in box), "label": "live" if kind == "live" else "attack", "attack": attack,
+            "species": instrument.species if instrument is not None else attack,
+            "subject": None if subject is None else subject.id,
+            "instrument": None if instrument is None else instrument.id}
+
+
 def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSpec, box: Optional[render.Box],
-              distance: float, frame_index: int, config: SyntheticConfig) -> FrameSet:
+              distance: float, frame_index: int, config: SyntheticConfig,
+              second_box: Optional[render.Box] = None) -> FrameSet:
     intr = Intrinsics(config.width, config.height, config.fx, config.fx, config.width / 2, config.height / 2)
     stamp = frame_index * 1000.0 / config.fps
-    empty = scene.kind == "empty"
-    attack = None if empty or scene.kind == "live" else scene.kind
+    faces = [] if box is None else [_face_truth(box, scene.kind, scene.subject, scene.instrument)]
+    if second_box is not None:
+        other = scene.second_face
+        faces.append(_face_truth(second_box, other.kind, other.subject, other.instrument))
+    # The frameset is an attack when any face in view is; its attack is the first attacking face's.
+    attacking = next((face for face in faces if face["label"] == "attack"), None)
     truth: Dict[str, Any] = {
-        "box": None if box is None else tuple(float(v) for v in box),
-        "label": None if empty else ("live" if scene.kind == "live" else "attack"),
-        "attack": attack, "species": scene.instrument.species if scene.instrument is not None else attack,
+        "box": None if box is None else faces[0]["box"],
+        "label": None if not faces else ("live" if attacking is None else "attack"),
+        **{key: None if attacking is None else attacking[key] for key in ("attack", "species", "instrument")},
         "subject": None if scene.subject is None else scene.subject.id,
-        "instrument": None if scene.instrument is None else scene.instrument.id,
-        "domain": scene.domain, "distance_m": float(distance),
+        "domain": scene.domain, "distance_m": float(distance), "faces": faces,
         "wearer": None if scene.wearer is None else scene.wearer.id,
         "yaw_deg": float(scene.yaw_deg), "pitch_deg": float(scene.pitch_deg),
     }
@@ -471,7 +549,8 @@ def render_sequence(
     index = 0
     for segment in segments:
         scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre,
-                           segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg)
+                           segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg,
+                           segment.second_face)
         if room is None:
             room = scene
         scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,

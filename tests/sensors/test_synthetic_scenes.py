@@ -293,3 +293,56 @@ def test_bad_poses_are_refused_with_the_field_named():
         SceneSpec("print", 0, yaw_deg=10.0)
     with pytest.raises(ValueError, match="Segment.yaw_deg"):
         Segment("live", 2, yaw_deg="left")
+
+
+def test_a_second_face_beside_a_live_one_is_in_view_and_makes_the_frameset_an_attack():
+    from mmdg_edge.sensors.synthetic import SecondFace
+
+    other = SecondFace("print", create_subject(7), create_instrument("print", 1), side=1)
+    scene = draw_scene(np.random.default_rng(3), "live", 0, distance_m=0.6, subject=create_subject(2),
+                       second_face=other)
+    fs = render_scene(scene, 0, np.random.default_rng(3))
+    truth = fs.metadata["truth"]
+    assert (truth["label"], truth["attack"], truth["species"], truth["instrument"], truth["subject"]) == (
+        "attack", "print", "print", "print-01", "S002")
+    live, printed = truth["faces"]
+    assert (live["label"], live["subject"], live["instrument"]) == ("live", "S002", None)
+    assert (printed["label"], printed["subject"], printed["instrument"]) == ("attack", "S007", "print-01")
+    assert live["box"] == truth["box"]
+    (lx0, ly0, lx1, ly1), (px0, py0, px1, py1) = live["box"], printed["box"]
+    # both fully in view, the same size within the subjects' widths, side by side without overlap
+    assert 0 <= min(lx0, px0) and max(lx1, px1) <= 640 and 0 <= min(ly0, py0) and max(ly1, py1) <= 480
+    assert (px1 - px0) / (lx1 - lx0) == pytest.approx(create_subject(7).width_scale / create_subject(2).width_scale,
+                                                      rel=0.01)
+    assert px0 > lx1 and (px0 + px1) / 2 - (lx0 + lx1) / 2 == pytest.approx(1.7 * (lx1 - lx0), rel=0.01)
+    # what is where: a face with relief and skin IR at the live box, a flat sheet at the printed one
+    for (x0, y0, x1, y1), relief in ((live["box"], True), (printed["box"], False)):
+        w = x1 - x0
+        nose, cheek = _depth_m(fs, (x0 + x1) / 2, (y0 + y1) / 2 + 0.05 * w), _depth_m(fs, x0 + 0.2 * w, (y0 + y1) / 2)
+        assert (cheek - nose > 0.015) == relief, (relief, cheek - nose)
+        assert abs(nose - 0.6) < 0.04
+    plain = render_scene(dataclasses.replace(scene, second_face=None), 0, np.random.default_rng(3)).metadata["truth"]
+    assert (plain["label"], len(plain["faces"])) == ("live", 1)
+
+
+def test_a_second_face_is_scripted_deterministic_and_refused_out_of_view():
+    from mmdg_edge.sensors.synthetic import SecondFace
+
+    screen = SecondFace("replay", create_subject(1), side=-1)
+    a, b = (list(render_sequence([Segment("live", 2, second_face=screen)], seed=4)) for _ in range(2))
+    for x, y in zip(a, b):
+        assert np.array_equal(x.rgb, y.rgb) and x.metadata["truth"] == y.metadata["truth"]
+    faces = a[0].metadata["truth"]["faces"]
+    assert [f["label"] for f in faces] == ["live", "attack"] and faces[1]["box"][2] < faces[0]["box"][0]
+    assert a[0].metadata["truth"]["species"] == "replay"
+    with pytest.raises(ValueError, match="SceneSpec.second_face"):
+        render_scene(SceneSpec("live", 0, centre=(500.0, 240.0), second_face=SecondFace()), 0,
+                     np.random.default_rng(0))
+    with pytest.raises(ValueError, match="SecondFace.kind"):
+        SecondFace("mask")
+    with pytest.raises(ValueError, match="SecondFace.instrument"):
+        SecondFace("print", instrument=create_instrument("replay", 0))
+    with pytest.raises(ValueError, match="SecondFace.side"):
+        SecondFace(side=0)
+    with pytest.raises(ValueError, match="Segment.second_face"):
+        Segment("empty", 1, second_face=SecondFace())
