@@ -38,10 +38,10 @@ from .cast import (
 from .render import SHEET_FOLDS, FaceTexture, create_face_texture, load_default_texture
 
 __all__ = [
-    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "DOMAINS", "HAIR_STYLES", "DomainStyle",
-    "SyntheticConfig", "SceneSpec", "SecondFace", "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial",
-    "ScreenMaterial", "MaskMaterial", "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
-    "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
+    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "LIGHTINGS", "DOMAINS", "HAIR_STYLES",
+    "DomainStyle", "SyntheticConfig", "SceneSpec", "SecondFace", "Segment", "FaceTexture", "Subject", "Instrument",
+    "PaperMaterial", "ScreenMaterial", "MaskMaterial", "SyntheticCamera", "create_face_texture",
+    "create_subject_texture", "load_default_texture", "create_subject", "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
 
 CLASSES = ("live",) + ATTACK_KINDS
@@ -51,6 +51,12 @@ _BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
 _REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
 _BASE_SHAPE = Subject("base")  # the head of scenes without a subject: the base photo's, a 3 cm nose
 _WORN_GAP_M = 0.01  # an eyes-cut print is held this close before the wearer's nose tip
+# Room light presets for draw_scene: the ranges brightness (the face's light, after the camera's exposure)
+# and backlight (a lit window or wall behind the face) are drawn from. Backlit: the exposure set by the
+# bright background leaves the face dark.
+LIGHTINGS = {"room": dict(brightness=(0.85, 1.15), backlight=(0.0, 0.0)),
+             "dim": dict(brightness=(0.25, 0.35), backlight=(0.0, 0.0)),
+             "backlit": dict(brightness=(0.45, 0.6), backlight=(0.8, 1.2))}
 _BESIDE_FACE_WIDTHS = 1.7  # a second face's centre from the scene's face: a print's half width + a head's, apart
 
 
@@ -155,10 +161,15 @@ class SceneSpec:
     yaw_deg: float = 0.0  # live/mask: the head turned, -40..40°; positive: the nose moves right in the image
     pitch_deg: float = 0.0  # live/mask: the head tilted, -20..20°; positive: the face lifts, the nose moves up
     second_face: Optional[SecondFace] = None  # another face in view beside this one
+    backlight: float = 0.0  # light behind the face: the wall adds this × white in RGB (a window), 0..2
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
+        if isinstance(self.backlight, bool) or not isinstance(self.backlight, (int, float)) or not (
+                0.0 <= self.backlight <= 2.0):
+            raise ValueError(f"SceneSpec.backlight: expected a gain in 0..2 (1: the wall behind turns white), got "
+                             f"{self.backlight!r}")
         _check_pose("SceneSpec", self.kind, self.yaw_deg, self.pitch_deg)
         _check_second_face("SceneSpec", self.kind, self.second_face)
         _check_cast("SceneSpec", self.kind, self.subject, self.instrument)
@@ -197,10 +208,13 @@ class Segment:
     yaw_deg: float = 0.0  # live/mask: the head turned (SceneSpec.yaw_deg)
     pitch_deg: float = 0.0  # live/mask: the head tilted (SceneSpec.pitch_deg)
     second_face: Optional[SecondFace] = None  # another face in view beside this one
+    lighting: str = "room"  # one of LIGHTINGS
 
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"Segment.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
+        if self.lighting not in LIGHTINGS:
+            raise ValueError(f"Segment.lighting: expected one of {tuple(LIGHTINGS)}, got {self.lighting!r}")
         _check_pose("Segment", self.kind, self.yaw_deg, self.pitch_deg)
         _check_second_face("Segment", self.kind, self.second_face)
         _check_cast("Segment", self.kind, self.subject, self.instrument)
@@ -247,17 +261,20 @@ def draw_scene(
     rng: np.random.Generator, kind: str, domain: int, config: SyntheticConfig = SyntheticConfig(),
     distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
     subject: Optional[Subject] = None, instrument: Optional[Instrument] = None, wearer: Optional[Subject] = None,
-    yaw_deg: float = 0.0, pitch_deg: float = 0.0, second_face: Optional[SecondFace] = None,
+    yaw_deg: float = 0.0, pitch_deg: float = 0.0, second_face: Optional[SecondFace] = None, lighting: str = "room",
 ) -> SceneSpec:
     """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead.
 
     An ``instrument`` draws the sheet's bend, tilt and pitch (and a print's fold depth) from its
     material's ranges; ``wearer`` wears an eyes-cut print; ``yaw_deg``/``pitch_deg`` turn a live or
     mask head; a ``second_face`` stands beside the face, the pair placed near the image centre
-    (without ``centre``).
+    (without ``centre``). ``lighting`` names the ``LIGHTINGS`` preset the light is drawn from.
     """
     if not 0 <= domain < len(DOMAINS):
         raise ValueError(f"domain: expected an int in 0..{len(DOMAINS) - 1}, got {domain!r}")
+    if lighting not in LIGHTINGS:
+        raise ValueError(f"lighting: expected one of {tuple(LIGHTINGS)}, got {lighting!r}")
+    light = LIGHTINGS[lighting]
     style = DOMAINS[domain]
     held = instrument is not None and kind in ("print", "replay")
     bend_range = instrument.material.bend_m if held and kind == "print" else (0.0, 0.02)
@@ -277,7 +294,7 @@ def draw_scene(
         wall_m=float(rng.uniform(1.5, 3.0)), wall_slope_m=float(rng.uniform(-0.3, 0.3)),
         wall_colour=tuple(float(v) for v in np.float64([150, 140, 125]) + rng.uniform(-25, 25, 3)),
         clothing=tuple(float(v) for v in rng.uniform(25, 140, 3)),
-        brightness=float(rng.uniform(0.85, 1.15)),
+        brightness=float(rng.uniform(*light["brightness"])),
         sheet_bend_m=float(rng.uniform(*bend_range)) if kind == "print" else 0.0,
         sheet_tilt_m=float(rng.uniform(*tilt_range)) if kind in ("print", "replay") else 0.0,
         motion_phase=float(rng.uniform(0, 2 * np.pi)),
@@ -286,6 +303,7 @@ def draw_scene(
         sheet_pitch_m=float(rng.uniform(*instrument.material.pitch_m)) if held else 0.0,
         sheet_fold=fold, sheet_fold_m=float(rng.uniform(*instrument.material.fold_m)) if fold != "none" else 0.0,
         wearer=wearer, yaw_deg=float(yaw_deg), pitch_deg=float(pitch_deg), second_face=second_face,
+        backlight=float(rng.uniform(*light["backlight"])) if lighting == "backlit" else 0.0,
     )
 
 
@@ -310,7 +328,8 @@ def render_scene(
         an eyes-cut print, None for the base photo's person or no such print), "yaw_deg" and
         "pitch_deg" (the head's turn; the box stays where the face facing the camera would be),
         "faces" (each face in view, the scene's first: its "box", "label", "attack", "species",
-        "subject" and "instrument"; a ``second_face`` adds one, and makes the frameset an attack).
+        "subject" and "instrument"; a ``second_face`` adds one, and makes the frameset an attack),
+        "brightness" and "backlight" (the room light).
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
@@ -321,9 +340,13 @@ def render_scene(
     wall = render.cut(render.wall_bank(h, w), rng, h, w)
     light = tuple(gain * scene.brightness for gain in style.light)
     rgb = [wall * np.float32(c * g) for c, g in zip(scene.wall_colour, light)]
+    if scene.backlight:  # a window or lit wall: white in colour, sunlight's near-infrared in IR
+        rgb = [plane + wall * np.float32(255.0 * scene.backlight) for plane in rgb]
     depth_m = np.empty((h, w), np.float32)
     depth_m[:] = scene.wall_m + scene.wall_slope_m * (np.arange(w, dtype=np.float32) / w - 0.5)
     ir = wall * np.float32(32.0 * style.ir_gain)  # the wall is beyond most of the projector's light
+    if scene.backlight:
+        ir += wall * np.float32(90.0 * scene.backlight)
     if scene.kind != "empty":
         # Active IR falls off with distance; the square root keeps near faces out of saturation.
         ir_gain = style.ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
@@ -468,6 +491,7 @@ def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSp
         **{key: None if attacking is None else attacking[key] for key in ("attack", "species", "instrument")},
         "subject": None if scene.subject is None else scene.subject.id,
         "domain": scene.domain, "distance_m": float(distance), "faces": faces,
+        "brightness": float(scene.brightness), "backlight": float(scene.backlight),
         "wearer": None if scene.wearer is None else scene.wearer.id,
         "yaw_deg": float(scene.yaw_deg), "pitch_deg": float(scene.pitch_deg),
     }
@@ -550,7 +574,7 @@ def render_sequence(
     for segment in segments:
         scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre,
                            segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg,
-                           segment.second_face)
+                           segment.second_face, segment.lighting)
         if room is None:
             room = scene
         scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,

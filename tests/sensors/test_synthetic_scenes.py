@@ -346,3 +346,55 @@ def test_a_second_face_is_scripted_deterministic_and_refused_out_of_view():
         SecondFace(side=0)
     with pytest.raises(ValueError, match="Segment.second_face"):
         Segment("empty", 1, second_face=SecondFace())
+
+
+def test_dim_and_backlit_rooms_darken_the_face_and_light_the_wall():
+    from mmdg_edge.sensors.synthetic import LIGHTINGS
+
+    def render(lighting):
+        scene = draw_scene(np.random.default_rng(8), "live", 0, distance_m=0.6, centre=(320.0, 240.0),
+                           lighting=lighting)
+        return scene, render_scene(scene, 0, np.random.default_rng(8))
+
+    (room_scene, room), (dim_scene, dim), (backlit_scene, backlit) = (render(name) for name in LIGHTINGS)
+    assert 0.25 <= dim_scene.brightness <= 0.35 and dim_scene.backlight == 0.0
+    assert 0.45 <= backlit_scene.brightness <= 0.6 and 0.8 <= backlit_scene.backlight <= 1.2
+    # the same draws otherwise: the same room, the light alone differs
+    assert (dim_scene.wall_m, dim_scene.wall_colour) == (room_scene.wall_m, room_scene.wall_colour)
+    x0, y0, x1, y1 = (int(v) for v in room.metadata["truth"]["box"])
+    face = (slice(y0 + 20, y1 - 20), slice(x0 + 20, x1 - 20))
+    wall = (slice(10, 60), slice(500, 630))
+
+    def mean(fs, region):
+        return float(fs.rgb[region].mean())
+
+    ratio = dim_scene.brightness / room_scene.brightness
+    assert mean(dim, face) == pytest.approx(ratio * mean(room, face), rel=0.1)
+    assert mean(backlit, wall) > 240 and mean(backlit, face) < 0.7 * mean(room, face)
+    assert mean(backlit, wall) > 2 * mean(backlit, face)
+    # the camera's own illuminator lights the face in IR whatever the room's light
+    assert float(backlit.ir[face].mean()) == pytest.approx(float(room.ir[face].mean()), abs=2)
+    truth = backlit.metadata["truth"]
+    assert (truth["brightness"], truth["backlight"]) == (backlit_scene.brightness, backlit_scene.backlight)
+    frames = list(render_sequence([Segment("live", 1, lighting="dim"), Segment("print", 1, lighting="backlit")],
+                                  seed=1))
+    assert frames[0].metadata["truth"]["brightness"] < 0.4 and frames[1].metadata["truth"]["backlight"] >= 0.8
+    with pytest.raises(ValueError, match="lighting"):
+        draw_scene(np.random.default_rng(0), "live", 0, lighting="disco")
+    with pytest.raises(ValueError, match="Segment.lighting"):
+        Segment("live", 1, lighting="disco")
+    with pytest.raises(ValueError, match="SceneSpec.backlight"):
+        SceneSpec("live", 0, backlight=3.0)
+
+
+@pytest.mark.parametrize("distance_m", [0.35, 1.2])
+@pytest.mark.parametrize("kind", ["live", "print"])
+def test_faces_render_from_35_cm_to_1_2_m(kind, distance_m):
+    scene = draw_scene(np.random.default_rng(2), kind, 0, distance_m=distance_m, centre=(320.0, 240.0))
+    fs = render_scene(scene, 0, np.random.default_rng(2))
+    truth = fs.metadata["truth"]
+    x0, y0, x1, y1 = truth["box"]
+    assert x1 - x0 == pytest.approx(615.0 * 0.15 / distance_m, rel=0.01)
+    assert 0 <= x0 and x1 <= 640 and 0 <= y0 and y1 <= 480
+    cheek = _depth_m(fs, x0 + 0.25 * (x1 - x0), (y0 + y1) / 2)
+    assert cheek == pytest.approx(distance_m, abs=0.03)
