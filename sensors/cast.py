@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, SHEET_FOLDS, Colour, FaceTexture, _skin_colour
+from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, Colour, FaceTexture, _skin_colour
+from .sheet import SHEET_FOLDS
 
 HAIR_STYLES = ("photo", "long", "receding", "buzz", "bald")
 HANDS = ("none", "left", "right")  # which side of the image a hand holds a print from
