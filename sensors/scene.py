@@ -110,6 +110,8 @@ class SceneSpec:
     used (its kind must be the scene's). None for either: the base photo, the default materials.
     A print's sheet may be folded or rolled (``sheet_fold``, ``sheet_fold_m``: see ``SHEET_FOLDS``);
     an eyes-cut print (its material's ``eye_holes``) is worn by ``wearer`` (None: the base photo's person).
+    ``yaw_deg``/``pitch_deg`` turn a live or mask head, ``second_face`` puts another face in view
+    beside this one, ``backlight`` lights the wall behind (``LIGHTINGS`` holds presets for draw_scene).
     """
 
     kind: str
@@ -138,8 +140,8 @@ class SceneSpec:
     def __post_init__(self) -> None:
         if self.kind not in SCENE_KINDS:
             raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
-        if isinstance(self.backlight, bool) or not isinstance(self.backlight, (int, float)) or not (
-                0.0 <= self.backlight <= 2.0):
+        if isinstance(self.backlight, bool) or not isinstance(self.backlight, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= self.backlight <= 2.0:
             raise ValueError(f"SceneSpec.backlight: expected a gain in 0..2 (1: the wall behind turns white), got "
                              f"{self.backlight!r}")
         _check_pose("SceneSpec", self.kind, self.yaw_deg, self.pitch_deg)
@@ -149,7 +151,9 @@ class SceneSpec:
         if self.sheet_fold not in SHEET_FOLDS:
             raise ValueError(f"SceneSpec.sheet_fold: expected one of {SHEET_FOLDS}, got {self.sheet_fold!r}")
         folded = self.sheet_fold != "none"
-        if (folded and (self.kind != "print" or not 0.01 <= self.sheet_fold_m <= 0.08)) or (
+        number = isinstance(self.sheet_fold_m, (int, float, np.integer, np.floating)) and not isinstance(
+            self.sheet_fold_m, bool)
+        if not number or (folded and (self.kind != "print" or not 0.01 <= self.sheet_fold_m <= 0.08)) or (
                 not folded and self.sheet_fold_m != 0.0):
             raise ValueError(f"SceneSpec.sheet_fold_m: expected 0.01..0.08 m for a folded or rolled print and 0 "
                              f"otherwise, got {self.sheet_fold_m!r} with sheet_fold {self.sheet_fold!r} in a "

@@ -398,3 +398,11 @@ def test_faces_render_from_35_cm_to_1_2_m(kind, distance_m):
     assert 0 <= x0 and x1 <= 640 and 0 <= y0 and y1 <= 480
     cheek = _depth_m(fs, x0 + 0.25 * (x1 - x0), (y0 + y1) / 2)
     assert cheek == pytest.approx(distance_m, abs=0.03)
+
+
+def test_scene_numbers_of_the_wrong_type_are_refused_with_the_field_named():
+    with pytest.raises(ValueError, match="SceneSpec.sheet_fold_m"):
+        SceneSpec("print", 0, sheet_fold="roll", sheet_fold_m="deep")
+    with pytest.raises(ValueError, match="SceneSpec.backlight"):
+        SceneSpec("live", 0, backlight=True)
+    assert SceneSpec("live", 0, backlight=np.float32(0.5)).backlight == 0.5
