@@ -278,6 +278,6 @@ def draw_scene(
         # drawn only with an instrument: scenes without one keep the random stream they always had
         sheet_pitch_m=float(rng.uniform(*instrument.material.pitch_m)) if held else 0.0,
         sheet_fold=fold, sheet_fold_m=float(rng.uniform(*instrument.material.fold_m)) if fold != "none" else 0.0,
-        wearer=wearer, yaw_deg=float(yaw_deg), pitch_deg=float(pitch_deg), second_face=second_face,
+        wearer=wearer, yaw_deg=yaw_deg, pitch_deg=pitch_deg, second_face=second_face,
         backlight=float(rng.uniform(*light["backlight"])) if lighting == "backlit" else 0.0,
     )

@@ -6,7 +6,7 @@ materials and paint into a ``render.Canvas``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Tuple
 
 import cv2
 import numpy as np
@@ -101,10 +101,11 @@ def paint_print(canvas: Canvas, paper: PaperMaterial, bend_m: float, tilt_m: flo
                 fold: str = "none", fold_m: float = 0.0, eye_spacing: float = 1.0) -> None:
     """The photo printed on ``paper``: one sheet, bent by ``bend_m``, tilted, folded or rolled (``_fold_profile``).
 
-    Gloss mirrors the illuminator along the sheet's slopes. A folded or rolled sheet's panels turn
-    far enough from the illuminator to darken in IR (Lambertian); a gentle bend's cosine stays
-    within a percent of 1 and is left out. ``paper.eye_holes`` cuts the printed eyes out (where the
-    face's eyes are for ``eye_spacing``); ``paper.hand`` paints the hand that holds the sheet.
+    Gloss mirrors the illuminator along the sheet's slopes. A folded or rolled sheet's turned
+    panels darken in IR (Lambertian); bent sheets keep the unshaded IR they always had, so their
+    renders (and the demo model trained on them) stay as they were. ``paper.eye_holes`` cuts the
+    printed eyes out (where the face's eyes are for ``eye_spacing``); ``paper.hand`` paints the hand
+    that holds the sheet.
     """
     roi = canvas.roi(*canvas.extent)
     if roi is None:
@@ -150,9 +151,10 @@ _FINGERS = (((0.68, 0.74), (0.48, 0.30)), ((0.58, 0.70), (0.36, 0.20)), ((0.48, 
             ((0.38, 0.74), (0.16, 0.34)))
 _FINGER_RADIUS = 0.055  # face widths: 1.65 cm fingers on a 15 cm face
 _HAND_BEFORE_M = 0.015  # the fingers lie on the sheet's front: their middle 1.5 cm before it
+_HAND_LUMINANCE = 0.55  # the skin's NIR reflectance as render.paint_head reads it from a face's luminance
 
 
-def paint_hand(canvas: Canvas, side: int, sheet_depth: Any) -> None:
+def paint_hand(canvas: Canvas, side: int, sheet_depth: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
     """A hand (palm and four fingers) holding a sheet on the image's right (``side`` 1) or left (-1).
 
     Skin colour and skin IR (shaded like a live face's, falling off towards the fingers' sides);
@@ -178,7 +180,7 @@ def paint_hand(canvas: Canvas, side: int, sheet_depth: Any) -> None:
     radius_m = _FINGER_RADIUS * bw * canvas.distance / canvas.camera[0]
     depth = sheet_depth(x, y) - _HAND_BEFORE_M - radius_m * (round_ - 0.5)
     skin = [0.9 * s * g * facing for s, g in zip(canvas.texture.skin, canvas.light)]
-    canvas.paint(roi, hand, skin, depth, (90.0 + 90.0 * 0.55) * facing * canvas.ir_gain)
+    canvas.paint(roi, hand, skin, depth, (90.0 + 90.0 * _HAND_LUMINANCE) * facing * canvas.ir_gain)
 
 
 def paint_screen(canvas: Canvas, screen: ScreenMaterial, bend_m: float, tilt_m: float, pitch_m: float,

@@ -90,12 +90,11 @@ def render_scene(
     wall = render.cut(render.wall_bank(h, w), rng, h, w)
     light = tuple(gain * scene.brightness for gain in style.light)
     rgb = [wall * np.float32(c * g) for c, g in zip(scene.wall_colour, light)]
-    if scene.backlight:  # a window or lit wall: white in colour, sunlight's near-infrared in IR
-        rgb = [plane + wall * np.float32(255.0 * scene.backlight) for plane in rgb]
     depth_m = np.empty((h, w), np.float32)
     depth_m[:] = scene.wall_m + scene.wall_slope_m * (np.arange(w, dtype=np.float32) / w - 0.5)
     ir = wall * np.float32(32.0 * style.ir_gain)  # the wall is beyond most of the projector's light
-    if scene.backlight:
+    if scene.backlight:  # a window or lit wall: white in colour, sunlight's near-infrared in IR
+        rgb = [plane + wall * np.float32(255.0 * scene.backlight) for plane in rgb]
         ir += wall * np.float32(90.0 * scene.backlight)
     if scene.kind != "empty":
         # Active IR falls off with distance; the square root keeps near faces out of saturation.
@@ -115,11 +114,11 @@ def render_scene(
             second_box = _paint_second_face(canvas, scene, base, config)
         if scene.kind == "print":
             sheet.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                                scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m,
-                                (scene.subject or _BASE_SHAPE).eye_spacing)
+                              scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m,
+                              (scene.subject or _BASE_SHAPE).eye_spacing)
         elif scene.kind == "replay":
             sheet.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                                 scene.sheet_pitch_m, scene.motion_phase)
+                               scene.sheet_pitch_m, scene.motion_phase)
         else:
             render.paint_head(canvas, scene.kind == "live", scene.subject or _BASE_SHAPE, material or MaskMaterial(),
                               scene.yaw_deg, scene.pitch_deg)
