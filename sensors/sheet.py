@@ -136,10 +136,10 @@ def paint_print(canvas: Canvas, paper: PaperMaterial, bend_m: float, tilt_m: flo
 
 
 def eye_holes(x: np.ndarray, y: np.ndarray, box: Box, eye_spacing: float = 1.0) -> np.ndarray:
-    """The holes an attacker cuts over a printed face's eyes: ellipses 3.3 × 1.8 cm on a 15 cm face."""
+    """The holes an attacker cuts over a printed face's eyes: ellipses 3 × 1.5 cm on a 15 cm face."""
     bw, bh = box[2] - box[0], box[3] - box[1]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2 - 0.12 * bh
-    return sum(((x - cx - side * eye_spacing * bw) / (0.11 * bw)) ** 2 + ((y - cy) / (0.06 * bw)) ** 2 < 1.0
+    return sum(((x - cx - side * eye_spacing * bw) / (0.1 * bw)) ** 2 + ((y - cy) / (0.05 * bw)) ** 2 < 1.0
                for side in (-0.21, 0.21)) > 0
 
 
