@@ -14,7 +14,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-__all__ = ["turn_height_field"]
+__all__ = ["turn_height_field", "turn_points"]
 
 
 def _turn_rows(depth: np.ndarray, inside: np.ndarray, axis_x: float, axis_z: float,
@@ -89,3 +89,17 @@ def turn_height_field(depth: np.ndarray, inside: np.ndarray, axis: Tuple[float, 
                               borderMode=cv2.BORDER_REPLICATE)
     return (np.ascontiguousarray(map_x, dtype=np.float32), np.ascontiguousarray(map_y, dtype=np.float32),
             np.ascontiguousarray(turned, dtype=np.float32), covered)
+
+
+def turn_points(points: np.ndarray, axis: Tuple[float, float, float], yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """Where ``turn_height_field`` takes points of the surface (N×3: x, y, depth, pixels): the same turn, forwards.
+
+    Example:
+        >>> turn_points(np.float64([[10.0, 0.0, 0.0]]), (0.0, 0.0, 10.0), 90.0, 0.0).round(6).tolist()
+        [[10.0, 0.0, 20.0]]
+    """
+    x, y, z = (points[:, i] - axis[i] for i in range(3))
+    pitch, yaw = np.radians(pitch_deg), np.radians(yaw_deg)
+    y, z = y * np.cos(pitch) + z * np.sin(pitch), z * np.cos(pitch) - y * np.sin(pitch)
+    x, z = x * np.cos(yaw) - z * np.sin(yaw), x * np.sin(yaw) + z * np.cos(yaw)
+    return np.column_stack([x + axis[0], y + axis[1], z + axis[2]])

@@ -191,6 +191,19 @@ def eye_glints(x: np.ndarray, y: np.ndarray, box: Box, eye_spacing: float = 1.0)
     return sum(gaussian(x, y, cx + side * eye_spacing * bw, cy - 0.12 * bh, sigma, sigma) for side in (-0.21, 0.21))
 
 
+def face_points(box: Box, subject: Subject) -> np.ndarray:
+    """Where the renderer puts a face's landmarks when it faces the camera, 3×2 image pixels: the eyes
+    (the glints' centres; the image's left one first) and the nose tip (the nearest point of
+    ``subject``'s head relief, a little above the nose's centre where the skull's curve lifts it)."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    rows = cy + np.linspace(-0.05, 0.1, 301) * bh
+    relief, _ = head_relief_m(np.full_like(rows, cx), rows, box, subject.head_depth_m, subject.nose_m,
+                              subject.eye_spacing)
+    eye_x = 0.21 * subject.eye_spacing * bw
+    return np.float64([[cx - eye_x, cy - 0.12 * bh], [cx + eye_x, cy - 0.12 * bh], [cx, rows[np.argmin(relief)]]])
+
+
 def torso_mask(x: np.ndarray, y: np.ndarray, box: Box, neck_width: float = BASE_NECK_WIDTH) -> Tuple[np.ndarray, np.ndarray]:
     """(neck, shoulders) masks under a face box: a neck column (``neck_width`` face widths) widening into shoulders."""
     bw, bh = box[2] - box[0], box[3] - box[1]
@@ -318,6 +331,23 @@ def _mask_ir(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, m
     return ir
 
 
+def _head_axis(canvas: Canvas, subject: Subject) -> Tuple[float, float, float]:
+    """The head's centre (image x, y and depth behind the face plane, pixels): what a turn pivots on."""
+    per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
+    return (canvas.centre[0], canvas.centre[1] - 0.12 * (canvas.box[3] - canvas.box[1]), subject.head_depth_m * per_m)
+
+
+def head_landmarks(canvas: Canvas, subject: Subject, yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    """``face_points`` of the head ``paint_head`` paints, turned as it turns them (3×2 image pixels)."""
+    points = face_points(canvas.box, subject)
+    if not (yaw_deg or pitch_deg):
+        return points
+    relief, _ = head_relief_m(points[:, 0], points[:, 1], canvas.box, subject.head_depth_m, subject.nose_m,
+                              subject.eye_spacing)
+    surface = np.column_stack([points, relief * canvas.camera[0] / canvas.distance])
+    return head_pose.turn_points(surface, _head_axis(canvas, subject), yaw_deg, pitch_deg)[:, :2]
+
+
 def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, layers: Sequence[np.ndarray],
                   live: bool, subject: Subject, material: MaskMaterial) -> Tuple[List[Any], Any, Any]:
     """RGB, depth and IR of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
@@ -364,8 +394,8 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     canvas.paint(roi, inside, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
     if yaw_deg or pitch_deg:
         per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
-        box_h = canvas.box[3] - canvas.box[1]
-        axis = (canvas.centre[0] - roi[0], canvas.centre[1] - 0.12 * box_h - roi[1], subject.head_depth_m * per_m)
+        centre_x, centre_y, centre_z = _head_axis(canvas, subject)
+        axis = (centre_x - roi[0], centre_y - roi[1], centre_z)
         map_x, map_y, turned, covered = head_pose.turn_height_field(relief * per_m, inside, axis, yaw_deg, pitch_deg)
         size = (roi[2] - roi[0], roi[3] - roi[1])
         layers = [cv2.remap(np.broadcast_to(np.asarray(layer, np.float32), size[::-1]), map_x, map_y,

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, Callable, List, Tuple
 import cv2
 import numpy as np
 
-from .render import Box, Canvas, Roi, grid, halftone, moire, noise_bank
+from .render import Box, Canvas, Roi, face_points, grid, halftone, moire, noise_bank
 
 if TYPE_CHECKING:  # cast's materials build on render, which this module builds on too
-    from .cast import PaperMaterial, ScreenMaterial
+    from .cast import PaperMaterial, ScreenMaterial, Subject
 
-__all__ = ["SHEET_FOLDS", "paint_print", "paint_screen", "paint_hand", "eye_holes"]
+__all__ = ["SHEET_FOLDS", "paint_print", "paint_screen", "paint_hand", "eye_holes", "sheet_landmarks"]
 
 SHEET_FOLDS = ("none", "v", "w", "roll")  # how a print's sheet is shaped beyond its bend: _fold_profile
 
@@ -72,6 +72,31 @@ def _sheet_depth(canvas: Canvas, x: np.ndarray, y: np.ndarray, bend_m: float, ti
     return depth, slope_x, pitch_m * per_face
 
 
+def _arc_length(canvas: Canvas, x0: float, x1: float, bend_m: float, tilt_m: float, fold: str,
+                fold_m: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Image columns from ``x0`` to ``x1`` (and the sheet's centre) and the sheet's arc length from its
+    centre to each, in pixels at the sheet's distance: increasing, so it maps both ways by np.interp."""
+    cx = canvas.centre[0]
+    step = 0.25  # px: the arc length is integrated on quarter pixels, fine enough for a crease
+    edges = np.arange(min(x0, cx), max(x1, cx) + 2 * step, step, dtype=np.float64)
+    middles = np.float32(edges[:-1] + step / 2)[None, :]
+    _, slope, _ = _sheet_depth(canvas, middles, np.float32([[canvas.centre[1]]]), bend_m, tilt_m, 0.0, fold, fold_m)
+    arc = np.concatenate([[0.0], np.cumsum(np.sqrt(1.0 + np.float64(slope[0]) ** 2) * step)])
+    return edges, arc - np.interp(cx, edges, arc)
+
+
+def sheet_landmarks(canvas: Canvas, subject: Subject, bend_m: float = 0.0, tilt_m: float = 0.0, fold: str = "none",
+                    fold_m: float = 0.0) -> np.ndarray:
+    """``face_points`` of ``subject``'s photo on a sheet where the camera sees them (3×2 image pixels): on a
+    folded or rolled sheet each lies at its arc length from the centre, as ``_unfolded_planes`` paints it."""
+    points = face_points(canvas.box, subject)
+    if fold != "none":
+        e = canvas.extent
+        edges, arc = _arc_length(canvas, e[0], e[2], bend_m, tilt_m, fold, fold_m)
+        points[:, 0] = np.interp(points[:, 0] - canvas.centre[0], arc, edges)
+    return points
+
+
 def _unfolded_planes(canvas: Canvas, roi: Roi, bend_m: float, tilt_m: float, fold: str,
                      fold_m: float) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
     """The photo as a folded or rolled sheet shows it, where the sheet is, and each column's x on the flat sheet.
@@ -81,12 +106,7 @@ def _unfolded_planes(canvas: Canvas, roi: Roi, bend_m: float, tilt_m: float, fol
     is: it bends but does not stretch. Columns the laid-flat photo does not reach show no sheet.
     """
     cx = canvas.centre[0]
-    step = 0.25  # px: the arc length is integrated on quarter pixels, fine enough for a crease
-    edges = np.arange(min(roi[0] - 0.5, cx), max(roi[2] - 0.5, cx) + 2 * step, step, dtype=np.float64)
-    middles = np.float32(edges[:-1] + step / 2)[None, :]
-    _, slope, _ = _sheet_depth(canvas, middles, np.float32([[canvas.centre[1]]]), bend_m, tilt_m, 0.0, fold, fold_m)
-    arc = np.concatenate([[0.0], np.cumsum(np.sqrt(1.0 + np.float64(slope[0]) ** 2) * step)])
-    arc -= np.interp(cx, edges, arc)
+    edges, arc = _arc_length(canvas, roi[0] - 0.5, roi[2] - 0.5, bend_m, tilt_m, fold, fold_m)
     x, y = grid(roi)
     sheet_x = cx + np.interp(x[0], edges, arc).astype(np.float32)[None, :]
     map_x = np.broadcast_to((sheet_x - canvas.origin[0]) / canvas.scale, (roi[3] - roi[1], roi[2] - roi[0]))

@@ -77,13 +77,15 @@ def render_scene(
         "subject" and "instrument" (ids, None without), "domain", "distance_m", "wearer" (who wears
         an eyes-cut print, None for the base photo's person or no such print), "yaw_deg" and
         "pitch_deg" (the head's turn; the box stays where the face facing the camera would be),
-        "faces" (each face in view, the scene's first: its "box", "label", "attack", "species",
-        "subject" and "instrument"; a ``second_face`` adds one, and makes the frameset an attack),
+        "faces" (each face in view, the scene's first: its "box", "landmarks" ("eyes": the image's
+        left one first, and "nose_tip", pixels, where the renderer put the glints and the nose,
+        turned with the head, along a folded sheet), "label", "attack", "species", "subject" and
+        "instrument"; a ``second_face`` adds one, and makes the frameset an attack),
         "brightness" and "backlight" (the room light).
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
-    second_box: Optional[render.Box] = None
+    faces: List[Dict[str, Any]] = []  # the truth of each face in view, the scene's own first
     style = DOMAINS[scene.domain]
     box, distance = _pose(scene, frame_index, config, texture)
     h, w = config.height, config.width
@@ -110,21 +112,31 @@ def render_scene(
             _paint_wearer(canvas, scene, base, config)
         else:
             render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing, neck)
-        if scene.second_face is not None:
-            second_box = _paint_second_face(canvas, scene, base, config)
-        if scene.kind == "print":
-            sheet.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                              scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m,
-                              (scene.subject or _BASE_SHAPE).eye_spacing)
-        elif scene.kind == "replay":
-            sheet.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                               scene.sheet_pitch_m, scene.motion_phase)
-        else:
-            render.paint_head(canvas, scene.kind == "live", scene.subject or _BASE_SHAPE, material or MaskMaterial(),
-                              scene.yaw_deg, scene.pitch_deg)
+        if scene.second_face is not None:  # first, so that the face itself is on top where a bezel reaches it
+            faces.append(_paint_second_face(canvas, scene, base, config))
+        landmarks = _paint_face(canvas, scene, material)
+        faces.insert(0, _face_truth(box, landmarks, scene.kind, scene.subject, scene.instrument))
     rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
-    return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
-                     frame_index, config, second_box)
+    return _frameset(rgb_u8, depth, ir_u8, scene, faces, distance, frame_index, config)
+
+
+def _paint_face(canvas: render.Canvas, scene: SceneSpec, material: Optional[cast.Material]) -> np.ndarray:
+    """The scene's own face (print, screen, mask or live head); returns its landmarks (render.face_points)."""
+    shape = scene.subject or _BASE_SHAPE
+    if scene.kind == "print":
+        sheet.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
+                          scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m, shape.eye_spacing)
+        landmarks = sheet.sheet_landmarks(canvas, shape, scene.sheet_bend_m, scene.sheet_tilt_m, scene.sheet_fold,
+                                          scene.sheet_fold_m)
+    elif scene.kind == "replay":
+        sheet.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
+                           scene.sheet_pitch_m, scene.motion_phase)
+        landmarks = sheet.sheet_landmarks(canvas, shape)
+    else:
+        render.paint_head(canvas, scene.kind == "live", shape, material or MaskMaterial(), scene.yaw_deg,
+                          scene.pitch_deg)
+        landmarks = render.head_landmarks(canvas, shape, scene.yaw_deg, scene.pitch_deg)
+    return landmarks
 
 
 def _canvas_at(canvas: render.Canvas, texture: FaceTexture, centre: Tuple[float, float], distance: float,
@@ -149,8 +161,8 @@ def _paint_wearer(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture, co
 
 
 def _paint_second_face(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture,
-                       config: SyntheticConfig) -> render.Box:
-    """The scene's second face, a flat print or screen beside the first at its distance; returns its face box."""
+                       config: SyntheticConfig) -> Dict[str, Any]:
+    """The scene's second face, a flat print or screen beside the first at its distance; returns its truth."""
     other = scene.second_face
     texture = cast.cached_subject_texture(base, other.subject)
     centre = (canvas.centre[0] + other.side * BESIDE_FACE_WIDTHS * canvas.face_width, canvas.centre[1])
@@ -166,7 +178,8 @@ def _paint_second_face(canvas: render.Canvas, scene: SceneSpec, base: FaceTextur
         sheet.paint_print(beside, material or PaperMaterial(), 0.0, 0.0, 0.0, eye_spacing=shape.eye_spacing)
     else:
         sheet.paint_screen(beside, material or ScreenMaterial(), 0.0, 0.0, 0.0, scene.motion_phase)
-    return b
+    landmarks = sheet.sheet_landmarks(beside, shape)
+    return _face_truth(b, landmarks, other.kind, other.subject, other.instrument)
 
 
 def _pose(scene: SceneSpec, frame_index: int, config: SyntheticConfig,
@@ -213,29 +226,26 @@ def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scene
     return rgb_u8, depth, cv2.convertScaleAbs(ir)
 
 
-def _face_truth(box: render.Box, kind: str, subject: Optional[Subject],
+def _face_truth(box: render.Box, landmarks: np.ndarray, kind: str, subject: Optional[Subject],
                 instrument: Optional[Instrument]) -> Dict[str, Any]:
-    """What one face in view is: its box, label, attack kind, species, subject and instrument ids."""
+    """What one face in view is: its box, landmarks, label, attack kind, species, subject and instrument ids."""
     attack = None if kind == "live" else kind
-    return {"box": tuple(float(v) for v in box), "label": "live" if kind == "live" else "attack", "attack": attack,
+    points = [tuple(float(v) for v in point) for point in landmarks]
+    return {"box": tuple(float(v) for v in box), "landmarks": {"eyes": (points[0], points[1]), "nose_tip": points[2]},
+            "label": "live" if kind == "live" else "attack", "attack": attack,
             "species": instrument.species if instrument is not None else attack,
             "subject": None if subject is None else subject.id,
             "instrument": None if instrument is None else instrument.id}
 
 
-def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSpec, box: Optional[render.Box],
-              distance: float, frame_index: int, config: SyntheticConfig,
-              second_box: Optional[render.Box] = None) -> FrameSet:
+def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSpec, faces: List[Dict[str, Any]],
+              distance: float, frame_index: int, config: SyntheticConfig) -> FrameSet:
     intr = Intrinsics(config.width, config.height, config.fx, config.fx, config.width / 2, config.height / 2)
     stamp = frame_index * 1000.0 / config.fps
-    faces = [] if box is None else [_face_truth(box, scene.kind, scene.subject, scene.instrument)]
-    if second_box is not None:
-        other = scene.second_face
-        faces.append(_face_truth(second_box, other.kind, other.subject, other.instrument))
     # The frameset is an attack when any face in view is; its attack is the first attacking face's.
     attacking = next((face for face in faces if face["label"] == "attack"), None)
     truth: Dict[str, Any] = {
-        "box": None if box is None else faces[0]["box"],
+        "box": faces[0]["box"] if faces else None,
         "label": None if not faces else ("live" if attacking is None else "attack"),
         **{key: None if attacking is None else attacking[key] for key in ("attack", "species", "instrument")},
         "subject": None if scene.subject is None else scene.subject.id,

@@ -406,3 +406,51 @@ def test_scene_numbers_of_the_wrong_type_are_refused_with_the_field_named():
     with pytest.raises(ValueError, match="SceneSpec.backlight"):
         SceneSpec("live", 0, backlight=True)
     assert SceneSpec("live", 0, backlight=np.float32(0.5)).backlight == 0.5
+
+
+def _glints(fs):
+    """Mean x and y of the two brightest IR spots (within 20 of the face's maximum, split at the widest x gap)."""
+    x0, y0, x1, y1 = (int(v) for v in fs.metadata["truth"]["box"])
+    face = fs.ir[y0:y1, x0:x1].astype(float)
+    ys, xs = np.nonzero(face > face.max() - 20)
+    order = np.argsort(xs)
+    xs, ys = xs[order] + x0, ys[order] + y0
+    gap = np.argmax(np.diff(xs)) + 1
+    return [(xs[:gap].mean(), ys[:gap].mean()), (xs[gap:].mean(), ys[gap:].mean())]
+
+
+@pytest.mark.parametrize("yaw_deg, pitch_deg", [(0.0, 0.0), (20.0, 0.0), (-30.0, 10.0)])
+def test_landmarks_are_where_the_glints_and_the_nose_tip_are(yaw_deg, pitch_deg):
+    fs = _head(yaw_deg=yaw_deg, pitch_deg=pitch_deg)
+    landmarks = fs.metadata["truth"]["faces"][0]["landmarks"]
+    for measured, truth in zip(_glints(fs), landmarks["eyes"]):
+        assert measured == pytest.approx(truth, abs=2.5)
+    # the turned nose tip is on the nose's near surface: where the face is nearest, but for a lifted head
+    # a few pixels above it (the nearest point then lies down the nose), as deep within 3 mm
+    nearest, tip = _nose_tip(fs), landmarks["nose_tip"]
+    assert abs(nearest[0] - tip[0]) <= 3 and abs(nearest[1] - tip[1]) <= (6 if pitch_deg else 3)
+    assert _depth_m(fs, *tip, r=1) - _depth_m(fs, *nearest, r=1) < 0.003
+    if not (yaw_deg or pitch_deg):  # facing the camera: by hand from the box
+        cx, cy, bw, bh = _geometry(fs)
+        spacing = create_subject(3).eye_spacing
+        np.testing.assert_allclose(landmarks["eyes"], [(cx - 0.21 * spacing * bw, cy - 0.12 * bh),
+                                                       (cx + 0.21 * spacing * bw, cy - 0.12 * bh)])
+        assert landmarks["nose_tip"][0] == pytest.approx(cx) and cy < landmarks["nose_tip"][1] < cy + 0.05 * bh
+
+
+def test_landmarks_follow_a_folded_sheet_and_a_second_face():
+    from mmdg_edge.sensors.synthetic import SecondFace
+
+    flat, folded = _print(), _print(sheet_fold="v", sheet_fold_m=0.05)
+    cx, cy, bw, bh = _geometry(folded)
+    # a V fold's panels slope 5 cm per half face width: the printed eyes, 0.21 face widths
+    # along the sheet from the crease, appear 0.21·bw / √(1 + (0.1 / 0.15)²) from it
+    slope = 2 * 0.05 / (bw * 0.6 / 615.0)
+    eyes = folded.metadata["truth"]["faces"][0]["landmarks"]["eyes"]
+    for eye, side in zip(eyes, (-1, 1)):
+        assert eye[0] - cx == pytest.approx(side * 0.21 * bw / np.sqrt(1 + slope ** 2), abs=0.5)
+    assert flat.metadata["truth"]["faces"][0]["landmarks"]["eyes"][1][0] - cx == pytest.approx(0.21 * bw, abs=0.5)
+    scene = SceneSpec("live", 0, distance_m=0.7, centre=(230.0, 240.0), second_face=SecondFace("replay"))
+    second = render_scene(scene, 0, np.random.default_rng(0)).metadata["truth"]["faces"][1]
+    x0, y0, x1, y1 = second["box"]
+    assert second["landmarks"]["eyes"][0] == pytest.approx((x0 + 0.29 * (x1 - x0), y0 + 0.38 * (y1 - y0)))
