@@ -18,8 +18,10 @@ import cv2
 import numpy as np
 
 from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, Colour, FaceTexture, _skin_colour
+from .sheet import SHEET_FOLDS
 
 HAIR_STYLES = ("photo", "long", "receding", "buzz", "bald")
+HANDS = ("none", "left", "right")  # which side of the image a hand holds a print from
 # The head ellipse of head_relief_m in face-box units (centre height, half width, half height):
 # what a live or mask render shows of a texture.
 _HEAD = (-0.12, 0.6, 0.67)
@@ -90,12 +92,26 @@ class PaperMaterial:
     bend_m: Tuple[float, float] = (0.0, 0.02)  # range of the sag one face width from the sheet's centre
     tilt_m: Tuple[float, float] = (-0.02, 0.02)  # range of the depth change per face width, left to right
     pitch_m: Tuple[float, float] = (0.0, 0.0)  # range of the same, top to bottom
+    fold: str = "none"  # one of SHEET_FOLDS: "v" and "w" folds, "roll" (render._fold_profile)
+    fold_m: Tuple[float, float] = (0.0, 0.0)  # range of how much farther the face's edges lie than the crease
+    hand: str = "none"  # one of HANDS: a hand holds the sheet at that side, fingers over the face
+    eye_holes: bool = False  # the printed eyes are cut out (worn over a live face)
 
     def __post_init__(self) -> None:
         _check_fields(self, {"contrast": (0.05, 1.5), "paper_white": (0.0, 120.0), "halftone_depth": (0.0, 0.5),
                              "halftone_period_px": (2.0, 16.0), "grain": (0.0, 30.0), "ir_paper": (0.0, 255.0),
                              "ir_contrast": (0.0, 120.0), "gloss_ir": (0.0, 255.0), "gloss_spread": (0.005, 0.5),
-                             "bend_m": (-0.05, 0.05), "tilt_m": (-0.08, 0.08), "pitch_m": (-0.08, 0.08)})
+                             "bend_m": (-0.05, 0.05), "tilt_m": (-0.08, 0.08), "pitch_m": (-0.08, 0.08),
+                             "fold_m": (0.0, 0.08)})
+        if self.fold not in SHEET_FOLDS:
+            raise ValueError(f"PaperMaterial.fold: expected one of {SHEET_FOLDS}, got {self.fold!r}")
+        if (self.fold == "none") != (self.fold_m == (0.0, 0.0)) or (self.fold != "none" and self.fold_m[0] < 0.01):
+            raise ValueError(f"PaperMaterial.fold_m: expected (0.0, 0.0) without a fold and a range within "
+                             f"0.01..0.08 m with one (fold {self.fold!r}), got {self.fold_m!r}")
+        if self.hand not in HANDS:
+            raise ValueError(f"PaperMaterial.hand: expected one of {HANDS}, got {self.hand!r}")
+        if not isinstance(self.eye_holes, bool):
+            raise ValueError(f"PaperMaterial.eye_holes: expected a bool, got {self.eye_holes!r}")
 
 
 @dataclass(frozen=True)
@@ -244,7 +260,7 @@ def create_subject(index: int) -> Subject:
     )
 
 
-_POSE_RANGES = ("bend_m", "tilt_m", "pitch_m")  # material fields that are ranges: each scene draws from them
+_POSE_RANGES = ("bend_m", "tilt_m", "pitch_m", "fold_m")  # material fields that are ranges: each scene draws from them
 
 
 def _draw(rng: np.random.Generator, ranges: Dict[str, Any]) -> Dict[str, Any]:
@@ -302,6 +318,15 @@ _MASKS = (
     ("card", dict(albedo=(0.7, 0.8), lift=(30, 45), sheen=(5, 10), blur=(0.015, 0.025), ir_level=(190, 220))),
 )
 _FAMILIES = {"print": _PAPERS, "replay": _SCREENS, "mask": _MASKS}
+# Built-in print species beyond "print": the sheet folded, rolled, held by a hand or with its eyes cut
+# out. Indices alternate the forms listed and, every len(forms) indices, walk the paper families.
+_PRINT_FORMS: Dict[str, Tuple[Dict[str, Any], ...]] = {
+    "folded_print": (dict(fold="v", fold_m=(0.01, 0.08)), dict(fold="w", fold_m=(0.01, 0.08))),
+    "rolled_print": (dict(fold="roll", fold_m=(0.02, 0.08)),),
+    "handheld_print": (dict(hand="right"), dict(hand="left")),
+    "eyes_cut_print": (dict(eye_holes=True),),
+}
+SPECIES = {**{kind: kind for kind in ATTACK_KINDS}, **{name: "print" for name in _PRINT_FORMS}}  # built-in → kind
 # Hand-held pose ranges per kind: prints sag and tilt; screens are held tilted back (top farther).
 _HELD = {"print": dict(tilt_m=(-0.02, 0.02), pitch_m=(-0.02, 0.02)),
          "replay": dict(tilt_m=(-0.03, 0.03), pitch_m=(-0.04, 0.01)), "mask": {}}
@@ -311,14 +336,18 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
     """An attack instrument of ``species``: the same for the same (species, index), materials varied.
 
     Prints cycle matte office paper, glossy photo paper (an IR highlight where the sheet mirrors the
-    illuminator), laser prints and thin newsprint (bent more); screens cycle glossy phones, tablets,
+    illuminator), laser prints and thin newsprint (bent more); the print species "folded_print"
+    (V and W folds by turns, 1-8 cm), "rolled_print", "handheld_print" (a hand's fingers over the
+    face, right and left by turns) and "eyes_cut_print" (worn over a live face) are those papers
+    shaped, held or cut so; screens cycle glossy phones, tablets,
     matte laptops and OLED phones, each with its own glare; masks cycle resin, silicone, latex and
     card, all shaded by the camera's illuminator.
 
     Args:
-        species: "print", "replay", "mask", or a name of your own with ``kind`` saying how it renders.
+        species: one of ``SPECIES`` ("print", "replay", "mask", "folded_print", ...), or a name of your
+            own with ``kind`` saying how it renders.
         index: 0, 1, 2, ... within the species.
-        kind: "print", "replay" or "mask"; defaults to ``species`` for the built-in ones.
+        kind: "print", "replay" or "mask"; defaults to the built-in species' own (``SPECIES``).
 
     Returns:
         An Instrument with id "{species}-{index:02d}".
@@ -336,18 +365,20 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
     if not isinstance(species, str) or not species:
         raise ValueError(f"species: expected a non-empty string, got {species!r}")
     if kind is None:
-        if species not in ATTACK_KINDS:
-            raise ValueError(f"kind: {species!r} is not one of {ATTACK_KINDS}; say how it renders, e.g. "
-                             f"create_instrument({species!r}, {index!r}, kind='print')")
-        kind = species
-    if kind not in ATTACK_KINDS or (species in ATTACK_KINDS and kind != species):
-        raise ValueError(f"kind: expected one of {ATTACK_KINDS} (equal to species for built-in ones), got {kind!r}")
+        if species not in SPECIES:
+            raise ValueError(f"kind: {species!r} is not one of the built-in species {tuple(SPECIES)}; say how it "
+                             f"renders, e.g. create_instrument({species!r}, {index!r}, kind='print')")
+        kind = SPECIES[species]
+    if kind not in ATTACK_KINDS or (species in SPECIES and kind != SPECIES[species]):
+        raise ValueError(f"kind: expected one of {ATTACK_KINDS} (the species' own for built-in ones: {SPECIES}), "
+                         f"got {kind!r}")
     index = _check_index(index)
     rng = _rng_for(species, index)
-    name, ranges = _FAMILIES[kind][index % len(_FAMILIES[kind])]
+    forms = _PRINT_FORMS.get(species, ({},))
+    name, ranges = _FAMILIES[kind][(index // len(forms)) % len(_FAMILIES[kind])]
     values = _draw(rng, {**_HELD[kind], **ranges})
     extra = {"shading": float(rng.uniform(0.9, 1.0))} if kind == "mask" else {}
-    material = _MATERIAL_TYPES[kind](name=name, **values, **extra)
+    material = _MATERIAL_TYPES[kind](name=name, **{**values, **forms[index % len(forms)]}, **extra)
     return Instrument(id=f"{species}-{index:02d}", species=species, kind=kind, material=material)
 
 

@@ -4,7 +4,8 @@ Everything here is whole-array numpy/cv2 on the region a layer covers; nothing l
 Random fields come from banks generated once per image size (fixed seeds) and are cut at offsets
 drawn from the caller's generator: a cut costs a copy where drawing 300k normals costs milliseconds.
 What stands in front of the camera (subjects, papers, screens, masks) is ``cast``'s: the painters
-take it as arguments, and ``cast`` builds its subjects' faces on ``FaceTexture``.
+take it as arguments, and ``cast`` builds its subjects' faces on ``FaceTexture``. Sheets (prints and
+screens) are painted by ``sheet``; a turned head's geometry is ``head_pose``'s.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError, require
+from . import head_pose
 
 if TYPE_CHECKING:  # cast builds on FaceTexture: importing it here at run time would be a cycle
-    from .cast import MaskMaterial, PaperMaterial, ScreenMaterial, Subject
+    from .cast import MaskMaterial, Subject
 
 Box = Tuple[float, float, float, float]
 Roi = Tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), inside the image
@@ -189,6 +191,19 @@ def eye_glints(x: np.ndarray, y: np.ndarray, box: Box, eye_spacing: float = 1.0)
     return sum(gaussian(x, y, cx + side * eye_spacing * bw, cy - 0.12 * bh, sigma, sigma) for side in (-0.21, 0.21))
 
 
+def face_points(box: Box, subject: Subject) -> np.ndarray:
+    """Where the renderer puts a face's landmarks when it faces the camera, 3×2 image pixels: the eyes
+    (the glints' centres; the image's left one first) and the nose tip (the nearest point of
+    ``subject``'s head relief, a little above the nose's centre where the skull's curve lifts it)."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    rows = cy + np.linspace(-0.05, 0.1, 301) * bh
+    relief, _ = head_relief_m(np.full_like(rows, cx), rows, box, subject.head_depth_m, subject.nose_m,
+                              subject.eye_spacing)
+    eye_x = 0.21 * subject.eye_spacing * bw
+    return np.float64([[cx - eye_x, cy - 0.12 * bh], [cx + eye_x, cy - 0.12 * bh], [cx, rows[np.argmin(relief)]]])
+
+
 def torso_mask(x: np.ndarray, y: np.ndarray, box: Box, neck_width: float = BASE_NECK_WIDTH) -> Tuple[np.ndarray, np.ndarray]:
     """(neck, shoulders) masks under a face box: a neck column (``neck_width`` face widths) widening into shoulders."""
     bw, bh = box[2] - box[0], box[3] - box[1]
@@ -316,10 +331,51 @@ def _mask_ir(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, m
     return ir
 
 
-def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMaterial) -> None:
+def _head_axis(canvas: Canvas, subject: Subject) -> Tuple[float, float, float]:
+    """The head's centre (image x, y and depth behind the face plane, pixels): what a turn pivots on."""
+    per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
+    return (canvas.centre[0], canvas.centre[1] - 0.12 * (canvas.box[3] - canvas.box[1]), subject.head_depth_m * per_m)
+
+
+def head_landmarks(canvas: Canvas, subject: Subject, yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    """``face_points`` of the head ``paint_head`` paints, turned as it turns them (3×2 image pixels)."""
+    points = face_points(canvas.box, subject)
+    if not (yaw_deg or pitch_deg):
+        return points
+    relief, _ = head_relief_m(points[:, 0], points[:, 1], canvas.box, subject.head_depth_m, subject.nose_m,
+                              subject.eye_spacing)
+    surface = np.column_stack([points, relief * canvas.camera[0] / canvas.distance])
+    return head_pose.turn_points(surface, _head_axis(canvas, subject), yaw_deg, pitch_deg)[:, :2]
+
+
+def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, layers: Sequence[np.ndarray],
+                  live: bool, subject: Subject, material: MaskMaterial) -> Tuple[List[Any], Any, Any]:
+    """RGB, depth and IR of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
+
+    Live layers: R, G, B, luminance, glints; skin reflects the projector's NIR, most where it faces
+    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed) and the sheen.
+    """
+    if live:
+        r, g, b, lum, glints = layers
+        facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / subject.head_depth_m, 0.0, 1.0))
+        ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * glints
+        rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
+    else:
+        r, g, b, sheen = layers
+        rgb = [((material.albedo * tint) * plane + sheen) * gain
+               for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
+        ir = _mask_ir(canvas, x, y, relief, material)
+    return rgb, canvas.distance + relief, ir
+
+
+def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMaterial, yaw_deg: float = 0.0,
+               pitch_deg: float = 0.0) -> None:
     """The face photo on a head relief: skin IR when ``live``, a rigid mask's ``material`` otherwise.
 
-    ``subject`` shapes the head: its depth, nose and eye spacing.
+    ``subject`` shapes the head: its depth, nose and eye spacing. A turned head (``yaw_deg``,
+    ``pitch_deg``: ``head_pose.turn_height_field``) is painted over the head facing the camera: a
+    head's outline hardly changes as it turns (a sphere's not at all), its depth there is the
+    skull's, and the rim the turned face leaves shows the side of the head.
     """
     roi = canvas.roi(*canvas.extent)
     if roi is None:
@@ -328,73 +384,21 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     relief, inside = head_relief_m(x, y, canvas.box, subject.head_depth_m, subject.nose_m, subject.eye_spacing)
     bw = canvas.face_width
     if live:
-        r, g, b, lum = canvas.texture_planes(roi)
-        # Skin reflects the projector's NIR, most where it faces the camera; corneas mirror it.
-        facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / subject.head_depth_m, 0.0, 1.0))
-        ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * eye_glints(x, y, canvas.box, subject.eye_spacing)
-        rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
+        layers = [*canvas.texture_planes(roi), eye_glints(x, y, canvas.box, subject.eye_spacing)]
     else:
         # One moulded material: the photo smoothed and lifted, a sheen on the nose.
         placed = warp_texture(canvas.texture, canvas.scale, canvas.origin, roi)
         r, g, b, _ = cv2.split(cv2.GaussianBlur(placed, (0, 0), max(0.5, material.blur * bw)))
-        sheen = material.lift + material.sheen * gaussian(x, y, canvas.centre[0], canvas.centre[1], 0.06 * bw,
-                                                          0.12 * bw)
-        rgb = [((material.albedo * tint) * plane + sheen) * gain
-               for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
-        ir = _mask_ir(canvas, x, y, relief, material)
-    canvas.paint(roi, inside, rgb, canvas.distance + relief, ir)
-
-
-def _sheet_depth(canvas: Canvas, x: np.ndarray, y: np.ndarray, bend_m: float, tilt_m: float,
-                 pitch_m: float) -> Tuple[np.ndarray, Any, Any]:
-    """Depth of a sheet (sagging by ``bend_m``, tilted by ``tilt_m``/``pitch_m`` per face width) and its slopes."""
-    bw = canvas.face_width
-    u = (x - canvas.centre[0]) / bw
-    depth = canvas.distance + bend_m * u * u + tilt_m * u
-    v = (y - canvas.centre[1]) / bw
-    if pitch_m:
-        depth = depth + pitch_m * v
-    per_face = canvas.camera[0] / (bw * canvas.distance)  # face widths per metre
-    return depth, (2.0 * bend_m * u + tilt_m) * per_face, pitch_m * per_face
-
-
-def paint_print(canvas: Canvas, paper: PaperMaterial, bend_m: float, tilt_m: float, pitch_m: float = 0.0) -> None:
-    """The photo printed on ``paper``: one sheet, bent by ``bend_m`` and tilted; gloss mirrors the illuminator."""
-    roi = canvas.roi(*canvas.extent)
-    if roi is None:
-        return
-    x, y = grid(roi)
-    depth, slope_x, slope_y = _sheet_depth(canvas, x, y, bend_m, tilt_m, pitch_m)
-    r, g, b, lum = canvas.texture_planes(roi)
-    ink = 1.0 - paper.halftone_depth * halftone(x, y, paper.halftone_period_px)
-    grain = paper.grain * noise_bank(*canvas.depth_m.shape)[roi[1]:roi[3], roi[0]:roi[2]]
-    rgb = [((paper.contrast * plane + paper.paper_white) * ink + grain) * gain
-           for plane, gain in zip((r, g, b), canvas.light)]
-    ir = (paper.ir_paper + paper.ir_contrast * lum) * canvas.ir_gain
-    if paper.gloss_ir > 0.0:
-        _, miss = canvas.illumination(x, y, slope_x, slope_y)
-        ir = ir + paper.gloss_ir * canvas.ir_gain * np.exp(-miss / (2.0 * paper.gloss_spread ** 2))
-    canvas.paint(roi, np.ones(lum.shape, bool), rgb, depth, ir)
-
-
-def paint_screen(canvas: Canvas, screen: ScreenMaterial, bend_m: float, tilt_m: float, pitch_m: float,
-                 phase: float) -> None:
-    """The photo on a ``screen`` in a dark bezel; its glass mirrors the illuminator where it faces the camera."""
-    bezel, e = screen.bezel_width * canvas.face_width, canvas.extent
-    roi = canvas.roi(e[0] - bezel, e[1] - bezel, e[2] + bezel, e[3] + bezel)
-    if roi is None:
-        return
-    x, y = grid(roi)
-    depth, slope_x, slope_y = _sheet_depth(canvas, x, y, bend_m, tilt_m, pitch_m)
-    r, g, b, _ = canvas.texture_planes(roi)
-    # A screen emits its own light (no room tint) and no NIR; its pixel grid gives scanlines and moiré.
-    picture = (x >= e[0]) & (x < e[2]) & (y >= e[1]) & (y < e[3])
-    rows = np.where(np.arange(roi[1], roi[3])[:, None] % 3 == 0, screen.scanline, 1.0).astype(np.float32)
-    pattern = rows * (1.0 + screen.moire * moire(x, y, phase, screen.moire_frequency))
-    glare: Any = 0.0
-    if screen.glare_ir > 0.0:
-        _, miss = canvas.illumination(x, y, slope_x, slope_y)
-        glare = screen.glare_ir * canvas.ir_gain * np.exp(-miss / (2.0 * screen.glare_spread ** 2))
-    canvas.paint(roi, np.ones(picture.shape, bool), screen.bezel_rgb, depth, screen.bezel_ir + glare)
-    rgb = [(screen.brightness * plane + glow) * pattern for plane, glow in zip((r, g, b), screen.glow)]
-    canvas.paint(roi, picture, rgb, depth, screen.screen_ir + glare)
+        layers = [r, g, b, material.lift + material.sheen * gaussian(x, y, canvas.centre[0], canvas.centre[1],
+                                                                     0.06 * bw, 0.12 * bw)]
+    canvas.paint(roi, inside, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
+    if yaw_deg or pitch_deg:
+        per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
+        centre_x, centre_y, centre_z = _head_axis(canvas, subject)
+        axis = (centre_x - roi[0], centre_y - roi[1], centre_z)
+        map_x, map_y, turned, covered = head_pose.turn_height_field(relief * per_m, inside, axis, yaw_deg, pitch_deg)
+        size = (roi[2] - roi[0], roi[3] - roi[1])
+        layers = [cv2.remap(np.broadcast_to(np.asarray(layer, np.float32), size[::-1]), map_x, map_y,
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for layer in layers]
+        turned_m = np.where(covered, turned / per_m, relief)  # the skull beyond: smooth slopes for the IR shading
+        canvas.paint(roi, covered, *_head_surface(canvas, x, y, turned_m, layers, live, subject, material))

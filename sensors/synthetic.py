@@ -9,9 +9,11 @@ Seeded and deterministic. The physics the real sensors see is what separates the
   near-infrared), scanlines, moiré and a blue glow in RGB, unaffected by the room light;
 - mask: head-shaped depth, but material IR (no skin variation, no glints: one value on the default
   mask, shaded by the camera's illuminator on an instrument's) and a smoothed RGB with a sheen.
-Here: domains, scenes and scripted segments, their rendering into framesets, and the camera. Subjects
-(``create_subject``: faces, heads) and instruments (``create_instrument``: papers, screens, masks) come
-from ``cast``, re-exported here; without them the camera renders what it always has, bit for bit.
+Here: the rendering of scenes and scripted segments (``scene``: where who stands, the room, the
+head's pose, a second face) into framesets, and the camera. Subjects (``create_subject``: faces,
+heads) and instruments (``create_instrument``: papers, screens, masks, folded or hand-held prints)
+come from ``cast``; these names are all re-exported here. Without subjects, instruments or the new
+scene options the camera renders what it always has, bit for bit.
 Domains (0-3) change sensor noise, depth holes, IR gain, light colour and distance, so training can
 hold one domain out. All streams are rendered from one viewpoint with one pinhole camera (colour
 aligned to depth). Depth noise grows with z², and the D4xx stereo shadow (no depth just left of
@@ -22,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import zlib
-from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -30,178 +31,30 @@ import cv2
 import numpy as np
 
 from ..frames import Extrinsics, FrameSet, Intrinsics
-from . import cast, render
+from . import cast, render, sheet
 from .cast import (
-    ATTACK_KINDS, HAIR_STYLES, Instrument, MaskMaterial, PaperMaterial, ScreenMaterial, Subject, create_instrument,
-    create_subject, create_subject_texture,
+    ATTACK_KINDS, HAIR_STYLES, SPECIES, Instrument, MaskMaterial, PaperMaterial, ScreenMaterial, Subject,
+    create_instrument, create_subject, create_subject_texture,
 )
 from .render import FaceTexture, create_face_texture, load_default_texture
+from .scene import (
+    BESIDE_FACE_WIDTHS, CLASSES, DOMAINS, FACE_WIDTH_M, LIGHTINGS, SCENE_KINDS, DomainStyle, SceneSpec, SecondFace,
+    Segment, SyntheticConfig, draw_scene,
+)
+from .sheet import SHEET_FOLDS
 
 __all__ = [
-    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "DOMAINS", "HAIR_STYLES", "DomainStyle", "SyntheticConfig", "SceneSpec",
-    "Segment", "FaceTexture", "Subject", "Instrument", "PaperMaterial", "ScreenMaterial", "MaskMaterial",
-    "SyntheticCamera", "create_face_texture", "create_subject_texture", "load_default_texture", "create_subject",
-    "create_instrument", "draw_scene", "render_scene", "render_frameset", "render_sequence", "presentation",
+    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "LIGHTINGS", "DOMAINS", "HAIR_STYLES",
+    "DomainStyle", "SyntheticConfig", "SceneSpec", "SecondFace", "Segment", "FaceTexture", "Subject", "Instrument",
+    "PaperMaterial", "ScreenMaterial", "MaskMaterial", "SyntheticCamera", "create_face_texture",
+    "create_subject_texture", "load_default_texture", "create_subject", "create_instrument", "draw_scene",
+    "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
 
-CLASSES = ("live",) + ATTACK_KINDS
-SCENE_KINDS = CLASSES + ("empty",)  # "empty": nobody in front of the camera (scripted sequences)
-FACE_WIDTH_M = 0.15  # face-detector box width (ear to ear) of an adult face
 _BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
 _REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
 _BASE_SHAPE = Subject("base")  # the head of scenes without a subject: the base photo's, a 3 cm nose
-
-
-@dataclass(frozen=True)
-class DomainStyle:
-    """What one acquisition domain changes (another camera unit, room and light)."""
-
-    depth_noise_mm: float  # σ at 0.6 m; stereo noise grows with z²
-    hole_fraction: float  # random depth dropouts, face included
-    ir_gain: float  # projector power × IR exposure
-    light: Tuple[float, float, float]  # RGB gains of the room light (colour temperature)
-    distance_m: Tuple[float, float]  # range the face distance is drawn from
-    rgb_noise: float  # σ of colour sensor noise, 0..255 units
-
-
-DOMAINS = (
-    DomainStyle(1.0, 0.01, 1.0, (1.0, 1.0, 1.0), (0.40, 0.70), 2.0),
-    DomainStyle(1.8, 0.03, 0.8, (1.08, 1.0, 0.85), (0.50, 0.85), 4.0),
-    DomainStyle(2.4, 0.05, 1.2, (0.88, 0.97, 1.1), (0.45, 0.80), 5.0),
-    DomainStyle(1.4, 0.02, 0.9, (1.0, 0.92, 0.95), (0.60, 1.00), 3.0),
-)
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Image size, frame rate and the pinhole camera shared by all three streams.
-
-    The default fx (a D435 colour camera at 640×480) puts a face at 0.4-1.0 m at ~90-230 px wide.
-    """
-
-    width: int = 640
-    height: int = 480
-    fps: float = 30.0
-    fx: float = 615.0
-    depth_scale_m: float = 0.001
-
-    def __post_init__(self) -> None:
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 64 <= value <= 4096:
-                raise ValueError(f"SyntheticConfig.{name}: expected an int in 64..4096 pixels, got {value!r}")
-        for name in ("fps", "fx"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"SyntheticConfig.{name}: expected a positive number, got {getattr(self, name)!r}")
-        if not 0 < self.depth_scale_m < 1:
-            raise ValueError(
-                f"SyntheticConfig.depth_scale_m: expected metres per unit in (0, 1), got {self.depth_scale_m!r}")
-
-
-@dataclass(frozen=True)
-class SceneSpec:
-    """One scene: who or what is in front of the camera, where, and the room around it.
-
-    ``distance_m`` and ``centre`` place the face box (brow to chin, ear to ear) at frame 0; head
-    sway moves it over frames. ``draw_scene`` draws the room fields at random. ``subject`` is whose
-    face it is (an attack shows the subject's face too); ``instrument`` the print, screen or mask
-    used (its kind must be the scene's). None for either: the base photo, the default materials.
-    """
-
-    kind: str
-    domain: int
-    distance_m: float = 0.6
-    centre: Tuple[float, float] = (320.0, 240.0)  # face box centre, pixels
-    wall_m: float = 2.2
-    wall_slope_m: float = 0.0  # depth change across the image width (the wall is not square-on)
-    wall_colour: Tuple[float, float, float] = (150.0, 140.0, 125.0)
-    clothing: Tuple[float, float, float] = (60.0, 70.0, 90.0)
-    brightness: float = 1.0
-    sheet_bend_m: float = 0.0  # print: sag of the sheet one face width from its centre
-    sheet_tilt_m: float = 0.0  # print/replay: depth change per face width across the sheet
-    motion_phase: float = 0.0
-    subject: Optional[Subject] = None
-    instrument: Optional[Instrument] = None
-    sheet_pitch_m: float = 0.0  # print/replay: depth change per face width from top to bottom
-
-    def __post_init__(self) -> None:
-        if self.kind not in SCENE_KINDS:
-            raise ValueError(f"SceneSpec.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
-        _check_cast("SceneSpec", self.kind, self.subject, self.instrument)
-        if not isinstance(self.domain, (int, np.integer)) or not 0 <= self.domain < len(DOMAINS):
-            raise ValueError(f"SceneSpec.domain: expected an int in 0..{len(DOMAINS) - 1}, got {self.domain!r}")
-        if not 0.2 <= self.distance_m <= self.wall_m - 0.3:
-            raise ValueError(f"SceneSpec.distance_m: expected 0.2 m up to 0.3 m before the wall ({self.wall_m} m), "
-                             f"got {self.distance_m!r}")
-        if not self.brightness > 0:
-            raise ValueError(f"SceneSpec.brightness: expected a positive gain, got {self.brightness!r}")
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A scripted stretch of a sequence: one kind for ``num_frames``, distance moving linearly; who is
-    in front of the camera (``subject``) and, for an attack, with what (``instrument``)."""
-
-    kind: str
-    num_frames: int
-    domain: int = 0
-    distance_start_m: float = 0.6
-    distance_end_m: Optional[float] = None  # None: stays at distance_start_m
-    centre: Optional[Tuple[float, float]] = None  # None: drawn near the image centre
-    subject: Optional[Subject] = None
-    instrument: Optional[Instrument] = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in SCENE_KINDS:
-            raise ValueError(f"Segment.kind: expected one of {SCENE_KINDS}, got {self.kind!r}")
-        _check_cast("Segment", self.kind, self.subject, self.instrument)
-        if not isinstance(self.num_frames, int) or self.num_frames < 1:
-            raise ValueError(f"Segment.num_frames: expected a positive int, got {self.num_frames!r}")
-
-
-def _check_cast(owner: str, kind: str, subject: Optional[Subject], instrument: Optional[Instrument]) -> None:
-    """Who and what a scene may hold: a Subject unless empty, an Instrument of the scene's kind for attacks."""
-    if subject is not None and (not isinstance(subject, Subject) or kind == "empty"):
-        raise ValueError(f"{owner}.subject: expected None or a Subject (and nobody in an empty scene), got "
-                         f"{subject!r} in a {kind!r} scene")
-    if instrument is not None and (not isinstance(instrument, Instrument) or instrument.kind != kind):
-        raise ValueError(f"{owner}.instrument: expected None or an Instrument of kind {kind!r} (live and empty "
-                         f"scenes hold none), got {instrument!r}")
-
-
-def draw_scene(
-    rng: np.random.Generator, kind: str, domain: int, config: SyntheticConfig = SyntheticConfig(),
-    distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
-    subject: Optional[Subject] = None, instrument: Optional[Instrument] = None,
-) -> SceneSpec:
-    """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead.
-
-    An ``instrument`` draws the sheet's bend, tilt and pitch from its material's ranges.
-    """
-    if not 0 <= domain < len(DOMAINS):
-        raise ValueError(f"domain: expected an int in 0..{len(DOMAINS) - 1}, got {domain!r}")
-    style = DOMAINS[domain]
-    held = instrument is not None and kind in ("print", "replay")
-    bend_range = instrument.material.bend_m if held and kind == "print" else (0.0, 0.02)
-    tilt_range = instrument.material.tilt_m if held else (-0.02, 0.02)
-    w, h = config.width, config.height
-    drawn_distance = rng.uniform(*style.distance_m)
-    drawn_centre = (w / 2 + rng.uniform(-0.12, 0.12) * w, h / 2 + rng.uniform(-0.08, 0.08) * h)
-    return SceneSpec(
-        kind=kind, domain=int(domain),
-        distance_m=float(drawn_distance if distance_m is None else distance_m),
-        centre=tuple(float(v) for v in (drawn_centre if centre is None else centre)),
-        wall_m=float(rng.uniform(1.5, 3.0)), wall_slope_m=float(rng.uniform(-0.3, 0.3)),
-        wall_colour=tuple(float(v) for v in np.float64([150, 140, 125]) + rng.uniform(-25, 25, 3)),
-        clothing=tuple(float(v) for v in rng.uniform(25, 140, 3)),
-        brightness=float(rng.uniform(0.85, 1.15)),
-        sheet_bend_m=float(rng.uniform(*bend_range)) if kind == "print" else 0.0,
-        sheet_tilt_m=float(rng.uniform(*tilt_range)) if kind in ("print", "replay") else 0.0,
-        motion_phase=float(rng.uniform(0, 2 * np.pi)),
-        subject=subject, instrument=instrument,
-        # drawn only with an instrument: scenes without one keep the random stream they always had
-        sheet_pitch_m=float(rng.uniform(*instrument.material.pitch_m)) if held else 0.0,
-    )
+_WORN_GAP_M = 0.01  # an eyes-cut print is held this close before the wearer's nose tip
 
 
 def render_scene(
@@ -221,10 +74,18 @@ def render_scene(
         A FrameSet (uint8 RGB, uint16 depth, uint8 IR, origin "synthetic") with ``metadata["truth"]``:
         "box" (face box, None for an empty scene), "label" ("live"/"attack", None when empty),
         "attack" (the kind), "species" (the instrument's, else the kind; None when live or empty),
-        "subject" and "instrument" (ids, None without), "domain", "distance_m".
+        "subject" and "instrument" (ids, None without), "domain", "distance_m", "wearer" (who wears
+        an eyes-cut print, None for the base photo's person or no such print), "yaw_deg" and
+        "pitch_deg" (the head's turn; the box stays where the face facing the camera would be),
+        "faces" (each face in view, the scene's first: its "box", "landmarks" ("eyes": the image's
+        left one first, and "nose_tip", pixels, where the renderer put the glints and the nose,
+        turned with the head, along a folded sheet), "label", "attack", "species", "subject" and
+        "instrument"; a ``second_face`` adds one, and makes the frameset an attack),
+        "brightness" and "backlight" (the room light).
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
+    faces: List[Dict[str, Any]] = []  # the truth of each face in view, the scene's own first
     style = DOMAINS[scene.domain]
     box, distance = _pose(scene, frame_index, config, texture)
     h, w = config.height, config.width
@@ -234,6 +95,9 @@ def render_scene(
     depth_m = np.empty((h, w), np.float32)
     depth_m[:] = scene.wall_m + scene.wall_slope_m * (np.arange(w, dtype=np.float32) / w - 0.5)
     ir = wall * np.float32(32.0 * style.ir_gain)  # the wall is beyond most of the projector's light
+    if scene.backlight:  # a window or lit wall: white in colour, sunlight's near-infrared in IR
+        rgb = [plane + wall * np.float32(255.0 * scene.backlight) for plane in rgb]
+        ir += wall * np.float32(90.0 * scene.backlight)
     if scene.kind != "empty":
         # Active IR falls off with distance; the square root keeps near faces out of saturation.
         ir_gain = style.ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
@@ -243,19 +107,79 @@ def render_scene(
         # Whoever presents a print or screen or wears a mask is someone else: the base neck, not the subject's.
         neck = scene.subject.neck_width if scene.subject is not None and scene.kind == "live" else \
             render.BASE_NECK_WIDTH
-        render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing, neck)
         material = scene.instrument.material if scene.instrument is not None else None
-        if scene.kind == "print":
-            render.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                                scene.sheet_pitch_m)
-        elif scene.kind == "replay":
-            render.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
-                                 scene.sheet_pitch_m, scene.motion_phase)
+        if isinstance(material, PaperMaterial) and material.eye_holes:
+            _paint_wearer(canvas, scene, base, config)
         else:
-            render.paint_head(canvas, scene.kind == "live", scene.subject or _BASE_SHAPE, material or MaskMaterial())
+            render.paint_torso(canvas, 0.30 if hand_held else 0.10, scene.clothing, neck)
+        if scene.second_face is not None:  # first, so that the face itself is on top where a bezel reaches it
+            faces.append(_paint_second_face(canvas, scene, base, config))
+        landmarks = _paint_face(canvas, scene, material)
+        faces.insert(0, _face_truth(box, landmarks, scene.kind, scene.subject, scene.instrument))
     rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
-    return _frameset(rgb_u8, depth, ir_u8, scene, None if scene.kind == "empty" else box, distance,
-                     frame_index, config)
+    return _frameset(rgb_u8, depth, ir_u8, scene, faces, distance, frame_index, config)
+
+
+def _paint_face(canvas: render.Canvas, scene: SceneSpec, material: Optional[cast.Material]) -> np.ndarray:
+    """The scene's own face (print, screen, mask or live head); returns its landmarks (render.face_points)."""
+    shape = scene.subject or _BASE_SHAPE
+    if scene.kind == "print":
+        sheet.paint_print(canvas, material or PaperMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
+                          scene.sheet_pitch_m, scene.sheet_fold, scene.sheet_fold_m, shape.eye_spacing)
+        landmarks = sheet.sheet_landmarks(canvas, shape, scene.sheet_bend_m, scene.sheet_tilt_m, scene.sheet_fold,
+                                          scene.sheet_fold_m)
+    elif scene.kind == "replay":
+        sheet.paint_screen(canvas, material or ScreenMaterial(), scene.sheet_bend_m, scene.sheet_tilt_m,
+                           scene.sheet_pitch_m, scene.motion_phase)
+        landmarks = sheet.sheet_landmarks(canvas, shape)
+    else:
+        render.paint_head(canvas, scene.kind == "live", shape, material or MaskMaterial(), scene.yaw_deg,
+                          scene.pitch_deg)
+        landmarks = render.head_landmarks(canvas, shape, scene.yaw_deg, scene.pitch_deg)
+    return landmarks
+
+
+def _canvas_at(canvas: render.Canvas, texture: FaceTexture, centre: Tuple[float, float], distance: float,
+               width_scale: float, scene: SceneSpec, config: SyntheticConfig) -> render.Canvas:
+    """A canvas over ``canvas``'s planes for another face: ``texture`` with its box at ``centre``, ``distance``."""
+    face_w = config.fx * FACE_WIDTH_M * width_scale / distance
+    fb = texture.face_box
+    face_h = face_w * (fb[3] - fb[1]) / (fb[2] - fb[0])
+    box = (centre[0] - face_w / 2, centre[1] - face_h / 2, centre[0] + face_w / 2, centre[1] + face_h / 2)
+    ir_gain = DOMAINS[scene.domain].ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
+    return render.Canvas(canvas.rgb, canvas.depth_m, canvas.ir, canvas.light, ir_gain, texture, box, distance,
+                         canvas.camera)
+
+
+def _paint_wearer(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture, config: SyntheticConfig) -> None:
+    """The live person behind an eyes-cut print: nose tip 1 cm behind the sheet, eyes behind its holes."""
+    wearer = scene.wearer or _BASE_SHAPE
+    behind = _canvas_at(canvas, cast.cached_subject_texture(base, scene.wearer), canvas.centre,
+                        canvas.distance + wearer.nose_m + _WORN_GAP_M, wearer.width_scale, scene, config)
+    render.paint_torso(behind, 0.10, scene.clothing, wearer.neck_width)
+    render.paint_head(behind, True, wearer, MaskMaterial())
+
+
+def _paint_second_face(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture,
+                       config: SyntheticConfig) -> Dict[str, Any]:
+    """The scene's second face, a flat print or screen beside the first at its distance; returns its truth."""
+    other = scene.second_face
+    texture = cast.cached_subject_texture(base, other.subject)
+    centre = (canvas.centre[0] + other.side * BESIDE_FACE_WIDTHS * canvas.face_width, canvas.centre[1])
+    shape = other.subject or _BASE_SHAPE
+    beside = _canvas_at(canvas, texture, centre, canvas.distance, shape.width_scale, scene, config)
+    b = beside.box
+    if b[0] < 0 or b[1] < 0 or b[2] > config.width or b[3] > config.height:
+        raise ValueError(f"SceneSpec.second_face: its face box {tuple(round(v) for v in b)} leaves the "
+                         f"{config.width}×{config.height} image; place the face (centre {scene.centre}) farther "
+                         f"from that side or the pair farther away (distance_m {scene.distance_m})")
+    material = other.instrument.material if other.instrument is not None else None
+    if other.kind == "print":
+        sheet.paint_print(beside, material or PaperMaterial(), 0.0, 0.0, 0.0, eye_spacing=shape.eye_spacing)
+    else:
+        sheet.paint_screen(beside, material or ScreenMaterial(), 0.0, 0.0, 0.0, scene.motion_phase)
+    landmarks = sheet.sheet_landmarks(beside, shape)
+    return _face_truth(b, landmarks, other.kind, other.subject, other.instrument)
 
 
 def _pose(scene: SceneSpec, frame_index: int, config: SyntheticConfig,
@@ -302,19 +226,33 @@ def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scene
     return rgb_u8, depth, cv2.convertScaleAbs(ir)
 
 
-def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSpec, box: Optional[render.Box],
+def _face_truth(box: render.Box, landmarks: np.ndarray, kind: str, subject: Optional[Subject],
+                instrument: Optional[Instrument]) -> Dict[str, Any]:
+    """What one face in view is: its box, landmarks, label, attack kind, species, subject and instrument ids."""
+    attack = None if kind == "live" else kind
+    points = [tuple(float(v) for v in point) for point in landmarks]
+    return {"box": tuple(float(v) for v in box), "landmarks": {"eyes": (points[0], points[1]), "nose_tip": points[2]},
+            "label": "live" if kind == "live" else "attack", "attack": attack,
+            "species": instrument.species if instrument is not None else attack,
+            "subject": None if subject is None else subject.id,
+            "instrument": None if instrument is None else instrument.id}
+
+
+def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSpec, faces: List[Dict[str, Any]],
               distance: float, frame_index: int, config: SyntheticConfig) -> FrameSet:
     intr = Intrinsics(config.width, config.height, config.fx, config.fx, config.width / 2, config.height / 2)
     stamp = frame_index * 1000.0 / config.fps
-    empty = scene.kind == "empty"
-    attack = None if empty or scene.kind == "live" else scene.kind
+    # The frameset is an attack when any face in view is; its attack is the first attacking face's.
+    attacking = next((face for face in faces if face["label"] == "attack"), None)
     truth: Dict[str, Any] = {
-        "box": None if box is None else tuple(float(v) for v in box),
-        "label": None if empty else ("live" if scene.kind == "live" else "attack"),
-        "attack": attack, "species": scene.instrument.species if scene.instrument is not None else attack,
+        "box": faces[0]["box"] if faces else None,
+        "label": None if not faces else ("live" if attacking is None else "attack"),
+        **{key: None if attacking is None else attacking[key] for key in ("attack", "species", "instrument")},
         "subject": None if scene.subject is None else scene.subject.id,
-        "instrument": None if scene.instrument is None else scene.instrument.id,
-        "domain": scene.domain, "distance_m": float(distance),
+        "domain": scene.domain, "distance_m": float(distance), "faces": faces,
+        "brightness": float(scene.brightness), "backlight": float(scene.backlight),
+        "wearer": None if scene.wearer is None else scene.wearer.id,
+        "yaw_deg": float(scene.yaw_deg), "pitch_deg": float(scene.pitch_deg),
     }
     return FrameSet(
         rgb=rgb, depth=depth, ir=ir, depth_scale_m=config.depth_scale_m,
@@ -394,7 +332,8 @@ def render_sequence(
     index = 0
     for segment in segments:
         scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre,
-                           segment.subject, segment.instrument)
+                           segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg,
+                           segment.second_face, segment.lighting)
         if room is None:
             room = scene
         scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,
@@ -507,11 +446,11 @@ def presentation(subject: str, species: str, instrument: str = "", frames: int =
             or an attack instrument id not of the form <species>-<m>.
     """
     match = re.match(r"^S(\d+)$", subject)
-    kind = "live" if species == "bona_fide" else species
+    kind = "live" if species == "bona_fide" else SPECIES.get(species)
     attack = re.match(rf"^{re.escape(species)}-(\d+)$", instrument) if instrument else None
-    if match is None or (kind != "live" and (kind not in ATTACK_KINDS or attack is None)):
+    if match is None or (kind != "live" and (kind is None or attack is None)):
         raise ValueError(f"the synthetic camera stages subjects S<number> and instruments <species>-<number> of "
-                         f"{', '.join(ATTACK_KINDS)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
+                         f"{', '.join(SPECIES)} (e.g. S003, print-02); got {subject!r}, {species!r}, "
                          f"{instrument!r}")
     options: Dict[str, Any] = {"subjects": [create_subject(int(match.group(1)))], "classes": (kind,),
                                "domains": (1,), "num_frames": frames,

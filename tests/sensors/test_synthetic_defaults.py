@@ -26,9 +26,10 @@ BEFORE = {
     "sequence": "27a252323d2e6b4cc7c2af4f80abb149f8007b4d3725df9214018a822e824b02",
 }
 # SHA-256 of json.dumps(truths, sort_keys=True) of the camera's and the sequence's framesets, with the
-# keys added since ("species", "subject", "instrument") left out.
+# keys added since (NEW_TRUTH_KEYS: "species", "subject", "instrument", then the new scenes' keys) left out.
 BEFORE_TRUTHS = "33b17fd51028fd663590cd2b92d85f64abd621ea16cbbe74af812eb961472b67"
-NEW_TRUTH_KEYS = ("species", "subject", "instrument")
+NEW_TRUTH_KEYS = ("species", "subject", "instrument", "wearer", "yaw_deg", "pitch_deg", "faces", "brightness",
+                  "backlight")
 
 pytestmark = pytest.mark.skipif(
     (np.__version__, cv2.__version__) != ("2.4.6", "4.14.0"),
