@@ -1,15 +1,17 @@
 """The kiosk path inside ``Detector.stream`` at 640×480, per stage, from the detector's own timings.
 
 Every verdict carries ``timings_ms`` for each stage it ran (validate: checks and freshness; align:
-find, register and cut the face; physics; encode; engine) and the total. This prints their p50, and
-"all but engine" (total − engine) at p50/p95, for:
+find the face, place its landmarks, cut it; physics; encode; engine) and the total. This prints their
+p50, and "all but engine" (total − engine) at p50/p95, for each face finder (BlazeFace + Face Mesh,
+the default; Haar + Face Mesh, the old detector in front of the same landmarks) and:
 - new scenes: the synthetic camera, every frameset a new random scene, so every one needs a
   full-frame search (the hard case for the aligner);
-- walking person: one synthetic person walking from 0.9 m to 0.5 m (tracking near the last face,
-  a full search every ``full_search_every`` framesets);
+- walking person: one synthetic person walking from 0.9 m to 0.5 m (the landmarks of the last
+  frameset place the next, a full search every ``TrackConfig.full_search_every`` framesets);
 - baseline: OpenCV's Haar cascade alone at full 640×480 on the new-scene frames, in the same run:
   what a naive aligner would spend on detection.
-The demo model on onnxruntime (CPU, one thread); OpenCV on one thread. Goal: all but engine ≤ 10 ms p50.
+The demo model on onnxruntime (CPU, one thread); OpenCV on one thread. Goal: all but engine ≤ 5 ms p50
+while tracking.
 
     python benchmarks/bench_kiosk_path.py [--frames 200]
 """
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 
 from mmdg_edge import Detector, open_source
-from mmdg_edge.face_detectors import HaarFaceDetector
+from mmdg_edge.align import FaceAligner, HaarFaceDetector
 from mmdg_edge.sensors.synthetic import Segment, render_sequence
 
 STAGES = ("validate", "align", "physics", "encode", "engine")
@@ -33,7 +35,7 @@ def _row(name, verdicts, baseline_ms):
     rest = [v.timings_ms["total"] - v.timings_ms.get("engine", 0.0) for v in verdicts]
     stages = [np.percentile([v.timings_ms.get(s, 0.0) for v in verdicts], 50) for s in STAGES]
     p50, p95 = np.percentile(rest, 50), np.percentile(rest, 95)
-    return (f"{name:<26}" + "".join(f"{v:>9.2f}" for v in stages) + f"{p50:>10.2f}{p95:>9.2f}{p50 / baseline_ms:>11.2f}"
+    return (f"{name:<38}" + "".join(f"{v:>9.2f}" for v in stages) + f"{p50:>10.2f}{p95:>9.2f}{p50 / baseline_ms:>11.2f}"
             f"{found:>6}/{len(verdicts)}")
 
 
@@ -42,26 +44,26 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="framesets per case")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    detector = Detector.load("demo", engine="onnxruntime", intra_op_num_threads=1)
+    learned = Detector.load("demo", engine="onnxruntime", intra_op_num_threads=1)
+    haar = Detector(learned.engine, FaceAligner(detector=HaarFaceDetector(), mesh=learned.aligner.mesh))
     with open_source("synthetic", seed=5, num_frames=args.frames) as camera:
         scenes = list(camera)
     walking = list(render_sequence([Segment("live", args.frames, distance_start_m=0.9, distance_end_m=0.5)], seed=3))
-    haar = HaarFaceDetector()
+    cascade = HaarFaceDetector()
     baseline = []
     for frameset in scenes:
         started = time.perf_counter()
-        haar(cv2.cvtColor(frameset.rgb, cv2.COLOR_RGB2GRAY))
+        cascade(cv2.cvtColor(frameset.rgb, cv2.COLOR_RGB2GRAY))
         baseline.append((time.perf_counter() - started) * 1000)
-    new_scenes = [r.verdict for r in detector.stream(scenes)]
-    tracked = [r.verdict for r in detector.stream(walking)]
     base = float(np.percentile(baseline, 50))
     print("Detector.stream per 640×480 frameset, demo model on onnxruntime, 1 thread (ms, p50 per stage; "
-          "goal: all but engine ≤ 10 ms p50)")
-    print(f"{'case':<26}" + "".join(f"{s:>9}" for s in STAGES) + f"{'rest p50':>10}{'p95':>9}{'/ baseline':>11}"
+          "goal: all but engine ≤ 5 ms p50 while tracking)")
+    print(f"{'case':<38}" + "".join(f"{s:>9}" for s in STAGES) + f"{'rest p50':>10}{'p95':>9}{'/ baseline':>11}"
           f"{'faces':>9}")
-    print(_row("new scenes (full search)", new_scenes, base))
-    print(_row("walking person (tracking)", tracked, base))
-    print(f"{'baseline: Haar 640x480':<26}" + " " * 9 * len(STAGES) + f"{base:>10.2f}"
+    for finder, detector in (("BlazeFace + mesh", learned), ("Haar + mesh", haar)):
+        print(_row(f"{finder}, new scenes (full search)", [r.verdict for r in detector.stream(scenes)], base))
+        print(_row(f"{finder}, walking person (tracking)", [r.verdict for r in detector.stream(walking)], base))
+    print(f"{'baseline: Haar 640x480':<38}" + " " * 9 * len(STAGES) + f"{base:>10.2f}"
           f"{np.percentile(baseline, 95):>9.2f}{1.0:>11.2f}")
 
 

@@ -61,7 +61,9 @@ class DetectorConfig:
             profile's band wins).
         use_physics: run the depth/IR vetoes (off only to calibrate the model alone).
         max_yaw_deg, max_pitch_deg, max_roll_deg: a head turned further (pose from the landmarks)
-            is "uncertain": the model and the face-shape check are not made for it.
+            is "uncertain": the model and the face-shape check are not made for it. The pitch limit
+            is wider: the landmarks' eye-mouth plane leans back about 10° on a face looking
+            straight at the camera.
         physics, freshness, temporal, track: the vetoes' thresholds, the freshness limits, the
             session votes and when a stream's face counts as another one.
     """
@@ -70,7 +72,7 @@ class DetectorConfig:
     uncertainty_band: float = 0.05
     use_physics: bool = True
     max_yaw_deg: float = 45.0
-    max_pitch_deg: float = 30.0
+    max_pitch_deg: float = 40.0
     max_roll_deg: float = 30.0
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     freshness: FreshnessConfig = field(default_factory=FreshnessConfig)

@@ -3,13 +3,15 @@
 They run before the model and can veto "live" but never grant it (AND logic): a learned model can
 be fooled by a good photo, a rule by a good mask; together both must be fooled at once.
 - Face shape: depth is sampled at the face's own landmarks (``SHAPE_POINTS``: nose, eye corners,
-  cheeks, forehead, lips, chin). A face must follow a face: the nose tip stands 10–40 mm in front
-  of the plane of the eye corners and cheeks, and the landmark model's own 3-D shape must explain
-  the measured depth far better than any sheet can — a plane, a bent or rolled sheet (a quadric),
-  or a sheet folded along vertical or horizontal lines (a piecewise-linear profile across or down
-  the face plus a tilt). A folded photo puts its crest under the nose, but also under the brow
-  and the chin; only a face has the nose alone in front. Points the sensor left without depth,
-  and the few worst-fitting points of every model (a finger, a strand of hair), are left out.
+  cheeks, forehead, lips, chin). A face must follow a face: the nose tip stands 10–55 mm in front
+  of the plane of the eye corners and cheeks (on a head turned less than 25°: beyond, the nose
+  hides the far side), and 8 mm or more in front of the line from
+  the forehead to the chin; the landmark model's own relief must show in the depth; and no sheet
+  may explain the depth — a plane, or paper bent or folded along one direction (paper does not
+  stretch into a dome), at 0, 45, 90 or 135°. A folded photo puts its crest under the nose, but
+  also under the brow and the chin; only a face has the nose alone in front. Points the sensor
+  left without depth or that see past the face (the wall), and the few worst-fitting points of
+  every model (a finger, a strand of hair; never the nose), are left out.
 - IR presence: skin reflects the camera's near-infrared; a screen emits none, so a replayed face is
   nearly black in IR.
 - IR texture: a face of one flat-lit material shows almost no IR variation across the landmark
@@ -40,6 +42,7 @@ IR_CHECKS = ("IR presence", "IR texture")
 # no intrinsics. Only the mesh model's depth scale depends on it, and that scale is fitted freely.
 _EYE_CORNERS_M = 0.09
 _KNOTS = (-0.6, -0.3, 0.0, 0.3, 0.6)  # fold lines, in eye-corner distances from the nose tip
+_FACE_DEPTH_M = 0.15  # no point of a face lies farther than this from its median depth
 _NOISE_FREE_M = 0.8  # up to here D4xx stereo noise sampled at the landmarks stays well under a millimetre
 
 
@@ -52,6 +55,9 @@ class PhysicsConfig:
     min_nose_m: float = 0.010  # the nose tip in front of the eye-corner/cheek plane: at least this
     max_nose_m: float = 0.055  # and at most this (more is something held before the face)
     min_midline_m: float = 0.008  # the nose tip in front of the forehead–chin line: at least this
+    # Beyond this yaw the nose hides the far eye and cheek and the near cheek comes level with it: the
+    # eye/cheek plane says nothing, and the nose is judged against the forehead–chin line alone.
+    max_plane_yaw_deg: float = 25.0
     min_shape_scale: float = 0.4  # the landmark model's relief must show in the depth at this fraction or more
     # No sheet may explain the depth to within this RMS (at up to 0.8 m; beyond, it grows with the
     # stereo noise, as distance²): live faces measure 8-11 mm, flat and folded sheets under 1 mm.
@@ -167,16 +173,19 @@ def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Op
         config: trimming and the minimum number of points.
 
     Returns:
-        The ShapeFit, or None when fewer than ``config.min_shape_points`` points, the nose tip, four
+        The ShapeFit, or None when fewer than ``config.min_shape_points`` points, the nose tip, five
         of the eye/cheek points, a forehead and a chin point do not all have depth.
     """
     valid = np.isfinite(depth_m)
+    if valid.any():  # a point that sees past a turned head's edge measures the wall, not the face
+        valid &= np.abs(np.where(valid, depth_m, 0.0) - np.median(depth_m[valid])) < _FACE_DEPTH_M
+    depth_m = np.where(valid, depth_m, np.nan)
     index = {p: i for i, p in enumerate(SHAPE_POINTS)}
     plane_rows = [index[p] for p in EYE_CHEEK_POINTS if valid[index[p]]]
     midline_rows = [index[p] for p in MIDLINE_POINTS if valid[index[p]]]
     nose = index[NOSE_TIP]
     forehead, chin = (any(valid[index[p]] for p in part) for part in (MIDLINE_POINTS[:2], MIDLINE_POINTS[2:]))
-    if valid.sum() < config.min_shape_points or not valid[nose] or len(plane_rows) < 4 or not (forehead and chin):
+    if valid.sum() < config.min_shape_points or not valid[nose] or len(plane_rows) < 5 or not (forehead and chin):
         return None
     eye_px = max(float(np.linalg.norm(landmarks[LEFT_EYE_OUTER] - landmarks[RIGHT_EYE_OUTER])), 1e-6)
     if metres_per_px is None:
@@ -206,10 +215,11 @@ def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
         unmeasured["face shape"] = (f"too few face landmarks with depth ({valid} of {len(SHAPE_POINTS)}, "
                                     f"{config.min_shape_points} and the nose tip needed)")
         return fit
-    if fit.nose_m < config.min_nose_m:
+    turned = crops.quality.yaw_deg is not None and abs(crops.quality.yaw_deg) > config.max_plane_yaw_deg
+    if not turned and fit.nose_m < config.min_nose_m:
         vetoes.append(f"the nose stands {fit.nose_m * 1000:.1f} mm out of the eye and cheek plane < "
                       f"{config.min_nose_m * 1000:.0f} mm: a flat or bent surface, not a face")
-    elif fit.nose_m > config.max_nose_m:
+    elif not turned and fit.nose_m > config.max_nose_m:
         vetoes.append(f"the nose stands {fit.nose_m * 1000:.0f} mm out of the eye and cheek plane > "
                       f"{config.max_nose_m * 1000:.0f} mm: something stands before the face")
     elif fit.midline_m < config.min_midline_m:

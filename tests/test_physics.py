@@ -31,8 +31,8 @@ def _uv(landmarks):
     return (points[:, 0] - landmarks[NOSE_TIP, 0]) / eye, (points[:, 1] - landmarks[NOSE_TIP, 1]) / eye
 
 
-def _crops(landmarks, metres_per_px, depth_m, ir_region=None):
-    quality = FaceQuality(150.0, D, 50.0, 1.0, True)
+def _crops(landmarks, metres_per_px, depth_m, ir_region=None, yaw_deg=None):
+    quality = FaceQuality(150.0, D, 50.0, 1.0, True, yaw_deg=yaw_deg)
     return FaceCrops(None, np.full((224, 224), 600, np.uint16), None, (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0),
                      quality, ir_region=ir_region, landmarks=landmarks, shape_depth_m=depth_m,
                      metres_per_px=metres_per_px)
@@ -98,7 +98,23 @@ def test_a_v_fold_puts_the_nose_forward_but_not_out_of_the_forehead_chin_line(fa
     fit = fit_face_shape(landmarks, _sheet(landmarks, "v_fold_6cm"), mpp)
     assert fit.nose_m > 0.010  # the crest passes the nose test on its own ...
     assert abs(fit.midline_m) < 0.002  # ... but forehead, nose and chin lie on one line
-    assert "folded" in fit.sheet
+    assert "folded" in fit.sheet and fit.sheet_rms_m < 1e-6
+
+
+def test_a_head_turned_beyond_25_degrees_is_judged_by_its_midline_not_its_hidden_cheeks(face, rng):
+    """A turned head's nose hides the far cheek, whose landmarks then measure the nose itself."""
+    landmarks, mpp = face
+    depth = _face_depth(landmarks, mpp)
+    nose = depth[SHAPE_POINTS.index(NOSE_TIP)]
+    depth[[SHAPE_POINTS.index(p) for p in (362, 263, 280, 425)]] = nose + 0.001  # the subject's left eye and cheek
+    fit = fit_face_shape(landmarks, depth, mpp)
+    assert fit.midline_m > 0.008
+    turned = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng), yaw_deg=35.0))
+    assert turned.vetoes == ()
+    if fit.nose_m < 0.010:  # facing the camera the same depth would be a veto
+        assert check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng), yaw_deg=5.0)).vetoes
+    flat = check_physics(_crops(landmarks, mpp, _sheet(landmarks, "flat"), _skin_ir(rng), yaw_deg=35.0))
+    assert flat.vetoes and "forehead–chin line" in flat.vetoes[0]  # a turned sheet is still a sheet
 
 
 def test_fingers_over_a_flat_print_do_not_make_it_a_face(face, rng):
