@@ -1,5 +1,5 @@
-"""Faces for tests: the depth a camera sees of the face a set of landmarks describes, and an aligner
-that finds that face in every frameset."""
+"""Faces for tests: the depth a camera sees of the face a set of landmarks describes, an aligner that
+finds that face in every frameset, and an engine an attack has fooled."""
 import cv2
 import numpy as np
 
@@ -36,3 +36,18 @@ def fixed_face_aligner(landmarks, config=AlignConfig()):
     describe: every frameset has this face, cropped and measured on that frameset's own pixels."""
     return FaceAligner(config, detector=lambda image: [Detection((0.0, 0.0, 1.0, 1.0))],
                        mesh=_FixedMesh(landmarks))
+
+
+class ConstantEngine:
+    """A real engine's contract (metadata, input checks) with a fixed live probability: a model an attack
+    has fooled, so that what denies is the geometry, not what a model makes of the face."""
+
+    def __init__(self, engine, value):
+        self.engine, self.value = engine, value
+
+    def run(self, crops, mask):
+        self.engine.run(crops, mask)
+        return np.full((crops.shape[0],), self.value, np.float32)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)

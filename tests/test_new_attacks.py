@@ -1,11 +1,13 @@
 """The attacks that a box-fraction relief let through (issue 20, findings 1, 2 and 8): folded and rolled
 prints, a print held by a hand whose fingers enter the face, a print with the eyes cut out worn over
-a live face, and a print of someone else beside a live face. Each is presented as a stream to the
-demo detector (synthetic frames allowed to open a session): no live verdict, no door opened."""
+a live face, and a print of someone else beside a live face. Each is presented as a stream
+(synthetic frames allowed to open a session) to a detector whose model the attack has fooled (it
+scores every face 0.9): what denies is the face's geometry. No live verdict, no door opened."""
 import zlib
 
-import numpy as np
 import pytest
+
+from faces import ConstantEngine
 
 from mmdg_edge import Detector
 from mmdg_edge.sensors.synthetic import SecondFace, Segment, create_instrument, create_subject, render_sequence
@@ -15,7 +17,8 @@ FRAMES = 6
 
 @pytest.fixture(scope="module")
 def detector():
-    return Detector.load("demo", engine="onnxruntime", intra_op_num_threads=1)
+    demo = Detector.load("demo", engine="onnxruntime", intra_op_num_threads=1)
+    return Detector(ConstantEngine(demo.engine, 0.9), demo.aligner, threshold=0.5)
 
 
 def _present(detector, segment, seed):
@@ -58,8 +61,8 @@ def test_a_new_instrument_gets_no_live_verdict_and_opens_no_door(detector, name,
         assert all(v.reason.startswith("physical veto: ") for v in found), [v.reason for v in found]
 
 
-def test_the_same_person_live_is_not_denied_by_the_face_shape(detector):
+def test_the_same_person_live_is_live_and_opens_once(detector):
     segment = Segment("live", FRAMES, distance_start_m=0.6, subject=create_subject(910))
     verdicts, sessions = _present(detector, segment, seed=3)
-    assert not any("physical veto" in v.reason for v in verdicts), [v.reason for v in verdicts]
-    assert np.mean([v.box is not None for v in verdicts]) == 1.0
+    assert [v.status for v in verdicts] == ["live"] * FRAMES, [v.reason for v in verdicts]
+    assert sum(s.opened for s in sessions) == 1

@@ -6,26 +6,13 @@ import threading
 import numpy as np
 import pytest
 
+from faces import ConstantEngine
+
 from mmdg_edge.detector import Detector, DetectorConfig
 from mmdg_edge.freshness import StreamGuard
 from mmdg_edge.sensors.synthetic import Segment, create_instrument, create_subject, render_sequence
 
 CENTRE = (320.0, 240.0)
-
-
-class _ConstantEngine:
-    """The real engine's contract (metadata, checks) with a fixed live probability: isolates the session
-    logic from what a model makes of a face."""
-
-    def __init__(self, engine, value):
-        self.engine, self.value = engine, value
-
-    def run(self, crops, mask):
-        self.engine.run(crops, mask)
-        return np.full((crops.shape[0],), self.value, np.float32)
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +24,7 @@ def engine(tiny_onnx):
 
 @pytest.fixture(scope="module")
 def always_live(engine):
-    return Detector(_ConstantEngine(engine, 0.9), threshold=0.5)
+    return Detector(ConstantEngine(engine, 0.9), threshold=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +144,7 @@ def test_the_guard_refuses_an_older_epoch_and_keeps_its_pixel_memory_across_epoc
     assert "frozen stream" in guard.check(first)  # a restart is no licence to repeat a frame
 
 
-def test_a_second_face_in_view_denies_by_default(tiny_onnx):
+def test_a_second_face_in_view_denies_by_default(engine):
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the astronaut photo")
     import cv2
 
@@ -166,6 +153,6 @@ def test_a_second_face_in_view_denies_by_default(tiny_onnx):
     square = cv2.resize(np.ascontiguousarray(skimage_data.astronaut()[20:250, 110:340]), (220, 220))
     frame = np.full((480, 640, 3), 90, np.uint8)
     frame[130:350, 40:260], frame[130:350, 380:600] = square, square
-    detector = Detector.load(tiny_onnx, engine="onnxruntime", config=DetectorConfig(required=("rgb",)))
-    verdict = detector.check(FrameSet(rgb=frame))
+    fooled = Detector(ConstantEngine(engine, 0.9), threshold=0.5, config=DetectorConfig(required=("rgb",)))
+    verdict = fooled.check(FrameSet(rgb=frame))
     assert verdict.status == "unreliable" and "2 faces in view > 1" in verdict.reason
