@@ -204,9 +204,10 @@ class Detector:
             threshold: overrides the profile's and the model's threshold.
             profile: path of a device profile JSON written by ``mmdg-edge calibrate``.
             config: decision settings.
-            trusted_key: an Ed25519 public key (PEM, ``mmdg-edge keygen``); the model file and the
-                profile (and a bundle's index) must then carry signatures by it (``mmdg-edge sign``,
-                ``mmdg-edge bundle --key``), else they are refused.
+            trusted_key: an Ed25519 public key (PEM, ``mmdg-edge keygen``); every file read (the
+                model file, a TensorRT plan's sidecar, the profile, a bundle's index) must then carry
+                a signature by it (``mmdg-edge sign``, ``mmdg-edge bundle --key``), else it is refused
+                before it is parsed.
             precision: a bundle's model to load: "fp32" or "int8" (its profile comes with it).
             **engine_options: passed to the engine (e.g. ``intra_op_num_threads``).
 
@@ -238,13 +239,17 @@ class Detector:
             expected_sha256, profile_sha256 = bundled_files.model_sha256, bundled_files.profile_sha256
         loaded_profile = DeviceProfile.load(profile, key, profile_sha256) if profile is not None else None
         path = resolve_model_path(model)
+        verified = {}
+        if key is not None:  # every file the engine will read (a plan's sidecar too), before it is parsed
+            from .engines import model_files
+            from .signing import check_loaded, verify_files
+
+            verified = verify_files(model_files(path), key, "model")
         created = create_engine(engine, path, **engine_options)
         if expected_sha256 is not None and created.model_sha256 != expected_sha256:
             raise BundleError(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
         if key is not None:
-            from .signing import verify
-
-            verify(created.model_sha256, path, key, "model")
+            check_loaded(created.files, verified)
         return cls(created, threshold=threshold, profile=loaded_profile, config=config)
 
     def check(self, frameset: Any) -> Verdict:

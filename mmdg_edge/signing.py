@@ -2,8 +2,9 @@
 
 Without signatures a profile is bound to a model file by that file's SHA-256, but anyone able to
 write files on the kiosk could replace both. A kiosk given a trusted public key
-(``Detector.load(..., trusted_key=...)``) refuses a model or profile that is unsigned, signed by
-another key, or changed since it was signed. A signature is a small JSON file beside the signed
+(``Detector.load(..., trusted_key=...)``) refuses any file it would act on (a model, a TensorRT
+plan's sidecar, a profile, a bundle's index) that is unsigned, signed by another key, or changed
+since it was signed. A signature is a small JSON file beside the signed
 file (``model.onnx.sig``); it signs the file's SHA-256 and its role, so the detector checks the very
 bytes its engine loaded and a profile's signature cannot pass for a model's.
 """
@@ -14,7 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Tuple, Union
+from typing import Any, Dict, Iterable, Tuple, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -144,6 +145,44 @@ def verify(sha256: str, path: PathLike, public_key: Any, role: str) -> None:
         public_key.verify(signature, _message(role, sha256))
     except InvalidSignature:
         raise SignatureError(f"{source} was changed after it was signed (or its signature was forged)") from None
+
+
+def verify_files(paths: Iterable[PathLike], public_key: Any, role: str) -> Dict[Path, str]:
+    """Check every file's ``role`` signature by ``public_key`` before anything parses it.
+
+    Returns:
+        Each file's SHA-256 as verified: ``check_loaded`` then compares what a reader actually
+        read, so a file swapped between this check and the read is refused as well.
+
+    Raises:
+        SignatureError: a file that cannot be read, or one ``verify`` refuses.
+    """
+    verified = {}
+    for path in map(Path, paths):
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            raise SignatureError(f"{path}: cannot be read to check its signature ({exc})") from exc
+        verify(digest, path, public_key, role)
+        verified[path] = digest
+    return verified
+
+
+def check_loaded(loaded: Iterable[Tuple[Path, str]], verified: Dict[Path, str]) -> None:
+    """Refuse unless every file a reader acted on (path, SHA-256 of the bytes read) is one ``verify_files``
+    checked, with the same bytes; and at least one file was read.
+
+    Raises:
+        SignatureError: a file read but never verified, one changed in between, or nothing read.
+    """
+    loaded = tuple(loaded)
+    if not loaded:
+        raise SignatureError("the engine names no file it read (an in-memory model), so no signature can cover it")
+    for path, digest in loaded:
+        if Path(path) not in verified:
+            raise SignatureError(f"{path} was read without its signature being checked")
+        if verified[Path(path)] != digest:
+            raise SignatureError(f"{path} changed while it was loaded (the bytes read are not the signed ones)")
 
 
 def load_signed_json(data: bytes, path: PathLike, public_key: Any, role: str, error: type) -> Any:

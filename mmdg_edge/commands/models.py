@@ -1,7 +1,8 @@
 """Model commands: export, build, bench, keygen, sign."""
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Tuple
 
 import click
 
@@ -170,7 +171,8 @@ def keygen_command(output: str) -> None:
 def sign_command(files, key_path: str) -> None:
     """Sign model files and device profiles (writes FILE.sig beside each; prints their paths).
 
-    A .json file is signed as a device profile, anything else as a model. A detector given the
+    A .json file is signed as a device profile, anything else as a model; a TensorRT plan is signed
+    with its sidecar (PLAN.json), which sets its threshold and preprocessing. A detector given the
     public key (`--trusted-key NAME.pub`) then refuses any model or profile this key did not sign.
     """
     from ..signing import load_private_key, sign_file
@@ -178,4 +180,15 @@ def sign_command(files, key_path: str) -> None:
     with sdk_errors():
         key = load_private_key(key_path)
         for path in files:
-            click.echo(str(sign_file(path, key, "profile" if path.endswith(".json") else "model")))
+            for target, role in _to_sign(Path(path)):
+                click.echo(str(sign_file(target, key, role)))
+
+
+def _to_sign(path: Path) -> Tuple[Tuple[Path, str], ...]:
+    """What `sign FILE` signs, with the role: a .json as a device profile, except a TensorRT plan's
+    sidecar (PLAN.json), which is part of its model; a model together with every file its engine reads."""
+    from ..engines import PLAN_SUFFIXES, model_files
+
+    if path.suffix.lower() == ".json":
+        return ((path, "model" if Path(path.stem).suffix.lower() in PLAN_SUFFIXES else "profile"),)
+    return tuple((file, "model") for file in model_files(path))
