@@ -37,6 +37,8 @@ from .profile import DeviceProfile
 from .temporal import SessionDecision, SessionTracker, TemporalConfig
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .align import FaceAligner
     from .engines.base import Engine
 
@@ -193,7 +195,8 @@ class Detector:
     def load(
         cls, model: PathLike = "demo", engine: str = "auto", threshold: Optional[float] = None,
         profile: Optional[PathLike] = None, config: DetectorConfig = DetectorConfig(),
-        trusted_key: Optional[PathLike] = None, precision: str = "fp32", **engine_options: Any,
+        trusted_key: Optional[PathLike] = None, precision: str = "fp32",
+        min_created: Optional[Union[str, "datetime"]] = None, **engine_options: Any,
     ) -> "Detector":
         """Create a Detector from a model file or a bundle folder.
 
@@ -209,6 +212,9 @@ class Detector:
                 a signature by it (``mmdg-edge sign``, ``mmdg-edge bundle --key``), else it is refused
                 before it is parsed.
             precision: a bundle's model to load: "fp32" or "int8" (its profile comes with it).
+            min_created: the oldest profile or bundle accepted (ISO 8601 with UTC offset, or an aware
+                datetime): give the current one's creation time, and an older one, even if signed by
+                the trusted key, is refused as a rollback.
             **engine_options: passed to the engine (e.g. ``intra_op_num_threads``).
 
         Returns:
@@ -224,7 +230,9 @@ class Detector:
             >>> verdict = detector.check(frameset)  # doctest: +SKIP
         """
         from .engines import create_engine
+        from .signing import parse_min_created
 
+        minimum = parse_min_created(min_created)
         key = None
         if trusted_key is not None:
             from .signing import load_public_key
@@ -234,10 +242,10 @@ class Detector:
         if isinstance(model, (str, os.PathLike)) and os.fspath(model) and model != "demo" and is_bundle(model):
             if profile is not None:
                 raise ValueError("profile: a bundle brings its own device profile; pass the bundle alone")
-            bundled_files = read_bundle(model, precision, key)
+            bundled_files = read_bundle(model, precision, key, minimum)
             model, profile = bundled_files.model, bundled_files.profile
             expected_sha256, profile_sha256 = bundled_files.model_sha256, bundled_files.profile_sha256
-        loaded_profile = DeviceProfile.load(profile, key, profile_sha256) if profile is not None else None
+        loaded_profile = DeviceProfile.load(profile, key, profile_sha256, minimum) if profile is not None else None
         path = resolve_model_path(model)
         verified = {}
         if key is not None:  # every file the engine will read (a plan's sidecar too), before it is parsed

@@ -15,7 +15,8 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, Tuple, Union
+from datetime import datetime
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -183,6 +184,39 @@ def check_loaded(loaded: Iterable[Tuple[Path, str]], verified: Dict[Path, str]) 
             raise SignatureError(f"{path} was read without its signature being checked")
         if verified[Path(path)] != digest:
             raise SignatureError(f"{path} changed while it was loaded (the bytes read are not the signed ones)")
+
+
+def created_time(value: Any, source: str, error: type) -> datetime:
+    """A signed file's ``created`` stamp (ISO 8601 with its UTC offset) as a datetime, or ``error`` naming ``source``."""
+    try:
+        created = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        created = None
+    if created is None or created.tzinfo is None:
+        raise error(f"{source}: expected an ISO 8601 time with its UTC offset, e.g. 2026-01-31T12:00:00+00:00, "
+                    f"got {value!r}")
+    return created
+
+
+def parse_min_created(value: Union[str, datetime, None]) -> Optional[datetime]:
+    """``min_created`` of ``Detector.load``: None, an aware datetime or its ISO 8601 text.
+
+    Raises:
+        ValueError: a time without its UTC offset (ambiguous across time zones) or not a time.
+    """
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, datetime):
+        raise ValueError(f"min_created: expected a time with its UTC offset, got the naive {value.isoformat()}")
+    return created_time(value, "min_created", ValueError)
+
+
+def check_not_before(created: str, minimum: Optional[datetime], source: str, error: type) -> None:
+    """Refuse a profile or bundle created before ``minimum``: one its key signed earlier is still
+    validly signed, so only its age tells a rollback apart."""
+    if minimum is not None and created_time(created, f"{source}: created", error) < minimum:
+        raise error(f"{source} was created {created}, before the minimum {minimum.isoformat()} this detector was "
+                    "given: an older profile or bundle is refused (a rollback); install the current one")
 
 
 def load_signed_json(data: bytes, path: PathLike, public_key: Any, role: str, error: type) -> Any:
