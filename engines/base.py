@@ -118,7 +118,7 @@ def _load_json_property(properties: Mapping[str, str], key: str, source: str) ->
         )
     try:
         return json.loads(properties[key])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise EngineMismatch(f"{source}: {key!r} metadata is not valid JSON ({exc})") from exc
 
 

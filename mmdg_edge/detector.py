@@ -29,7 +29,7 @@ import numpy as np
 from .assets import DEMO_MODEL, bundled
 from .bundle import is_bundle, read_bundle
 from .errors import BundleError, ProfileMismatch
-from .frames import MODALITIES, FrameSet, Verdict
+from .frames import MAX_PIXELS, MODALITIES, FrameSet, Verdict
 from .freshness import FreshnessConfig, StreamGuard, check_frameset
 from .physics import DEPTH_CHECKS, IR_CHECKS, PhysicsConfig, check_physics
 from .preprocess import PreprocessConfig, encode
@@ -61,6 +61,8 @@ class DetectorConfig:
         use_physics: run the depth/IR vetoes (off only to calibrate the model alone).
         physics, freshness, temporal: the vetoes' thresholds, the freshness limits and the
             session votes.
+        max_pixels: the most pixels a frame of any stream may have; a larger one is an error
+            before any work on it (``frames.MAX_PIXELS`` by default).
     """
 
     required: Tuple[str, ...] = MODALITIES
@@ -69,6 +71,7 @@ class DetectorConfig:
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    max_pixels: int = MAX_PIXELS
 
     def __post_init__(self) -> None:
         if isinstance(self.required, str) or not self.required or not set(self.required) <= set(MODALITIES):
@@ -76,6 +79,8 @@ class DetectorConfig:
                              f"{self.required!r}")
         if not 0.0 <= self.uncertainty_band < 0.5:
             raise ValueError(f"DetectorConfig.uncertainty_band: expected a value in [0, 0.5), got {self.uncertainty_band}")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ValueError(f"DetectorConfig.max_pixels: expected a positive int, got {self.max_pixels!r}")
 
 
 @dataclass(frozen=True)
@@ -307,7 +312,7 @@ class Detector:
             return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self._threshold)
         common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin="unknown")
         try:
-            frameset.validate()
+            frameset.validate(self.config.max_pixels)
         except ValueError as exc:
             return Verdict("error", f"invalid frameset: {exc}", **common)
         common.update(origin=frameset.origin, frame_number=frameset.frame_number)  # validated from here on

@@ -119,8 +119,8 @@ def _read_signature(path: Path, source: str) -> Tuple[dict, bytes]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         signature = base64.b64decode(record["signature"], validate=True)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise SignatureError(f"{path}: not a readable signature ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise SignatureError(f"{path}: not a readable signature ({type(exc).__name__}: {exc})") from exc
     if not isinstance(record, dict) or record.get("format") != SIGNATURE_FORMAT or record.get("algorithm") != "ed25519":
         raise SignatureError(f"{path}: expected format {SIGNATURE_FORMAT} with algorithm ed25519")
     return record, signature
@@ -226,5 +226,5 @@ def load_signed_json(data: bytes, path: PathLike, public_key: Any, role: str, er
         verify(hashlib.sha256(data).hexdigest(), path, public_key, role)
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path}: not JSON ({exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise error(f"{path}: not JSON ({type(exc).__name__}: {exc})") from exc

@@ -68,3 +68,14 @@ def test_calibrate_refuses_too_few_attacks_for_the_target(tmp_path):
 def test_check_of_a_missing_path_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nope.bag")])
     assert result.exit_code == 1 and "nope.bag" in result.output
+
+
+def test_a_profile_nested_too_deep_is_a_one_line_refusal(tmp_path):
+    """Issue 21 item 9: a RecursionError escaped Detector.load and the CLI printed a 47-line traceback."""
+    folder = _write(tmp_path / "live", ("live",), 1, seed=1)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(main, ["check", str(folder), "--profile", str(deep)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [f"Error: {deep}: not JSON (RecursionError: maximum recursion depth "
+                                                  "exceeded while decoding a JSON array from a unicode string)"]
