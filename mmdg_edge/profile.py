@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from .errors import ProfileMismatch
+from .outputs import write_output
 from .signing import check_not_before, created_time, load_signed_json
 from .stats import Rate
 
@@ -91,11 +92,15 @@ class DeviceProfile:
     def to_dict(self) -> Dict[str, Any]:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "report": self.report.to_dict()}
 
-    def save(self, path: PathLike) -> Path:
+    def save(self, path: PathLike, force: bool = False) -> Path:
+        """Write the profile JSON (through a temporary file and a rename: never through a link).
+
+        Raises:
+            FileExistsError: ``path`` exists and ``force`` is False.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        return write_output(path, json.dumps(self.to_dict(), indent=2) + "\n", force)
 
     @classmethod
     def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None,

@@ -138,10 +138,11 @@ def forget_command(folder: str, subject: str) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
               help="Which model of a bundle to calibrate.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Device profile JSON to write.")
+@click.option("--force", is_flag=True, help="Replace an existing --output file (else it is refused before any work).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="The report as text or JSON on stdout.")
 def calibrate_command(folder, live_path, attack_path, target_apcer, band, source, split_seed, model, engine, trusted_key,
-                      precision, output, output_format) -> None:
+                      precision, output, force, output_format) -> None:
     """Pick the operating point for your own camera and write a device profile bound to the model file.
 
     With --data the threshold is chosen on the collection's validation subjects only and reported
@@ -149,6 +150,7 @@ def calibrate_command(folder, live_path, attack_path, target_apcer, band, source
     and reported on those captures.
     """
     from ..detector import Detector, DetectorConfig
+    from ..outputs import check_output
 
     captures = live_path is not None or attack_path is not None
     if folder is not None and (captures or source is not None):
@@ -156,6 +158,7 @@ def calibrate_command(folder, live_path, attack_path, target_apcer, band, source
     if folder is None and (live_path is None or attack_path is None):
         raise click.UsageError("give --data FOLDER, or --live and --attack captures")
     with sdk_errors():
+        check_output(output, force)
         detector = Detector.load(model, engine=engine, threshold=0.5, trusted_key=trusted_key, precision=precision,
                                  config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
         if folder is not None:
@@ -167,7 +170,7 @@ def calibrate_command(folder, live_path, attack_path, target_apcer, band, source
         else:
             made = _calibrate_captures(detector, live_path, attack_path, target_apcer, band, source)
             report, text = {"calibration": made.report.to_dict()}, ""
-    made.save(output)
+        made.save(output, force)
     if output_format == "json":
         echo_json({"profile": output, **report})
         return

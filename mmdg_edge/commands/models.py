@@ -168,20 +168,24 @@ def keygen_command(output: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The private key (NAME.key from `mmdg-edge keygen`).")
-def sign_command(files, key_path: str) -> None:
+@click.option("--force", is_flag=True, help="Replace existing signatures (else an existing FILE.sig is refused).")
+def sign_command(files, key_path: str, force: bool) -> None:
     """Sign model files and device profiles (writes FILE.sig beside each; prints their paths).
 
     A .json file is signed as a device profile, anything else as a model; a TensorRT plan is signed
     with its sidecar (PLAN.json), which sets its threshold and preprocessing. A detector given the
     public key (`--trusted-key NAME.pub`) then refuses any model or profile this key did not sign.
     """
-    from ..signing import load_private_key, sign_file
+    from ..outputs import check_output
+    from ..signing import load_private_key, sign_file, signature_path
 
     with sdk_errors():
         key = load_private_key(key_path)
-        for path in files:
-            for target, role in _to_sign(Path(path)):
-                click.echo(str(sign_file(target, key, role)))
+        targets = [target for path in files for target in _to_sign(Path(path))]
+        for target, _ in targets:  # all refusals before the first signature is written
+            check_output(signature_path(target), force)
+        for target, role in targets:
+            click.echo(str(sign_file(target, key, role, force)))
 
 
 def _to_sign(path: Path) -> Tuple[Tuple[Path, str], ...]:
