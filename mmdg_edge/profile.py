@@ -22,10 +22,12 @@ from .stats import Rate
 
 __all__ = ["MIN_THRESHOLD", "PROFILE_FORMAT", "CalibrationReport", "DeviceProfile"]
 
-PROFILE_FORMAT = 2
-"""2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
+PROFILE_FORMAT = 3
+"""3: APCER/BPCER per presentation, the frame-level rates beside them (2 counted framesets as trials);
+2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
 checkpoint's weights, which every export of one checkpoint shares)."""
 PathLike = Union[str, "os.PathLike[str]"]
+_RATES = ("apcer", "bpcer", "frame_apcer", "frame_bpcer")
 MIN_THRESHOLD = 1e-6
 """The lowest threshold a profile may set. Below it the detector calls live any face the model gives
 a one-in-a-million chance, which is how a tampered profile would open the door to everything;
@@ -34,13 +36,19 @@ calibration never goes lower."""
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    """The operating point and the rates the detector will have there on the calibration captures."""
+    """The operating point and the rates the detector will have there on the calibration captures.
+
+    ``apcer`` and ``bpcer`` count presentations (recordings), as ISO/IEC 30107-3 does;
+    ``frame_apcer`` and ``frame_bpcer`` count framesets, which are not independent trials.
+    """
 
     threshold: float
     uncertainty_band: float
     target_apcer: float
     apcer: Rate
     bpcer: Rate
+    frame_apcer: Rate
+    frame_bpcer: Rate
 
     def to_dict(self) -> Dict[str, Any]:
         return {f.name: (getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Rate)
@@ -133,10 +141,12 @@ class DeviceProfile:
         if not isinstance(data, dict) or set(data) != names:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ProfileMismatch(f"{source}: expected keys {sorted(names)}, got {got}")
+        if data["format_version"] != PROFILE_FORMAT:
+            raise ProfileMismatch(f"{source}: format {data['format_version']!r}, this SDK reads {PROFILE_FORMAT} "
+                                  "(rates per presentation); calibrate again with this SDK")
         try:
             report = dict(data["report"])
-            report = CalibrationReport(**{**report, "apcer": Rate.from_dict(report["apcer"]),
-                                          "bpcer": Rate.from_dict(report["bpcer"])})
+            report = CalibrationReport(**{**report, **{name: Rate.from_dict(report[name]) for name in _RATES}})
             return cls(**{**data, "report": report})
         except (TypeError, ValueError, KeyError) as exc:
             raise ProfileMismatch(f"{source}: invalid device profile ({exc})") from exc

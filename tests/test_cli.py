@@ -91,7 +91,7 @@ def test_a_data_problem_found_while_working_is_exit_1_not_a_usage_error(tmp_path
     no_faces = _folder(tmp_path / "attack", 3, classes=("print",), seed=2, blank=True)
     result = _cli("calibrate", "--live", live, "--attack", no_faces, "--target-apcer", "0.5", "--output",
                   tmp_path / "p.json")
-    assert result.returncode == 1 and "attack framesets cannot show" in result.stderr
+    assert result.returncode == 1 and "no frameset with a usable face" in result.stderr
     assert "Usage:" not in result.stderr and not (tmp_path / "p.json").exists()
 
 
