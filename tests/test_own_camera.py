@@ -70,26 +70,14 @@ def _row(subject, species, instrument):
     return Capture(f"recordings/{subject}-{species}-{instrument}.db3", "0" * 64, subject, species, instrument, "SN", "", 1, "", "0")
 
 
-def test_an_instrument_shared_by_subjects_stays_in_one_split_and_its_other_recordings_are_left_out():
-    rows = [_row(s, "bona_fide", "") for s in ("S1", "S2", "S3", "S4", "S5")]
-    rows += [_row(s, "print", f"print-{s}") for s in ("S1", "S2", "S3", "S4", "S5")]
-    rows += [_row(s, "replay", "phone") for s in ("S1", "S2", "S3", "S4", "S5")]  # one phone shown by everyone
-    splits = split_collection(rows, 0)
-    phone = [split for split in ("train", "val", "test") if "phone" in splits.instruments[split]]
-    assert len(phone) == 1 and len(splits.dropped) == 2  # the phone recordings of the two other splits' subjects
-    assert all("-phone" in f for f in splits.dropped)
-
-
-def test_one_instrument_id_is_one_artefact_whatever_species_it_is_filed_under():
+def test_an_instrument_shown_by_every_subject_leaves_no_disjoint_split_and_the_refusal_names_it():
     rows = [_row(s, "bona_fide", "") for s in ("S1", "S2", "S3", "S4", "S5")]
     rows += [_row(s, "print", f"print-{s}") for s in ("S1", "S2", "S3", "S4", "S5")]
     rows += [_row(s, kind, "phone-01") for s, kind in (("S1", "replay"), ("S2", "mask"), ("S3", "replay"),
-                                                         ("S4", "mask"), ("S5", "replay"))]
-    for seed in range(6):
-        splits = split_collection(rows, seed)
-        holding = [split for split in ("train", "val", "test") if "phone-01" in splits.instruments[split]]
-        used = {split for split in ("train", "val", "test") for c in splits.of(rows, split) if c.instrument == "phone-01"}
-        assert len(holding) == 1 and used <= set(holding)
+                                                         ("S4", "mask"), ("S5", "replay"))]  # one artefact, any species
+    with pytest.raises(ValueError, match=r"1 group\(s\) of subjects for three splits \(phone-01 ties S1, S2, S3, S4, "
+                                         r"S5\)"):
+        split_collection(rows, 0)
 
 
 @pytest.mark.parametrize("field, value", [("file", "../victim.db3"), ("file", "/etc/passwd"), ("file", 5),
