@@ -247,6 +247,24 @@ def test_check_names_image_files_refuses_missing_paths_and_endless_sources(tmp_p
     assert endless.returncode == 2 and "--max-frames" in endless.stderr
 
 
+def test_small_things_a_user_meets(tmp_path):
+    """Issue 21 item 10: upper-case log levels, the model loaded before a missing source was found, and
+    `bench_engines.py --iterations 5` (as its help reads) dying with a traceback."""
+    import importlib.util
+
+    assert CliRunner().invoke(main, ["--log-level", "INFO", "doctor", "--help"]).exit_code == 0
+    mistyped = CliRunner().invoke(main, ["check", str(tmp_path / "nope.db3"), "--model", str(tmp_path / "none.onnx")])
+    assert mistyped.exit_code == 1 and "nope.db3" in mistyped.output and "none.onnx" not in mistyped.output
+    spec = importlib.util.spec_from_file_location("bench_engines", REPO / "benchmarks" / "bench_engines.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_iterations("5") == {bench.ANY_CONFIG: 5}
+    assert bench.parse_iterations("tiny=10,paper=5") == {"tiny": 10, "paper": 5}
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_engines.py"), "--iterations", "five"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "expected N or CONFIG=N" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_record_never_overwrites(tmp_path):
     taken = tmp_path / "taken.db3"
     taken.write_bytes(b"keep me")

@@ -103,9 +103,9 @@ def check_command(source: str, model: str, engine: str, threshold, profile, trus
     with sdk_errors():
         if source == "synthetic" and max_frames is None:
             raise click.BadParameter("the synthetic camera never ends: add --max-frames N")
-        detector = load_detector(model, engine, threshold, profile, trusted_key, precision)
         try:
-            with open_source(source) as frames:
+            with open_source(source) as frames:  # a missing source is refused before the model is loaded
+                detector = load_detector(model, engine, threshold, profile, trusted_key, precision)
                 if output_format == "text":
                     click.echo(f"{'frameset':<16}{'status':<11}{'score':>7}  reason")
                 for frameset in itertools.islice(frames, max_frames):
