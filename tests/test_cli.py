@@ -37,6 +37,19 @@ def _cli(*args, block=(), env=None, timeout=300, cwd=None):
                           env={**os.environ, **(env or {})})
 
 
+def _streamed(source, count):
+    """(verdict, session) of the first ``count`` framesets of ``source`` through the demo detector's stream,
+    as `live --headless` shows a test source."""
+    from itertools import islice
+
+    from mmdg_edge.detector import Detector
+    from mmdg_edge.sensors import open_source
+
+    with open_source(source) as frames:
+        stream = Detector.load("demo").stream(frames, allow_recorded=True)
+        return [(r.verdict.status, r.session.status) for r in islice(stream, count)]
+
+
 def _folder(path, count, classes=("live",), seed=1, blank=False):
     from mmdg_edge.sensors.synthetic import SyntheticCamera
 
@@ -116,7 +129,8 @@ def _interrupt(args, signum, tmp_path):
 def test_interrupting_live_prints_the_summary_so_far_and_exits_130(signum, tmp_path):
     code, out, err = _interrupt(["live", "--source", "synthetic", "--headless"], signum, tmp_path)
     assert code == 130 and "framesets:" in err and "interrupted" in err, err[-2000:]
-    assert all(json.loads(line)["status"] for line in out.splitlines())
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records and [(r["status"], r["session"]) for r in records] == _streamed("synthetic", len(records))
 
 
 def test_interrupting_any_other_command_exits_130_too(tmp_path):
@@ -187,7 +201,8 @@ def test_check_and_live_print_records_of_the_shipped_schema(tmp_path):
     for record in records:
         jsonschema.validate(record, schema)
     assert [r["name"] for r in records[:2]] == ["face00", "face01"] and records[0]["session"] is None
-    assert records[2]["session"] in ("pending", "live") and records[2]["skipped"] == 0
+    assert [(r["status"], r["session"]) for r in records[2:]] == _streamed("demo", 6)
+    assert records[2]["session"] == "pending" and records[2]["skipped"] == 0  # one verdict opens no session
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**records[0], "frame": 0}, schema)  # the old live field is not part of it
 
