@@ -138,3 +138,15 @@ def test_a_presentation_is_decided_by_its_highest_attack_or_its_middle_bona_fide
     assert presentation_score([0.1, 0.9, 0.2], is_attack=True) == 0.9
     assert presentation_score([0.1, 0.9, 0.2, 0.8], is_attack=False) == 0.8  # 2 of 4 at or above it
     assert presentation_score([0.1, 0.9, 0.2], is_attack=False) == 0.2
+
+
+@pytest.mark.parametrize("band", [0.0, 0.05])
+def test_the_threshold_sits_exactly_at_the_lowest_acceptance_that_meets_the_target(band):
+    """Issue 21 item 12: a rounding change in the threshold search was caught only by a 120 s timeout. Four of
+    16 attacks may pass (APCER exactly the target): acceptance just above the fifth highest (0.6), the band
+    below it, not a float more."""
+    attacks = np.arange(1, 17) / 20
+    report = calibrate_scores([0.99] * 4, attacks, 0.25, uncertainty_band=band)
+    assert report.threshold == float(np.nextafter(0.6, 1.0)) - band
+    assert (report.apcer.errors, report.apcer.trials) == (4, 16)
+    assert not accepts([0.6], report.threshold, band)[0] and accepts([0.6 + 1e-12], report.threshold, band)[0]
