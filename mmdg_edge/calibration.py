@@ -11,150 +11,32 @@ JSON profile binds the camera serial and the exact model file (its SHA-256 and p
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import MMDGEdgeError
+from .profile import MIN_THRESHOLD, CalibrationReport, DeviceProfile
 from .stats import Rate, attacks_needed
 
 if TYPE_CHECKING:
     from .detector import Detector
 
-PROFILE_FORMAT = 2
-"""2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
-checkpoint's weights, which every export of one checkpoint shares)."""
-PathLike = Union[str, "os.PathLike[str]"]
+__all__ = [
+    "HeldOutReport", "accepts", "calibrate_on_collection", "calibrate_scores", "collect_scores", "collection_scores",
+    "create_profile", "presentation_score", "threshold_for_apcer",
+]
 
 
-class ProfileMismatch(MMDGEdgeError):
-    """A device profile belongs to another camera or another model file, or is malformed."""
+_ROUNDING_STEPS = 64  # far more floats than acceptance - band can be off by; the loop must stay bounded
 
 
 def accepts(scores: Sequence[float], threshold: float, band: float) -> np.ndarray:
     """Which scores the detector lets through as live: at or above the threshold and outside the band."""
     scores = np.asarray(scores, np.float64)
     return (scores >= threshold) & ~(np.abs(scores - threshold) < band)
-
-
-@dataclass(frozen=True)
-class CalibrationReport:
-    """The operating point and the rates the detector will have there on the calibration captures."""
-
-    threshold: float
-    uncertainty_band: float
-    target_apcer: float
-    apcer: Rate
-    bpcer: Rate
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {f.name: (getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Rate)
-                         else getattr(self, f.name)) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class DeviceProfile:
-    """A calibrated operating point for one camera and one model file."""
-
-    report: CalibrationReport
-    camera_serial: str
-    camera_firmware: str
-    model_sha256: str
-    model_precision: str
-    created: str
-    format_version: int = PROFILE_FORMAT
-
-    def __post_init__(self) -> None:
-        report = self.report
-        for name in ("threshold", "uncertainty_band", "target_apcer"):
-            value = getattr(report, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ProfileMismatch(f"DeviceProfile.{name}: expected a number, got {value!r}")
-        if not 0.0 < report.threshold < 1.0 or not 0.0 <= report.uncertainty_band < 0.5:
-            raise ProfileMismatch(f"DeviceProfile: threshold must be in (0, 1) and uncertainty_band in [0, 0.5), got "
-                                  f"{report.threshold} and {report.uncertainty_band}")
-        if self.format_version != PROFILE_FORMAT:
-            raise ProfileMismatch(f"DeviceProfile: format {self.format_version}, this SDK reads {PROFILE_FORMAT}; "
-                                  "calibrate again with this SDK")
-
-    @property
-    def threshold(self) -> float:
-        return self.report.threshold
-
-    @property
-    def uncertainty_band(self) -> float:
-        return self.report.uncertainty_band
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "report": self.report.to_dict()}
-
-    def save(self, path: PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None) -> "DeviceProfile":
-        """Read a profile; any malformed file raises ProfileMismatch naming the problem.
-
-        Args:
-            path: the profile JSON.
-            trusted_key: an Ed25519 public key object (``signing.load_public_key``): the bytes read
-                must then carry its "profile" signature (SignatureError otherwise).
-            sha256: the digest the bytes read must have (a bundle's index lists it).
-        """
-        path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
-        from .signing import load_signed_json
-
-        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-            raise ProfileMismatch(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
-
-        return cls.from_dict(load_signed_json(data, path, trusted_key, "profile", ProfileMismatch), str(path))
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str = "device profile") -> "DeviceProfile":
-        names = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) != names:
-            got = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ProfileMismatch(f"{source}: expected keys {sorted(names)}, got {got}")
-        try:
-            report = dict(data["report"])
-            report = CalibrationReport(**{**report, "apcer": Rate.from_dict(report["apcer"]),
-                                          "bpcer": Rate.from_dict(report["bpcer"])})
-            return cls(**{**data, "report": report})
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ProfileMismatch(f"{source}: invalid device profile ({exc})") from exc
-
-    def check_model(self, engine: Any) -> None:
-        """Refuse an engine that runs another model file, or the same file at another precision."""
-        digest = getattr(engine, "model_sha256", None)
-        if digest is None:
-            raise ProfileMismatch("a device profile binds a model file, and this engine runs no file it can name "
-                                  "(an in-memory model); load the model from its file")
-        if digest != self.model_sha256 or engine.precision != self.model_precision:
-            raise ProfileMismatch(
-                f"device profile was calibrated for model file {self.model_sha256[:12]}… ({self.model_precision}), "
-                f"this engine runs {digest[:12]}… ({engine.precision}); calibrate again for this model file"
-            )
-
-    def check_camera(self, serial: str) -> None:
-        if serial != self.camera_serial:
-            raise ProfileMismatch(
-                f"device profile is for camera {self.camera_serial!r}, this frame comes from {serial!r}; "
-                "calibrate this camera"
-            )
 
 
 def threshold_for_apcer(attack_scores: Sequence[float], target_apcer: float) -> float:
@@ -172,43 +54,92 @@ def threshold_for_apcer(attack_scores: Sequence[float], target_apcer: float) -> 
     return float(min(np.nextafter(scores[allowed], np.inf), np.nextafter(1.0, 0.0)))
 
 
-def calibrate_scores(live_scores: Sequence[float], attack_scores: Sequence[float], target_apcer: float,
-                     uncertainty_band: float = 0.0) -> CalibrationReport:
-    """Choose the operating point on these scores and report the detector's APCER/BPCER there.
+Presentations = Sequence[Union[float, Sequence[float]]]
+"""Scores grouped by presentation: one entry per recording (its framesets' scores); a bare number is
+a presentation of one frameset."""
 
-    The point of acceptance (threshold + band) is the lowest with APCER ≤ target; the threshold
-    sits ``uncertainty_band`` below it, so the scores the detector will call "uncertain" count as
-    not accepted in both rates.
+
+def _presentations(scores: Presentations, name: str) -> List[np.ndarray]:
+    if isinstance(scores, np.ndarray) and scores.ndim != 1:
+        raise ValueError(f"{name}: expected one entry per presentation, got an array of shape {scores.shape}")
+    grouped = []
+    for index, entry in enumerate(scores):
+        frames = np.atleast_1d(np.asarray(entry, dtype=np.float64))
+        if frames.ndim != 1 or frames.size == 0 or not np.isfinite(frames).all():
+            raise ValueError(f"{name}[{index}]: expected a presentation's finite frameset scores, got {entry!r}")
+        grouped.append(frames)
+    return grouped
+
+
+def presentation_score(frame_scores: Sequence[float], is_attack: bool) -> float:
+    """The one score that decides a presentation (a recording) as the detector's rule decides frames.
+
+    An attack presentation counts as accepted when any of its framesets is (its highest score): a
+    single live frame is what a session vote could build on, so APCER is never understated. A bona
+    fide presentation counts as accepted when at least half its framesets are (its ⌈n/2⌉-th highest
+    score). Acceptance rises with the score, so comparing this score with the threshold and band is
+    exactly that count, and thresholds can be swept over presentations as over framesets.
+
+    >>> presentation_score([0.1, 0.9, 0.2], is_attack=True), presentation_score([0.1, 0.9, 0.2], is_attack=False)
+    (0.9, 0.2)
+    """
+    ordered = np.sort(np.asarray(frame_scores, np.float64))[::-1]
+    if ordered.size == 0:
+        raise ValueError("frame_scores: a presentation needs at least one scored frameset")
+    return float(ordered[0] if is_attack else ordered[(ordered.size + 1) // 2 - 1])
+
+
+def calibrate_scores(live_scores: Presentations, attack_scores: Presentations, target_apcer: float,
+                     uncertainty_band: float = 0.0) -> CalibrationReport:
+    """Choose the operating point on these presentations and report the detector's APCER/BPCER there.
+
+    ISO/IEC 30107-3 counts presentations: the framesets of one recording are not independent trials,
+    so APCER, BPCER, their intervals and the minimum number of attacks count presentations
+    (``presentation_score`` decides each); the frame-level rates are reported beside them. The point
+    of acceptance (threshold + band) is the lowest with APCER ≤ target; the threshold sits
+    ``uncertainty_band`` below it, so the scores the detector will call "uncertain" count as not
+    accepted in both rates.
+
+    Args:
+        live_scores, attack_scores: per presentation, its framesets' scores (``Presentations``).
 
     Raises:
-        ValueError: no live or too few attack scores for the target (fewer than
+        ValueError: no live or too few attack presentations for the target (fewer than
             ``stats.attacks_needed(target)``), a target outside (0, 1), or a target that no
             threshold below 1 meets (attacks scoring 1.0).
     """
-    live = np.asarray(live_scores, dtype=np.float64)
-    attack = np.asarray(attack_scores, dtype=np.float64)
-    if live.size == 0:
-        raise ValueError("live_scores: at least one live score is needed to report BPCER")
+    live, attack = _presentations(live_scores, "live_scores"), _presentations(attack_scores, "attack_scores")
+    if not live:
+        raise ValueError("live_scores: at least one live presentation is needed to report BPCER")
     needed = attacks_needed(target_apcer)
-    if attack.size < needed:
-        raise ValueError(f"attack_scores: {attack.size} attack framesets cannot show an APCER of {target_apcer:.2%}: with "
-                         f"no error the 95 % interval's upper bound falls to it only from n = ln 0.025 / ln(1 − target), so at "
-                         f"least {needed} are needed")
+    if len(attack) < needed:
+        raise ValueError(f"attack_scores: {len(attack)} attack presentations (recordings) cannot show an APCER of "
+                         f"{target_apcer:.2%}: with no error the 95 % interval's upper bound falls to it only from "
+                         f"n = ln 0.025 / ln(1 − target), so at least {needed} are needed; the framesets of one "
+                         "recording are not independent trials")
     if not 0.0 <= uncertainty_band < 0.5:
         raise ValueError(f"uncertainty_band: expected a value in [0, 0.5), got {uncertainty_band}")
-    acceptance = threshold_for_apcer(attack, target_apcer)
-    threshold = max(acceptance - uncertainty_band, np.nextafter(0.0, 1.0))
-    while accepts(attack, threshold, uncertainty_band).mean() > target_apcer and threshold < 1.0 - uncertainty_band:
-        threshold = float(np.nextafter(threshold, 1.0))  # floating-point rounding of acceptance - band
-    passed = accepts(attack, threshold, uncertainty_band)
-    if passed.mean() > target_apcer:
-        top = int((attack >= attack.max()).sum())
-        raise ValueError(f"target APCER {target_apcer:.2%} cannot be met: {top} attack framesets score "
-                         f"{attack.max():.6f} and no threshold below 1 rejects them")
+    attack_top = np.array([presentation_score(p, True) for p in attack])
+    live_top = np.array([presentation_score(p, False) for p in live])
+    acceptance = threshold_for_apcer(attack_top, target_apcer)
+    # A profile's threshold stays above its band and MIN_THRESHOLD (profile.py): raising it only lets fewer attacks through.
+    threshold = max(acceptance - uncertainty_band, float(np.nextafter(uncertainty_band, 1.0)), MIN_THRESHOLD)
+    for _ in range(_ROUNDING_STEPS):  # acceptance - band may round to a float a few steps too low
+        if accepts(attack_top, threshold, uncertainty_band).mean() <= target_apcer:
+            break
+        threshold = float(np.nextafter(threshold, 1.0))
+    passed = accepts(attack_top, threshold, uncertainty_band)
+    if passed.mean() > target_apcer or threshold + uncertainty_band >= 1.0:
+        top = int((attack_top >= attack_top.max()).sum())
+        raise ValueError(f"target APCER {target_apcer:.2%} cannot be met: {top} attack presentations score "
+                         f"{attack_top.max():.6f} and no threshold below 1 rejects them")
+    attack_frames, live_frames = np.concatenate(attack), np.concatenate(live)
     return CalibrationReport(
         threshold=float(threshold), uncertainty_band=float(uncertainty_band), target_apcer=float(target_apcer),
-        apcer=Rate.from_counts(int(passed.sum()), attack.size),
-        bpcer=Rate.from_counts(int((~accepts(live, threshold, uncertainty_band)).sum()), live.size),
+        apcer=Rate.from_counts(int(passed.sum()), len(attack)),
+        bpcer=Rate.from_counts(int((~accepts(live_top, threshold, uncertainty_band)).sum()), len(live)),
+        frame_apcer=Rate.from_counts(int(accepts(attack_frames, threshold, uncertainty_band).sum()), attack_frames.size),
+        frame_bpcer=Rate.from_counts(int((~accepts(live_frames, threshold, uncertainty_band)).sum()), live_frames.size),
     )
 
 
@@ -258,27 +189,39 @@ def collect_scores(detector: "Detector", framesets: Iterable[Any], label: str = 
 
 @dataclass(frozen=True)
 class HeldOutReport:
-    """The rates an operating point has on captures it was not chosen on (a collection's test subjects):
-    BPCER, APCER per attack species, and the framesets without a usable face (non-responses)."""
+    """The rates an operating point has on captures it was not chosen on (a collection's test subjects).
+
+    BPCER, APCER per attack species and non-responses (captures without a usable face) count
+    presentations: each capture is one (``presentation_score`` decides it). The ``frame_`` rates
+    count framesets, which are not independent trials; they stay as a second, labelled column.
+    """
 
     threshold: float
     uncertainty_band: float
     bpcer: Rate
     apcer: Dict[str, Rate]
     non_response: Rate
+    frame_bpcer: Rate
+    frame_apcer: Dict[str, Rate]
+    frame_non_response: Rate
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"threshold": self.threshold, "uncertainty_band": self.uncertainty_band, "bpcer": self.bpcer.to_dict(),
-                "apcer": {name: rate.to_dict() for name, rate in self.apcer.items()},
-                "non_response": self.non_response.to_dict()}
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {name: rate.to_dict() for name, rate in value.items()}
+            return value.to_dict() if isinstance(value, Rate) else value
+
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
     def format_table(self) -> str:
-        rows = [(f"APCER {name}", rate) for name, rate in self.apcer.items()]
-        rows += [("BPCER", self.bpcer), ("non-response", self.non_response)]
+        rows = [(f"APCER {name}", rate, self.frame_apcer[name]) for name, rate in self.apcer.items()]
+        rows += [("BPCER", self.bpcer, self.frame_bpcer), ("non-response", self.non_response, self.frame_non_response)]
         lines = [f"held-out subjects at threshold {self.threshold:.4f} (band ±{self.uncertainty_band}):",
-                 f"  {'rate':<22}{'errors':>10}{'%':>8}  95% CI"]
-        lines += [f"  {name:<22}{f'{r.errors}/{r.trials}':>10}{100 * r.value:>8.2f}  [{100 * r.lower:.2f}, "
-                  f"{100 * r.upper:.2f}]" for name, r in rows]
+                 f"  {'rate':<22}{'presentations':>14}{'%':>8}  {'95% CI':<18}{'framesets':>12}{'%':>8}",
+                 f"  {'':<22}{'(recordings)':>14}{'':>8}  {'':<18}{'(not indep.)':>12}"]
+        lines += [f"  {name:<22}{f'{r.errors}/{r.trials}':>14}{100 * r.value:>8.2f}  "
+                  f"{f'[{100 * r.lower:.2f}, {100 * r.upper:.2f}]':<18}{f'{f.errors}/{f.trials}':>12}"
+                  f"{100 * f.value:>8.2f}" for name, r, f in rows]
         return "\n".join(lines)
 
 
@@ -323,22 +266,37 @@ def calibrate_on_collection(engine: Any, folder: Any, target_apcer: float, uncer
     splits = splits_for_model(folder, captures, engine.metadata["provenance"], split_seed)
     val, test = splits.of(captures, "val"), splits.of(captures, "test")
     val_scores, _ = collection_scores(engine, folder, val)
-    live = np.concatenate([s for c, s in zip(val, val_scores) if not c.is_attack])
-    attacks = np.concatenate([s for c, s in zip(val, val_scores) if c.is_attack])
+    live = [s for c, s in zip(val, val_scores) if not c.is_attack and s.size]
+    attacks = [s for c, s in zip(val, val_scores) if c.is_attack and s.size]
     report = calibrate_scores(live, attacks, target_apcer, uncertainty_band)
     profile = create_profile(report, camera_serial=cameras[0], camera_firmware=captures[0].camera_firmware,
                              model_sha256=engine.model_sha256, model_precision=engine.precision)
     test_scores, framesets = collection_scores(engine, folder, test)
-    decided = [accepts(s, report.threshold, uncertainty_band) for s in test_scores]
-    bona_fide = [d for c, d in zip(test, decided) if not c.is_attack]
-    if not sum(len(d) for d in bona_fide):
+    return profile, _held_out(test, test_scores, framesets, report.threshold, uncertainty_band)
+
+
+def _held_out(captures: Sequence[Any], scores: Sequence[np.ndarray], framesets: Sequence[int], threshold: float,
+              band: float) -> HeldOutReport:
+    """Rates per capture (presentation) and per frameset of the captures' scores at one operating point."""
+    answered = [(c, s) for c, s in zip(captures, scores) if s.size]
+    bona_fide = [s for c, s in answered if not c.is_attack]
+    if not bona_fide:
         raise ValueError("no bona fide face was found in the test subjects' recordings: nothing to report BPCER on")
-    apcer = {}
-    for species in sorted({c.species for c in test if c.is_attack}):
-        passed = [d for c, d in zip(test, decided) if c.species == species]
-        apcer[species] = Rate.from_counts(int(sum(p.sum() for p in passed)), sum(len(p) for p in passed))
-    answered = sum(len(s) for s in test_scores)
-    held_out = HeldOutReport(report.threshold, uncertainty_band,
-                             Rate.from_counts(int(sum((~d).sum() for d in bona_fide)), sum(len(d) for d in bona_fide)),
-                             apcer, Rate.from_counts(sum(framesets) - answered, sum(framesets)))
-    return profile, held_out
+
+    def presentations(group: List[np.ndarray], is_attack: bool) -> Rate:
+        passed = accepts([presentation_score(s, is_attack) for s in group], threshold, band)
+        return Rate.from_counts(int(passed.sum() if is_attack else (~passed).sum()), len(group))
+
+    def frames(group: List[np.ndarray], is_attack: bool) -> Rate:
+        passed = accepts(np.concatenate(group), threshold, band)
+        return Rate.from_counts(int(passed.sum() if is_attack else (~passed).sum()), passed.size)
+
+    species = {name: [s for c, s in answered if c.species == name]
+               for name in sorted({c.species for c, _ in answered if c.is_attack})}
+    found = sum(s.size for s in scores)
+    return HeldOutReport(
+        threshold, band, presentations(bona_fide, False), {n: presentations(g, True) for n, g in species.items()},
+        Rate.from_counts(len(captures) - len(answered), len(captures)),
+        frames(bona_fide, False), {n: frames(g, True) for n, g in species.items()},
+        Rate.from_counts(sum(framesets) - found, sum(framesets)),
+    )

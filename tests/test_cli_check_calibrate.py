@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.calibration import DeviceProfile  # noqa: E402
+from mmdg_edge.profile import DeviceProfile  # noqa: E402
 from mmdg_edge.cli import main  # noqa: E402
 from mmdg_edge.sensors.synthetic import SyntheticCamera  # noqa: E402
 
@@ -32,18 +32,31 @@ def test_check_prints_a_json_verdict_per_triplet(tmp_path):
 ATTACKS = ("print", "replay", "mask")
 
 
+def _presentations(folder, option):
+    """Each triplet of ``folder`` as a presentation of its own: a folder per triplet, one ``option`` each."""
+    arguments = []
+    for rgb in sorted(folder.glob("*_rgb.png")):
+        own = folder.parent / f"{folder.name}-{rgb.name[:-8]}"
+        own.mkdir()
+        for suffix in ("rgb", "depth", "ir"):
+            (own / f"f_{suffix}.png").hardlink_to(folder / f"{rgb.name[:-8]}_{suffix}.png")
+        arguments += [option, str(own)]
+    return arguments
+
+
 def test_calibrate_writes_a_profile_whose_rates_hold_on_captures_it_never_saw(tmp_path):
     live = _write(tmp_path / "live", ("live",), 12, seed=2)
     attack = _write(tmp_path / "attack", ATTACKS, 36, seed=3)  # 36: the fewest for 10 %
     out = tmp_path / "profile.json"
-    result = CliRunner().invoke(main, ["calibrate", "--live", str(live), "--attack", str(attack),
+    result = CliRunner().invoke(main, ["calibrate", *_presentations(live, "--live"), *_presentations(attack, "--attack"),
                                        "--target-apcer", "0.1", "--output", str(out)])
     assert result.exit_code == 0, result.output
     profile = DeviceProfile.load(out)
     report = profile.report
     assert report.apcer.value <= 0.1 and report.apcer.trials == 36 and report.bpcer.trials == 12
+    assert report.frame_apcer.trials == 36 and report.frame_bpcer.trials == 12  # one frameset per presentation here
     assert profile.camera_serial == "" and profile.model_precision == "fp32"  # image folders carry no serial
-    assert "APCER" in result.output and "95% CI" in result.output
+    assert "on 36 attack presentations" in result.output and "per frameset (not independent)" in result.output
 
     def live_share(folder):
         checked = CliRunner().invoke(main, ["check", str(folder), "--profile", str(out), "--format", "json"])
@@ -68,3 +81,14 @@ def test_calibrate_refuses_too_few_attacks_for_the_target(tmp_path):
 def test_check_of_a_missing_path_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nope.bag")])
     assert result.exit_code == 1 and "nope.bag" in result.output
+
+
+def test_a_profile_nested_too_deep_is_a_one_line_refusal(tmp_path):
+    """Issue 21 item 9: a RecursionError escaped Detector.load and the CLI printed a 47-line traceback."""
+    folder = _write(tmp_path / "live", ("live",), 1, seed=1)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(main, ["check", str(folder), "--profile", str(deep)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [f"Error: {deep}: not JSON (RecursionError: maximum recursion depth "
+                                                  "exceeded while decoding a JSON array from a unicode string)"]

@@ -203,3 +203,40 @@ def test_config_refuses_impossible_limits():
         PhysicsConfig(min_nose_m=0.05, max_nose_m=0.04)
     with pytest.raises(ValueError, match="min_shape_points"):
         PhysicsConfig(min_shape_points=5)
+
+
+def _spread_ir(spread, seed=0):
+    """16-bit IR around mid scale, uniform within ± ``spread`` of its median."""
+    rng = np.random.default_rng(seed)
+    return np.rint(30000 * (1 + rng.uniform(-spread, spread, 3600))).astype(np.uint16)
+
+
+def _scaled_face(landmarks, mpp, nose_m):
+    """The landmark model's face with its relief scaled so the nose stands ``nose_m`` out of the
+    eye/cheek plane (every height of the fit scales with the relief)."""
+    depth = _face_depth(landmarks, mpp)
+    k = nose_m / fit_face_shape(landmarks, depth, mpp).nose_m
+    return D + k * (depth - D)
+
+
+def test_each_face_shape_limit_vetoes_just_below_it_and_passes_just_above(face, rng):
+    """Issue 21 item 12: a changed limit must not go unnoticed; each is probed alone, the others relaxed."""
+    landmarks, mpp = face
+    ir = _skin_ir(rng)
+    only_nose = PhysicsConfig(min_midline_m=1e-6, min_shape_scale=1e-6, min_sheet_rms_m=1e-6)
+    below, above = (_crops(landmarks, mpp, _scaled_face(landmarks, mpp, h), ir) for h in (0.0096, 0.0104))
+    assert check_physics(below, only_nose).vetoes[0].startswith("the nose stands 9.6 mm")
+    assert check_physics(above, only_nose).vetoes == ()
+    fit = fit_face_shape(landmarks, _face_depth(landmarks, mpp), mpp)
+    only_sheet = PhysicsConfig(min_nose_m=1e-6, min_midline_m=1e-6, min_shape_scale=1e-6)
+    for k, vetoed in ((0.0029 / fit.sheet_rms_m, True), (0.0031 / fit.sheet_rms_m, False)):
+        crops = _crops(landmarks, mpp, D + k * (_face_depth(landmarks, mpp) - D), ir)
+        assert bool(check_physics(crops, only_sheet).vetoes) == vetoed, k
+
+
+def test_ir_texture_is_vetoed_just_below_its_default_limit_and_passes_just_above(face):
+    landmarks, mpp = face
+    depth = _face_depth(landmarks, mpp)
+    smooth, textured = _crops(landmarks, mpp, depth, _spread_ir(0.035)), _crops(landmarks, mpp, depth, _spread_ir(0.04))
+    assert check_physics(smooth).vetoes == ("IR texture 0.056 < 0.06: uniform material, not skin (a mask)",)
+    assert check_physics(textured).vetoes == () and check_physics(textured).ir_texture == pytest.approx(0.0638, abs=1e-3)

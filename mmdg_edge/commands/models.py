@@ -1,7 +1,8 @@
 """Model commands: export, build, bench, keygen, sign."""
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Tuple
 
 import click
 
@@ -166,15 +167,31 @@ def keygen_command(output: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The private key (NAME.key from `mmdg-edge keygen`).")
-def sign_command(files, key_path: str) -> None:
+@click.option("--force", is_flag=True, help="Replace existing signatures (else an existing FILE.sig is refused).")
+def sign_command(files, key_path: str, force: bool) -> None:
     """Sign model files and device profiles (writes FILE.sig beside each; prints their paths).
 
-    A .json file is signed as a device profile, anything else as a model. A detector given the
+    A .json file is signed as a device profile, anything else as a model; a TensorRT plan is signed
+    with its sidecar (PLAN.json), which sets its threshold and preprocessing. A detector given the
     public key (`--trusted-key NAME.pub`) then refuses any model or profile this key did not sign.
     """
-    from ..signing import load_private_key, sign_file
+    from ..outputs import check_output
+    from ..signing import load_private_key, sign_file, signature_path
 
     with sdk_errors():
         key = load_private_key(key_path)
-        for path in files:
-            click.echo(str(sign_file(path, key, "profile" if path.endswith(".json") else "model")))
+        targets = [target for path in files for target in _to_sign(Path(path))]
+        for target, _ in targets:  # all refusals before the first signature is written
+            check_output(signature_path(target), force)
+        for target, role in targets:
+            click.echo(str(sign_file(target, key, role, force)))
+
+
+def _to_sign(path: Path) -> Tuple[Tuple[Path, str], ...]:
+    """What `sign FILE` signs, with the role: a .json as a device profile, except a TensorRT plan's
+    sidecar (PLAN.json), which is part of its model; a model together with every file its engine reads."""
+    from ..engines import PLAN_SUFFIXES, model_files
+
+    if path.suffix.lower() == ".json":
+        return ((path, "model" if Path(path.stem).suffix.lower() in PLAN_SUFFIXES else "profile"),)
+    return tuple((file, "model") for file in model_files(path))
