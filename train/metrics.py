@@ -31,18 +31,27 @@ def _check(scores: Sequence[float], labels: Sequence[int]) -> Tuple[np.ndarray, 
 
 
 def threshold_at_eer(scores: Sequence[float], labels: Sequence[int]) -> float:
-    """The ROC threshold where APCER and BPCER are closest (the equal error rate point).
+    """The threshold where APCER and BPCER are closest (the equal error rate point), in the middle of
+    the gap between the scores on either side of it.
 
+    Every threshold in that gap gives the same rates on these scores; the ROC's own point is the
+    gap's upper end, a score itself: with classes apart, the lowest live score, so that live faces
+    scoring a little under the validation ones would fall below it or into the uncertainty band.
     Choose it on validation scores and pass it to ``compute_metrics`` for the test scores.
+
+    >>> threshold_at_eer([0.9, 0.8, 0.2, 0.1], [1, 1, 0, 0])
+    0.5
     """
     scores, labels = _check(scores, labels)
     fpr, tpr, thresholds = require("sklearn.metrics", "train").roc_curve(labels, scores, drop_intermediate=False)
-    return _eer_threshold(thresholds, int(np.argmin(np.abs((1 - tpr) - fpr))))
+    return _eer_threshold(thresholds, int(np.argmin(np.abs((1 - tpr) - fpr))), scores)
 
 
-def _eer_threshold(thresholds: np.ndarray, index: int) -> float:
+def _eer_threshold(thresholds: np.ndarray, index: int, scores: np.ndarray) -> float:
     # sklearn's first threshold (accept nobody) is +inf or max + 1: cap it at a probability.
-    return float(min(thresholds[index], 1.0))
+    upper = float(min(thresholds[index], 1.0))
+    below = scores[scores < upper]
+    return (upper + float(below.max())) / 2 if below.size else upper
 
 
 def threshold_for_apcer(
@@ -123,7 +132,7 @@ def compute_metrics(scores: Sequence[float], labels: Sequence[int], threshold: O
     fpr, tpr, thresholds = metrics.roc_curve(labels, scores, drop_intermediate=False)
     eer_index = int(np.argmin(np.abs((1 - tpr) - fpr)))
     eer = float((fpr[eer_index] + 1 - tpr[eer_index]) / 2)
-    chosen = _eer_threshold(thresholds, eer_index) if threshold is None else float(threshold)
+    chosen = _eer_threshold(thresholds, eer_index, scores) if threshold is None else float(threshold)
     apcer, bpcer = stats.error_rates(labels, scores >= chosen)
     within = tpr[fpr <= 0.01]
     return {

@@ -34,15 +34,16 @@ def test_compute_metrics_by_hand():
 
 def test_without_threshold_the_eer_threshold_of_the_scores_is_used():
     m = compute_metrics(SCORES, LABELS)
-    # at 0.6: attack 0.6 accepted (1/4), live 0.3 rejected (1/4): the two errors balance
-    assert m["threshold"] == pytest.approx(0.6) == threshold_at_eer(SCORES, LABELS)
+    # from 0.6 down to just above 0.4: attack 0.6 accepted (1/4), live 0.3 rejected (1/4): the two errors
+    # balance; the threshold sits in the middle of that gap
+    assert m["threshold"] == pytest.approx(0.5) == threshold_at_eer(SCORES, LABELS)
     assert m["apcer"].value == m["bpcer"].value == m["hter"] == m["eer"] == 0.25
 
 
 def test_perfect_separation_gives_zero_errors_and_unit_auc():
     m = compute_metrics([0.9, 0.8, 0.2, 0.1], [1, 1, 0, 0])
     assert m["hter"] == 0.0 and m["eer"] == 0.0 and m["auc"] == 1.0 and m["tpr_at_fpr_1"] == 1.0
-    assert 0.2 < m["threshold"] <= 0.8
+    assert m["threshold"] == pytest.approx(0.5)  # the middle of the gap, not the lowest live score
 
 
 @pytest.mark.parametrize("target, rejected_above, apcer, bpcer", [
