@@ -10,6 +10,8 @@ DEMO_CHECKPOINT = ASSETS / "demo.safetensors"
 DEMO_RECORDING = ASSETS / "demo.db3"
 """The demo recording: live, print, replay, live, from the synthetic camera through the recorder."""
 DEMO_SEGMENTS = ASSETS / "demo_segments.json"
+SYNTHETIC_FACE = ASSETS / "astronaut_face.png"
+"""The synthetic camera's base face: the texture square cut from the astronaut photo (NASA, public domain)."""
 D435_RECORDING = ASSETS / "d435_office.bag"
 """A real D435 recording of an office corner, nobody in view."""
 

@@ -242,8 +242,7 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
     """A collection staged on the synthetic camera, to try the whole loop before anyone sits down.
 
     Subjects S001, S002, ... each present themselves and one instrument of every attack species of
-    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``). Needs the
-    synthetic camera's extra (scikit-image).
+    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``).
 
     Returns:
         The manifest rows written, in order.

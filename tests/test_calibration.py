@@ -86,7 +86,6 @@ def test_profile_with_impossible_threshold_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_calibration_on_the_synthetic_camera_holds_on_a_fresh_seed():
-    pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
     from mmdg_edge.calibration import collect_scores
     from mmdg_edge.detector import Detector
     from mmdg_edge.sensors.synthetic import SyntheticCamera

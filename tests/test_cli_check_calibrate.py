@@ -5,11 +5,10 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.calibration import DeviceProfile  # noqa: E402
-from mmdg_edge.cli import main  # noqa: E402
-from mmdg_edge.sensors.synthetic import SyntheticCamera  # noqa: E402
+from mmdg_edge.calibration import DeviceProfile
+from mmdg_edge.cli import main
+from mmdg_edge.sensors.synthetic import SyntheticCamera
 
 
 def _write(folder, classes, count, seed):

@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.checkpoint import read_metadata  # noqa: E402
-from mmdg_edge.assets import ASSETS  # noqa: E402
-from mmdg_edge.detector import Detector  # noqa: E402
-from mmdg_edge.sensors.synthetic import render_frameset  # noqa: E402
+from mmdg_edge.checkpoint import read_metadata
+from mmdg_edge.assets import ASSETS
+from mmdg_edge.detector import Detector
+from mmdg_edge.sensors.synthetic import render_frameset
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.cli import main  # noqa: E402
-from mmdg_edge.collection import (  # noqa: E402
+from mmdg_edge.cli import main
+from mmdg_edge.collection import (
     Capture, capture_crops, collect, forget_subject, load_manifest, load_or_split, split_collection,
 )
 
