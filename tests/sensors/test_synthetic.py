@@ -54,7 +54,7 @@ def test_framesets_validate_with_one_pinhole_camera_for_all_streams():
     assert fs.intrinsics["rgb"] == fs.intrinsics["depth"] == fs.intrinsics["ir"]
     assert (fs.intrinsics["depth"].fx, fs.intrinsics["depth"].ppx, fs.intrinsics["depth"].ppy) == (615.0, 320.0, 240.0)
     assert fs.color_aligned_to_depth and fs.depth_to_color.translation == (0.0, 0.0, 0.0)
-    assert fs.serial == "SYNTH-2" and fs.depth_scale_m == 0.001 and fs.metadata["source"] == "synthetic"
+    assert fs.serial == "SYNTH-1" and fs.depth_scale_m == 0.001 and fs.metadata["source"] == "synthetic"
     assert fs.origin == "synthetic" and fs.received_s is None and camera.is_realtime is False
     assert fs.frame_numbers == {"rgb": 1, "depth": 1, "ir": 1}
     assert fs.timestamps_ms["depth"] == pytest.approx(1000 / 30)
@@ -244,3 +244,19 @@ def test_the_synthetic_camera_renders_the_same_without_scikit_image():
     with open_source("synthetic", seed=3, num_frames=2) as camera:
         here = hashlib.sha256(b"".join(fs.rgb.tobytes() + fs.ir.tobytes() for fs in camera)).hexdigest()
     assert result.stdout.split() == [here, "False"]
+
+
+def test_one_camera_has_one_serial_whatever_the_domain_or_presentation():
+    """``collect`` (domain 1) and ``live``/``check`` (domains 0-3) see one camera: a profile holds for both."""
+    from mmdg_edge.sensors.synthetic import presentation
+
+    with open_source("synthetic", seed=0, num_frames=12) as camera:
+        framesets = list(camera)
+    assert {fs.metadata["truth"]["domain"] for fs in framesets} == {0, 1, 2, 3}
+    with open_source("synthetic", **presentation("S002", "print", "print-01", frames=1)) as camera:
+        framesets += list(camera)
+    assert {fs.serial for fs in framesets} == {"SYNTH-1"}
+    with open_source("synthetic", config=SyntheticConfig(serial="SYNTH-7"), num_frames=1) as camera:
+        assert next(iter(camera)).serial == "SYNTH-7"
+    with pytest.raises(ValueError, match="SyntheticConfig.serial"):
+        SyntheticConfig(serial="")
