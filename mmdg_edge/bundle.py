@@ -13,10 +13,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from .errors import MMDGEdgeError
-from .signing import file_sha256, load_signed_json
+from .signing import file_sha256, load_signed_json, sign_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 BUNDLE_FILE = "bundle.json"
@@ -81,6 +81,23 @@ def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = No
     model = _checked(folder, entry.get("model") if isinstance(entry, dict) else None, f"{precision} model")
     profile = _checked(folder, entry.get("profile"), f"{precision} profile")
     return BundleEntry(model, entry["model"]["sha256"], profile, entry["profile"]["sha256"])
+
+
+def sign_bundle(folder: PathLike, private_key: Any) -> List[Path]:
+    """Sign every model and profile a bundle lists (each checked against its digest first), then the index.
+
+    Returns:
+        The signature files written, the index's last.
+
+    Raises:
+        BundleError: what ``read_bundle`` refuses (no index, a missing or changed file).
+    """
+    folder = Path(folder)
+    written = []
+    for precision in PRECISIONS:
+        entry = read_bundle(folder, precision)
+        written += [sign_file(entry.model, private_key, "model"), sign_file(entry.profile, private_key, "profile")]
+    return written + [sign_file(folder / BUNDLE_FILE, private_key, "bundle")]
 
 
 def write_index(folder: PathLike, index: Dict[str, Any]) -> Path:

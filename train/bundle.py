@@ -17,12 +17,12 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..bundle import entry, write_index
+from ..bundle import entry, sign_bundle, write_index
 from ..calibration import calibrate_on_collection, collection_scores
 from ..collection import load_manifest, manifest_sha256, splits_for_model
 from ..engines.export import export_onnx, quantize_onnx
 from ..engines.onnxruntime_engine import OnnxRuntimeEngine
-from ..signing import file_sha256, load_private_key, sign_file
+from ..signing import file_sha256, load_private_key
 from ..version import __version__
 from .reporting import save_det_plot
 
@@ -79,10 +79,7 @@ def _write_bundle(checkpoint: Path, collection: PathLike, output: Path, target_a
         "plot": entry(output, plot),
     })
     if private is not None:
-        for precision, (model_name, profile_name) in _MODELS.items():
-            sign_file(output / model_name, private, "model")
-            sign_file(output / profile_name, private, "profile")
-        sign_file(index, private, "bundle")
+        sign_bundle(output, private)
     return index
 
 

@@ -164,18 +164,31 @@ def keygen_command(output: str) -> None:
 
 
 @click.command("sign")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The private key (NAME.key from `mmdg-edge keygen`).")
 def sign_command(files, key_path: str) -> None:
-    """Sign model files and device profiles (writes FILE.sig beside each; prints their paths).
+    """Sign bundles, model files and device profiles (writes FILE.sig beside each; prints their paths).
 
-    A .json file is signed as a device profile, anything else as a model. A detector given the
-    public key (`--trusted-key NAME.pub`) then refuses any model or profile this key did not sign.
+    A folder is a bundle: its models, profiles and bundle.json are signed. A file named bundle.json
+    is signed as a bundle index, any other .json file as a device profile, anything else as a model.
+    A detector given the public key (`--trusted-key NAME.pub`) then refuses any of them this key did
+    not sign.
     """
+    from pathlib import Path
+
+    from ..bundle import BUNDLE_FILE, sign_bundle
     from ..signing import load_private_key, sign_file
 
     with sdk_errors():
         key = load_private_key(key_path)
-        for path in files:
-            click.echo(str(sign_file(path, key, "profile" if path.endswith(".json") else "model")))
+        for name in files:
+            path = Path(name)
+            if path.is_dir():
+                written = sign_bundle(path, key)
+            elif path.name == BUNDLE_FILE:
+                written = [sign_file(path, key, "bundle")]
+            else:
+                written = [sign_file(path, key, "profile" if path.suffix == ".json" else "model")]
+            for signature in written:
+                click.echo(str(signature))
