@@ -21,7 +21,7 @@ import numpy as np
 
 from ..checkpoint import METADATA_KEY
 from ..errors import EngineError, EngineMismatch, require
-from ..signing import file_sha256
+from ..digest import file_sha256
 from ..version import __version__
 from ._onnx_props import read_onnx_properties
 from .base import CROPS_SAMPLE_SHAPE, EXPORT_KEY, INPUT_NAMES, OUTPUT_NAME, Engine, parse_model_metadata

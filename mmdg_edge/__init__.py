@@ -15,6 +15,7 @@ from .align import AlignConfig, FaceAligner
 from .detector import Detector, DetectorConfig, StreamResult
 from .engines import available_engines, create_engine, select_engine
 from .errors import (
+    BundleError,
     CheckpointError,
     DeviceDisconnected,
     EngineError,
@@ -22,6 +23,8 @@ from .errors import (
     FrameTimeout,
     MissingDependency,
     MMDGEdgeError,
+    ProfileMismatch,
+    SignatureError,
     SourceError,
     require,
 )
@@ -31,9 +34,9 @@ from .sensors import open_source
 from .version import __version__
 
 __all__ = [
-    "AlignConfig", "CheckpointError", "Detector", "DetectorConfig", "DeviceDisconnected", "EngineError",
-    "EngineMismatch", "Extrinsics", "FaceAligner", "FaceCrops", "FaceQuality", "FrameSet", "FrameTimeout",
-    "Intrinsics", "MMDGEdgeError", "MODALITIES", "MissingDependency", "PreprocessConfig", "SourceError",
-    "StreamResult", "Verdict", "__version__", "available_engines", "create_engine", "encode", "open_source",
-    "require", "select_engine",
+    "AlignConfig", "BundleError", "CheckpointError", "Detector", "DetectorConfig", "DeviceDisconnected",
+    "EngineError", "EngineMismatch", "Extrinsics", "FaceAligner", "FaceCrops", "FaceQuality", "FrameSet",
+    "FrameTimeout", "Intrinsics", "MMDGEdgeError", "MODALITIES", "MissingDependency", "PreprocessConfig",
+    "ProfileMismatch", "SignatureError", "SourceError", "StreamResult", "Verdict", "__version__", "available_engines",
+    "create_engine", "encode", "open_source", "require", "select_engine",
 ]

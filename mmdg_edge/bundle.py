@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from .errors import MMDGEdgeError
-from .signing import file_sha256, load_signed_json, sign_file
+from .digest import file_sha256
+from .errors import BundleError
+from .signing import load_signed_json, sign_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = "mmdg-edge-bundle/1"
 PRECISIONS = ("fp32", "int8")
-
-
-class BundleError(MMDGEdgeError):
-    """A bundle folder is incomplete, malformed, or holds a file changed since it was bundled."""
 
 
 @dataclass(frozen=True)

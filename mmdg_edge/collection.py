@@ -27,8 +27,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from .digest import file_sha256
 from .frames import FrameSet
-from .signing import file_sha256
 from .version import __version__
 
 logger = logging.getLogger(__name__)

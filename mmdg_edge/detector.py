@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Optional, Set, 
 import numpy as np
 
 from .assets import DEMO_MODEL, bundled
-from .bundle import BundleError, is_bundle, read_bundle
-from .calibration import DeviceProfile, ProfileMismatch
+from .bundle import is_bundle, read_bundle
+from .errors import BundleError, ProfileMismatch
 from .frames import MODALITIES, FrameSet, Verdict
 from .freshness import FreshnessConfig, StreamGuard, check_frameset
 from .physics import DEPTH_CHECKS, IR_CHECKS, PhysicsConfig, check_physics
 from .preprocess import PreprocessConfig, encode
+from .profile import DeviceProfile
 from .temporal import SessionDecision, SessionTracker, TemporalConfig
 
 if TYPE_CHECKING:

@@ -41,6 +41,14 @@ class SignatureError(MMDGEdgeError):
     """A file that must be signed by a trusted key is unsigned, signed by another key, or changed since."""
 
 
+class ProfileMismatch(MMDGEdgeError):
+    """A device profile belongs to another camera or another model file, or is malformed."""
+
+
+class BundleError(MMDGEdgeError):
+    """A bundle folder is incomplete, malformed, or holds a file changed since it was bundled."""
+
+
 def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or explain how to install it.
 

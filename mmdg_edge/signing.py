@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .digest import file_sha256
 from .errors import SignatureError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -31,15 +32,6 @@ def signature_path(path: PathLike) -> Path:
     """``model.onnx`` → ``model.onnx.sig``."""
     path = Path(path)
     return path.with_name(path.name + ".sig")
-
-
-def file_sha256(path: PathLike) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _message(role: str, sha256: str) -> bytes:

@@ -117,3 +117,21 @@ print("torch" in sys.modules or "open_clip" in sys.modules)
     assert engine == "OnnxRuntimeEngine" and count == "36" and scored == "36", result.stdout
     assert "'live'" in statuses and "'attack'" in statuses
     assert result.stdout.splitlines()[1] == "False"
+
+
+def test_the_detector_reads_profiles_without_the_calibration_code():
+    assert "mmdg_edge.calibration" not in imports_of("mmdg_edge.detector")
+    for module in ("mmdg_edge.profile", "mmdg_edge.digest", "mmdg_edge.signing", "mmdg_edge.bundle"):
+        assert not imports_of(module) & {"mmdg_edge.detector", "mmdg_edge.calibration"}, module
+    assert imports_of("mmdg_edge.digest") == set()
+
+
+def test_every_error_type_is_exported_from_the_package_root():
+    import mmdg_edge
+    from mmdg_edge import errors
+
+    defined = {name for name, value in vars(errors).items()
+               if isinstance(value, type) and issubclass(value, errors.MMDGEdgeError)}
+    assert {"ProfileMismatch", "BundleError", "SignatureError"} <= defined
+    assert defined <= set(mmdg_edge.__all__)
+    assert all(getattr(mmdg_edge, name) is getattr(errors, name) for name in defined)

@@ -12,7 +12,7 @@ from mmdg_edge.bundle import entry, write_index
 from mmdg_edge.calibration import calibrate_scores, create_profile
 from mmdg_edge.cli import main
 from mmdg_edge.errors import SignatureError
-from mmdg_edge.signing import file_sha256
+from mmdg_edge.digest import file_sha256
 
 
 def _run(*args):

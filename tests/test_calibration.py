@@ -4,14 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from mmdg_edge.calibration import (
-    DeviceProfile,
-    ProfileMismatch,
-    accepts,
-    calibrate_scores,
-    create_profile,
-    threshold_for_apcer,
-)
+from mmdg_edge.calibration import accepts, calibrate_scores, create_profile, threshold_for_apcer
+from mmdg_edge.errors import ProfileMismatch
+from mmdg_edge.profile import DeviceProfile
 
 
 def test_threshold_lets_through_at_most_the_target_share_of_attacks():

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 
-from mmdg_edge.calibration import DeviceProfile
+from mmdg_edge.profile import DeviceProfile
 from mmdg_edge.cli import main
 from mmdg_edge.sensors.synthetic import SyntheticCamera
 

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from mmdg_edge.align import AlignResult as _Result
-from mmdg_edge.calibration import ProfileMismatch, calibrate_scores, create_profile
+from mmdg_edge.calibration import calibrate_scores, create_profile
 from mmdg_edge.detector import Detector, DetectorConfig
+from mmdg_edge.errors import ProfileMismatch
 from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet
 from mmdg_edge.geometry import inner_box, region
 from mmdg_edge.preprocess import encode

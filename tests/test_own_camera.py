@@ -174,8 +174,8 @@ def test_the_whole_loop_ends_in_a_bundle_the_kiosk_loads_and_that_refuses_a_chan
     held_out = json.loads((bundle / "report.json").read_text())
     assert held_out["fp32"]["test_subjects"]["bpcer"]["trials"] > 0 and index["manifest_sha256"]
     from mmdg_edge import Detector
-    from mmdg_edge.bundle import BundleError
-    from mmdg_edge.signing import file_sha256
+    from mmdg_edge import BundleError
+    from mmdg_edge.digest import file_sha256
 
     assert index["models"]["int8"]["model"]["sha256"] == file_sha256(bundle / "model.int8.onnx")
     detector = Detector.load(bundle, precision="int8", trusted_key=tmp_path / "kiosk.pub")

@@ -20,9 +20,10 @@ import numpy as np
 from ..bundle import entry, sign_bundle, write_index
 from ..calibration import calibrate_on_collection, collection_scores
 from ..collection import load_manifest, manifest_sha256, splits_for_model
+from ..digest import file_sha256
 from ..engines.export import export_onnx, quantize_onnx
 from ..engines.onnxruntime_engine import OnnxRuntimeEngine
-from ..signing import file_sha256, load_private_key
+from ..signing import load_private_key
 from ..version import __version__
 from .reporting import save_det_plot
 

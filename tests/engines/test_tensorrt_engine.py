@@ -28,7 +28,7 @@ from mmdg_edge.engines.tensorrt_engine import (
 from mmdg_edge.errors import EngineError, EngineMismatch
 from mmdg_edge.frames import MODALITIES
 from mmdg_edge.preprocess import PreprocessConfig
-from mmdg_edge.signing import file_sha256
+from mmdg_edge.digest import file_sha256
 
 
 def metadata():

@@ -17,8 +17,7 @@ from mmdg_edge.calibration import accepts, calibrate_scores, collect_scores, cre
 from mmdg_edge.detector import Detector, DetectorConfig
 from mmdg_edge.engines import create_engine
 from mmdg_edge.engines.base import Engine
-from mmdg_edge.errors import SignatureError
-from mmdg_edge.calibration import ProfileMismatch
+from mmdg_edge.errors import ProfileMismatch, SignatureError
 from mmdg_edge.frames import FaceQuality, Verdict
 from mmdg_edge.sensors.synthetic import Segment, render_frameset, render_sequence
 from mmdg_edge.temporal import SessionTracker

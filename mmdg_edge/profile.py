@@ -1,0 +1,138 @@
+"""A device profile: one camera's calibrated operating point, bound to one model file.
+
+``mmdg-edge calibrate`` writes it (``calibration.py``); ``Detector.load(profile=...)`` reads it and
+checks it here against the engine's model file and, per frameset, the camera. It lives apart from
+calibration so the detector reads profiles without importing the calibration code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from .errors import ProfileMismatch
+from .stats import Rate
+
+__all__ = ["PROFILE_FORMAT", "CalibrationReport", "DeviceProfile"]
+
+PROFILE_FORMAT = 2
+"""2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
+checkpoint's weights, which every export of one checkpoint shares)."""
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """The operating point and the rates the detector will have there on the calibration captures."""
+
+    threshold: float
+    uncertainty_band: float
+    target_apcer: float
+    apcer: Rate
+    bpcer: Rate
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {f.name: (getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Rate)
+                         else getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A calibrated operating point for one camera and one model file."""
+
+    report: CalibrationReport
+    camera_serial: str
+    camera_firmware: str
+    model_sha256: str
+    model_precision: str
+    created: str
+    format_version: int = PROFILE_FORMAT
+
+    def __post_init__(self) -> None:
+        report = self.report
+        for name in ("threshold", "uncertainty_band", "target_apcer"):
+            value = getattr(report, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ProfileMismatch(f"DeviceProfile.{name}: expected a number, got {value!r}")
+        if not 0.0 < report.threshold < 1.0 or not 0.0 <= report.uncertainty_band < 0.5:
+            raise ProfileMismatch(f"DeviceProfile: threshold must be in (0, 1) and uncertainty_band in [0, 0.5), got "
+                                  f"{report.threshold} and {report.uncertainty_band}")
+        if self.format_version != PROFILE_FORMAT:
+            raise ProfileMismatch(f"DeviceProfile: format {self.format_version}, this SDK reads {PROFILE_FORMAT}; "
+                                  "calibrate again with this SDK")
+
+    @property
+    def threshold(self) -> float:
+        return self.report.threshold
+
+    @property
+    def uncertainty_band(self) -> float:
+        return self.report.uncertainty_band
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "report": self.report.to_dict()}
+
+    def save(self, path: PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None) -> "DeviceProfile":
+        """Read a profile; any malformed file raises ProfileMismatch naming the problem.
+
+        Args:
+            path: the profile JSON.
+            trusted_key: an Ed25519 public key object (``signing.load_public_key``): the bytes read
+                must then carry its "profile" signature (SignatureError otherwise).
+            sha256: the digest the bytes read must have (a bundle's index lists it).
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
+        from .signing import load_signed_json
+
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ProfileMismatch(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
+
+        return cls.from_dict(load_signed_json(data, path, trusted_key, "profile", ProfileMismatch), str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "device profile") -> "DeviceProfile":
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ProfileMismatch(f"{source}: expected keys {sorted(names)}, got {got}")
+        try:
+            report = dict(data["report"])
+            report = CalibrationReport(**{**report, "apcer": Rate.from_dict(report["apcer"]),
+                                          "bpcer": Rate.from_dict(report["bpcer"])})
+            return cls(**{**data, "report": report})
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ProfileMismatch(f"{source}: invalid device profile ({exc})") from exc
+
+    def check_model(self, engine: Any) -> None:
+        """Refuse an engine that runs another model file, or the same file at another precision."""
+        digest = getattr(engine, "model_sha256", None)
+        if digest is None:
+            raise ProfileMismatch("a device profile binds a model file, and this engine runs no file it can name "
+                                  "(an in-memory model); load the model from its file")
+        if digest != self.model_sha256 or engine.precision != self.model_precision:
+            raise ProfileMismatch(
+                f"device profile was calibrated for model file {self.model_sha256[:12]}… ({self.model_precision}), "
+                f"this engine runs {digest[:12]}… ({engine.precision}); calibrate again for this model file"
+            )
+
+    def check_camera(self, serial: str) -> None:
+        if serial != self.camera_serial:
+            raise ProfileMismatch(
+                f"device profile is for camera {self.camera_serial!r}, this frame comes from {serial!r}; "
+                "calibrate this camera"
+            )
