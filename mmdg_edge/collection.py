@@ -202,8 +202,11 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
         The manifest row written.
 
     Raises:
-        ValueError: bad ids, an instrument on bona fide or none on an attack, or fewer framesets
-            than asked for. Whatever stops a recording (an error, Ctrl-C) deletes its partial file.
+        ValueError: bad ids, an instrument on bona fide or none on an attack, fewer framesets
+            than asked for, or a recording where most framesets show no face the aligner accepts
+            (it is deleted: training and calibration would count it as a few framesets, not as
+            the presentation it was meant to be). Whatever stops a recording (an error, Ctrl-C)
+            deletes its partial file.
     """
     from .sensors.recorder import record
 
@@ -233,6 +236,12 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
                       instrument=instrument, camera_serial=sample.serial,
                       camera_firmware=str(sample.metadata.get("firmware", "")), frames=written,
                       time=datetime.now(timezone.utc).isoformat(timespec="seconds"), sdk_version=__version__)
+    faces = len(capture_crops(folder, capture).images)  # cached: training and calibration read these crops
+    if 2 * faces < written:
+        _delete_capture(folder, capture)
+        raise ValueError(f"{capture.file}: {written - faces} of {written} framesets show no face the aligner accepts "
+                         f"(out of view, too far, too dark or blurred); it was deleted and nothing was added to the "
+                         f"manifest: check the presentation and collect {subject} {species} again")
     with (folder / MANIFEST).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(asdict(capture)) + "\n")
     return capture
@@ -259,12 +268,23 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
     return captures
 
 
+def _delete_capture(folder: Path, capture: Capture) -> None:
+    """A recording and its cached crops."""
+    for cached in (folder / CACHE).glob(f"{capture.sha256}-*.npz"):
+        cached.unlink()
+    (folder / capture.file).unlink(missing_ok=True)
+
+
 def forget_subject(folder: PathLike, subject: str) -> int:
     """Delete one subject's recordings, their cached crops and their manifest rows; returns how many recordings.
 
     Recordings in ``recordings/`` that no manifest row lists and whose name starts with the
     subject's id (left by a crash mid-recording) go too. The splits are deleted as well (they name
     the subject); the next run draws them again. An interrupted run can simply be run again.
+
+    Raises:
+        ValueError: the collection holds nothing of this subject (a mistyped id must not pass for
+            a deletion).
     """
     folder = Path(folder)
     check_id("subject", subject)
@@ -272,6 +292,11 @@ def forget_subject(folder: PathLike, subject: str) -> int:
     gone = [c for c in captures if c.subject == subject]
     kept = [c for c in captures if c.subject != subject]
     listed = {c.file for c in captures}
+    orphans = [p for p in (folder / RECORDINGS).glob(f"{subject}_*.db3") if f"{RECORDINGS}/{p.name}" not in listed]
+    if not gone and not orphans:
+        known = sorted({c.subject for c in captures})
+        raise ValueError(f"subject {subject!r}: no recordings of it in {folder} (its subjects: "
+                         f"{', '.join(known) or 'none'}); nothing was deleted")
     for capture in gone:
         for cached in (folder / CACHE).glob(f"{capture.sha256}-*.npz"):
             cached.unlink()
@@ -279,9 +304,8 @@ def forget_subject(folder: PathLike, subject: str) -> int:
     _replace_text(folder / MANIFEST, "".join(json.dumps(asdict(c)) + "\n" for c in kept))
     for capture in gone:
         (folder / capture.file).unlink(missing_ok=True)
-    for orphan in (folder / RECORDINGS).glob(f"{subject}_*.db3"):
-        if f"{RECORDINGS}/{orphan.name}" not in listed:
-            orphan.unlink()
+    for orphan in orphans:
+        orphan.unlink()
     return len(gone)
 
 
