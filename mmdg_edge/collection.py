@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .digest import file_sha256
+from .errors import CaptureRefused
 from .frames import FrameSet
 from .version import __version__
 
@@ -202,11 +203,11 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
         The manifest row written.
 
     Raises:
-        ValueError: bad ids, an instrument on bona fide or none on an attack, fewer framesets
-            than asked for, or a recording where most framesets show no face the aligner accepts
-            (it is deleted: training and calibration would count it as a few framesets, not as
-            the presentation it was meant to be). Whatever stops a recording (an error, Ctrl-C)
-            deletes its partial file.
+        ValueError: bad ids, an instrument on bona fide or none on an attack, or fewer framesets
+            than asked for. Whatever stops a recording (an error, Ctrl-C) deletes its partial file.
+        CaptureRefused: a recording where most framesets show no face the aligner accepts (it is
+            deleted: training and calibration would count it as a few framesets, not as the
+            presentation it was meant to be).
     """
     from .sensors.recorder import record
 
@@ -239,7 +240,7 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
     faces = len(capture_crops(folder, capture).images)  # cached: training and calibration read these crops
     if 2 * faces < written:
         _delete_capture(folder, capture)
-        raise ValueError(f"{capture.file}: {written - faces} of {written} framesets show no face the aligner accepts "
+        raise CaptureRefused(f"{capture.file}: {written - faces} of {written} framesets show no face the aligner accepts "
                          f"(out of view, too far, too dark or blurred); it was deleted and nothing was added to the "
                          f"manifest: check the presentation and collect {subject} {species} again")
     with (folder / MANIFEST).open("a", encoding="utf-8") as handle:
@@ -251,7 +252,9 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
     """A collection staged on the synthetic camera, to try the whole loop before anyone sits down.
 
     Subjects S001, S002, ... each present themselves and one instrument of every attack species of
-    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``).
+    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``). A capture
+    ``collect`` refuses (most framesets without a face: the face detector misses some subjects'
+    prints and replays) is left out with a warning, as a deployer would leave out a failed take.
 
     Returns:
         The manifest rows written, in order.
@@ -264,7 +267,10 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
         subject = f"S{n:03d}"
         for species, instrument in [("bona_fide", "")] + [(kind, f"{kind}-{n:02d}") for kind in ATTACK_KINDS]:
             with open_source("synthetic", **presentation(subject, species, instrument, frames)) as camera:
-                captures.append(collect(camera, folder, subject, species, instrument, frames))
+                try:
+                    captures.append(collect(camera, folder, subject, species, instrument, frames))
+                except CaptureRefused as exc:
+                    logger.warning("left out: %s", exc)
     return captures
 
 

@@ -18,7 +18,9 @@ from mmdg_edge.collection import (
 )
 
 pytestmark = pytest.mark.slow
-SUBJECTS = [f"S{i:03d}" for i in range(1, 6)]
+# S004 is left out: the face detector finds its print and replay faces in under half their framesets,
+# so collect refuses those captures (tests/test_collection.py).
+SUBJECTS = ["S001", "S002", "S003", "S005", "S006"]
 
 
 def _plan():
@@ -153,10 +155,10 @@ def test_the_whole_loop_ends_in_a_bundle_the_kiosk_loads_and_that_refuses_a_chan
     best = _run("train", "--data", collection, "--init", "demo", "--epochs", 1, "--batch-size", 8, "--output", run)
     checkpoint = best.stdout.strip()
     assert (collection / "splits.json").is_file()
-    assert checkpoint.endswith("best.safetensors") and "crop cache miss" in best.stderr
+    assert checkpoint.endswith("best.safetensors")
+    assert "crop cache hit" in best.stderr and "crop cache miss" not in best.stderr  # collect cropped every capture
 
     first = _run("eval", checkpoint, "--data", collection, "--format", "json")
-    assert "crop cache miss" in first.stderr  # the test subjects were never cropped before
     evaluated = _run("eval", checkpoint, "--data", collection, "--det", tmp_path / "det.png", "--format", "json")
     report = json.loads(evaluated.stdout)
     assert report["iso"] == json.loads(first.stdout)["iso"]  # the cached crops score as the fresh ones
