@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 import numpy as np
 
 from .profile import CalibrationReport, DeviceProfile
-from .stats import Rate, attacks_needed
+from .stats import Rate, attacks_needed, smallest_showable_apcer
 
 if TYPE_CHECKING:
     from .detector import Detector
 
 __all__ = [
-    "HeldOutReport", "accepts", "calibrate_on_collection", "calibrate_scores", "collect_scores", "collection_scores",
-    "create_profile", "threshold_for_apcer",
+    "HeldOutReport", "accepts", "calibrate_on_collection", "calibrate_scores", "check_attack_sample", "check_collection_sample",
+    "collect_scores",
+    "collection_scores", "create_profile", "threshold_for_apcer",
 ]
 
 
@@ -68,11 +69,7 @@ def calibrate_scores(live_scores: Sequence[float], attack_scores: Sequence[float
     attack = np.asarray(attack_scores, dtype=np.float64)
     if live.size == 0:
         raise ValueError("live_scores: at least one live score is needed to report BPCER")
-    needed = attacks_needed(target_apcer)
-    if attack.size < needed:
-        raise ValueError(f"attack_scores: {attack.size} attack framesets cannot show an APCER of {target_apcer:.2%}: with "
-                         f"no error the 95 % interval's upper bound falls to it only from n = ln 0.025 / ln(1 − target), so at "
-                         f"least {needed} are needed")
+    check_attack_sample(attack.size, target_apcer)
     if not 0.0 <= uncertainty_band < 0.5:
         raise ValueError(f"uncertainty_band: expected a value in [0, 0.5), got {uncertainty_band}")
     acceptance = threshold_for_apcer(attack, target_apcer)
@@ -89,6 +86,34 @@ def calibrate_scores(live_scores: Sequence[float], attack_scores: Sequence[float
         apcer=Rate.from_counts(int(passed.sum()), attack.size),
         bpcer=Rate.from_counts(int((~accepts(live, threshold, uncertainty_band)).sum()), live.size),
     )
+
+
+def check_attack_sample(attacks: int, target_apcer: float, whose: str = "") -> None:
+    """Refuse a target ``attacks`` attack framesets cannot show, naming the target they can show.
+
+    Run it before any work whose result it would refuse (``bundle`` checks the validation subjects'
+    recorded framesets before exporting). ``whose`` says whose framesets they are (" of ...").
+
+    Raises:
+        ValueError: fewer than ``stats.attacks_needed(target_apcer)``.
+    """
+    needed = attacks_needed(target_apcer)
+    if attacks >= needed:
+        return
+    can_show = smallest_showable_apcer(int(attacks))
+    instead = f", or ask for --target-apcer {math.ceil(can_show * 1000) / 1000:g}" if attacks else ""
+    raise ValueError(
+        f"{attacks} attack framesets{whose} cannot show an APCER of {target_apcer:.2%}: with no error the 95 % "
+        f"interval's upper bound falls to the target only from n = ln 0.025 / ln(1 − target), so at least {needed} "
+        f"are needed; {attacks} can show {can_show:.1%} at best (1 − 0.025^(1/n)). Collect {needed - attacks} more"
+        f"{instead}")
+
+
+def check_collection_sample(captures: Sequence[Any], splits: Any, target_apcer: float) -> None:
+    """Before anything is scored or exported: can the validation subjects' recorded attack framesets
+    show the target at all? (Framesets without a face count here; scoring may find fewer.)"""
+    recorded = sum(c.frames for c in splits.of(captures, "val") if c.is_attack)
+    check_attack_sample(recorded, target_apcer, " in the validation subjects' recordings")
 
 
 def create_profile(report: CalibrationReport, *, camera_serial: str, camera_firmware: str, model_sha256: str,
@@ -200,6 +225,7 @@ def calibrate_on_collection(engine: Any, folder: Any, target_apcer: float, uncer
     if len(cameras) != 1:
         raise ValueError(f"the collection holds captures of cameras {cameras}: calibrate one camera at a time")
     splits = splits_for_model(folder, captures, engine.metadata["provenance"], split_seed)
+    check_collection_sample(captures, splits, target_apcer)
     val, test = splits.of(captures, "val"), splits.of(captures, "test")
     val_scores, _ = collection_scores(engine, folder, val)
     live = np.concatenate([s for c, s in zip(val, val_scores) if not c.is_attack])

@@ -155,6 +155,8 @@ class Detector:
         metadata = engine.metadata
         if profile is not None:
             profile.check_model(engine)
+            if not profile.report.target_shown:
+                logger.warning("device profile for camera %r: %s", profile.camera_serial, profile.report.shortfall())
         if aligner is None:
             from .align import FaceAligner
 

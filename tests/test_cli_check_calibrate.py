@@ -67,3 +67,17 @@ def test_calibrate_refuses_too_few_attacks_for_the_target(tmp_path):
 def test_check_of_a_missing_path_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nope.bag")])
     assert result.exit_code == 1 and "nope.bag" in result.output
+
+
+def test_calibrate_warns_on_stderr_when_the_interval_misses_the_target(tmp_path, monkeypatch):
+    from mmdg_edge import calibration
+
+    scores = {"live": [0.9] * 10, "attack": [0.1] * 27 + [0.8] * 3}  # 3/30 attacks pass: 10 %, interval up to 26.5 %
+    monkeypatch.setattr(calibration, "collect_scores", lambda detector, frames, label: (scores[label], 0, "SN1", ""))
+    live, attack = _write(tmp_path / "live", ("live",), 1, seed=2), _write(tmp_path / "attack", ATTACKS, 1, seed=3)
+    out = tmp_path / "p.json"
+    result = CliRunner().invoke(main, ["calibrate", "--live", str(live), "--attack", str(attack), "--target-apcer",
+                                       "0.15", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {out}: APCER 3/30 (10.0%) meets the target 15.0%" in result.stderr
+    assert "warning" not in result.stdout and DeviceProfile.load(out).report.target_shown is False

@@ -213,6 +213,21 @@ def test_a_bundle_that_cannot_be_made_leaves_nothing_behind(collection, tmp_path
     assert not (tmp_path / "bundle").exists()  # so the next try, with a reachable target, can write it
 
 
+def test_a_target_the_validation_attacks_cannot_show_is_refused_before_the_export(collection, tmp_path, monkeypatch):
+    from mmdg_edge.assets import DEMO_CHECKPOINT
+    from mmdg_edge.train import bundle as bundling
+
+    monkeypatch.setattr(bundling, "export_onnx", lambda *args, **kwargs: pytest.fail("exported before refusing"))
+    with pytest.raises(ValueError) as refused:
+        bundling.create_bundle(DEMO_CHECKPOINT, collection, tmp_path / "bundle", target_apcer=0.05)
+    splits = load_or_split(collection, load_manifest(collection))
+    recorded = 6 * sum(1 for f in splits.captures["val"] if "bona_fide" not in f)
+    assert str(refused.value).startswith(f"{recorded} attack framesets in the validation subjects' recordings cannot "
+                                         "show an APCER of 5.00%")
+    assert f"{recorded} can show {1 - 0.025 ** (1 / recorded):.1%} at best" in str(refused.value)
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_calibrate_chooses_on_validation_subjects_and_reports_on_test_subjects(collection, tmp_path):
     result = _run("calibrate", "--data", collection, "--target-apcer", "0.3", "--output", tmp_path / "p.json",
                   "--format", "json")

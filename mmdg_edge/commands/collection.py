@@ -172,6 +172,9 @@ def calibrate_command(folder, live_path, attack_path, target_apcer, band, source
             made = _calibrate_captures(detector, live_path, attack_path, target_apcer, band, source)
             report, text = {"calibration": made.report.to_dict()}, ""
     made.save(output)
+    shortfall = made.report.shortfall()
+    if shortfall:
+        click.echo(f"warning: {output}: {shortfall}", err=True)
     if output_format == "json":
         echo_json({"profile": output, **report})
         return
