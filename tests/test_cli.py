@@ -59,6 +59,20 @@ def test_torch_commands_without_torch_say_what_to_install(args, tmp_path):
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+def test_bench_in_a_kiosk_install_times_onnxruntime_and_names_what_it_skipped(tmp_path):
+    kiosk = ("torch", "open_clip", "onnx", "onnxscript")  # what `pip install -e .` leaves out
+    result = _cli("bench", "--batch", 1, "--iterations", 1, "--warmup", 0, "--format", "json", block=kiosk, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)
+    assert [(r["engine"], r["baseline"], r["speedup"]) for r in rows] == [("onnxruntime", "onnxruntime", 1.0)]
+    assert rows[0]["config"] == "tiny" and "tiny is timed on the demo model" in result.stderr
+    assert 'skipped torch eager: torch is not installed (pip install "mmdg-edge[torch]")' in result.stderr
+    assert "skipped onnxruntime int8: quantising needs the onnx package" in result.stderr
+    paper = _cli("bench", "--checkpoint", "paper", block=kiosk, cwd=tmp_path)
+    assert paper.returncode == 1 and "without torch, bench an ONNX file" in paper.stderr
+    assert "Traceback" not in paper.stderr
+
+
 def test_clip_weights_that_cannot_be_loaded_name_the_local_file_fix(tmp_path):
     from mmdg_edge.errors import CheckpointError
     from mmdg_edge.model import MMDGConfig, create_model

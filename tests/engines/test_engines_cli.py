@@ -133,4 +133,6 @@ def test_benchmark_device_column_uses_lower_case_device_names_for_every_engine()
         BASELINE: "cpu", "onnxruntime": "cpu", "onnxruntime cuda": "cuda", "tensorrt fp16": "cuda",
         "torch cuda": "cuda:0",
     }
-    assert all(line.startswith("toy ") for line in format_table(rows).splitlines()[2:])
+    *table, footer = format_table(rows).splitlines()
+    assert all(line.startswith("toy ") for line in table[2:])
+    assert footer == "×base, max|Δp|, agree: against torch eager at the same batch size, in the same run"
