@@ -160,6 +160,18 @@ def _gpu_ort_providers() -> Tuple[str, ...]:
     return tuple(provider for provider in GPU_ORT_PROVIDERS if provider in available)
 
 
+def model_files(model_path: PathLike) -> Tuple[Path, ...]:
+    """The files an engine reads for ``model_path``: the file itself and, for a TensorRT plan, its
+    sidecar (which sets the threshold, preprocessing and precision), so a signature check can
+    cover all of them before any is parsed."""
+    path = Path(model_path)
+    if path.suffix.lower() in PLAN_SUFFIXES:
+        from .tensorrt_engine import sidecar_path
+
+        return path, sidecar_path(path)
+    return (path,)
+
+
 def create_engine(name: str, model_path: PathLike, **options: Any) -> Engine:
     """Create an inference engine by name, or the best one for the file and machine with ``"auto"``.
 
@@ -202,5 +214,6 @@ __all__ = [
     "available_engines",
     "create_engine",
     "list_engines",
+    "model_files",
     "select_engine",
 ]

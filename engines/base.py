@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -117,7 +118,7 @@ def _load_json_property(properties: Mapping[str, str], key: str, source: str) ->
         )
     try:
         return json.loads(properties[key])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise EngineMismatch(f"{source}: {key!r} metadata is not valid JSON ({exc})") from exc
 
 
@@ -125,8 +126,8 @@ class Engine(ABC):
     """Base class of every inference engine.
 
     Subclasses implement ``_run`` (validated numpy in, probabilities out) and ``precision``, set
-    ``_metadata`` to the checkpoint metadata and ``_model_sha256`` to the digest of the file bytes
-    they loaded, and may override ``close``. Engines are context managers.
+    ``_metadata`` to the checkpoint metadata, ``_model_sha256`` to the digest of the file bytes
+    they loaded and ``_files`` to every file they read with its digest, and may override ``close``. Engines are context managers.
 
     Example:
         >>> with create_engine("onnxruntime", "model.onnx") as engine:  # doctest: +SKIP
@@ -138,6 +139,7 @@ class Engine(ABC):
     def __init__(self) -> None:
         self._metadata: Dict[str, Any] = {}
         self._model_sha256: Optional[str] = None
+        self._files: Tuple[Tuple[Path, str], ...] = ()
         self._closed = False
 
     @property
@@ -155,6 +157,15 @@ class Engine(ABC):
         was given, never from a second read of the file.
         """
         return self._model_sha256
+
+    @property
+    def files(self) -> Tuple[Tuple[Path, str], ...]:
+        """Every file whose content this engine acts on, each with the SHA-256 of the bytes it read.
+
+        The model file, and for a TensorRT plan its sidecar (threshold, preprocessing, precision):
+        what a trusted key's signatures must cover. Empty for an in-memory model.
+        """
+        return self._files
 
     @property
     @abstractmethod

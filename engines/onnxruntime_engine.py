@@ -105,6 +105,7 @@ class OnnxRuntimeEngine(Engine):
         properties = parse_onnx_properties(data, str(self.path))
         self._metadata, self.export_info = parse_model_metadata(properties, str(self.path))
         self._model_sha256 = hashlib.sha256(data).hexdigest()
+        self._files = ((self.path, self._model_sha256),)
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_num_threads
         options.inter_op_num_threads = inter_op_num_threads

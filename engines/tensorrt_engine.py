@@ -184,6 +184,15 @@ def load_sidecar(plan_path: PathLike) -> PlanSidecar:
     Raises:
         EngineMismatch: the sidecar is missing, not JSON, or incomplete/invalid.
     """
+    return read_sidecar(plan_path)[0]
+
+
+def read_sidecar(plan_path: PathLike) -> Tuple[PlanSidecar, str]:
+    """``load_sidecar`` and the SHA-256 of the very bytes it parsed (what a signature must cover).
+
+    Raises:
+        EngineMismatch: the sidecar is missing, not JSON, or incomplete/invalid.
+    """
     path = sidecar_path(plan_path)
     if not path.is_file():
         raise EngineMismatch(
@@ -191,10 +200,11 @@ def load_sidecar(plan_path: PathLike) -> PlanSidecar:
             "preprocessing are unknown. Rebuild it with `mmdg-edge build`."
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EngineMismatch(f"{path}: unreadable sidecar ({exc})") from exc
-    return PlanSidecar.from_dict(data, source=str(path))
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise EngineMismatch(f"{path}: unreadable sidecar ({type(exc).__name__}: {exc})") from exc
+    return PlanSidecar.from_dict(data, source=str(path)), hashlib.sha256(raw).hexdigest()
 
 
 def check_sidecar(
@@ -381,13 +391,14 @@ class TensorRTEngine(Engine):
         self.path = Path(plan_path)
         if not self.path.is_file():
             raise EngineError(f"{self.path}: no such TensorRT plan")
-        self.sidecar = load_sidecar(self.path)
+        self.sidecar, sidecar_sha256 = read_sidecar(self.path)
         trt = require("tensorrt", "tensorrt")
         self._cuda = require("pycuda.driver", "tensorrt")
         device, gpu_name, capability = _gpu_identity(device_index)
         # One read: the bytes checked against the sidecar's digest are the bytes deserialised.
         plan = self.path.read_bytes()
         self._model_sha256 = hashlib.sha256(plan).hexdigest()
+        self._files = ((self.path, self._model_sha256), (sidecar_path(self.path), sidecar_sha256))
         check_sidecar(
             self.sidecar, tensorrt_version=trt.__version__, gpu_name=gpu_name, compute_capability=capability,
             plan_sha256=self._model_sha256, source=str(self.path),

@@ -61,6 +61,7 @@ class TorchEngine(Engine):
         model, metadata = load_checkpoint_bytes(data, source=str(self.path), device="cpu")
         self._setup(model, metadata, device, dtype, compile)
         self._model_sha256 = hashlib.sha256(data).hexdigest()
+        self._files = ((self.path, self._model_sha256),)
 
     @classmethod
     def from_model(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from .digest import file_sha256
 from .errors import BundleError
-from .signing import load_signed_json, sign_file
+from .signing import check_not_before, created_time, load_signed_json, sign_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 BUNDLE_FILE = "bundle.json"
@@ -50,16 +51,19 @@ def _checked(folder: Path, entry: Any, what: str) -> Path:
     return path
 
 
-def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = None) -> BundleEntry:
+def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = None,
+                min_created: Optional[datetime] = None) -> BundleEntry:
     """The model and profile of ``precision`` in a bundle, every listed file checked against its digest.
 
     Args:
         folder: the bundle folder.
         precision: "fp32" or "int8".
         trusted_key: an Ed25519 public key object: bundle.json must then carry its signature.
+        min_created: refuse a bundle created before this time (a rollback to an older signed one).
 
     Raises:
-        BundleError: no bundle.json, a malformed one, a missing file or one changed since bundling.
+        BundleError: no bundle.json, a malformed one, a missing file or one changed since bundling,
+            or one created before ``min_created``.
         SignatureError: with ``trusted_key``, an unsigned or foreign bundle.json.
     """
     folder = Path(folder)
@@ -71,6 +75,8 @@ def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = No
     index = load_signed_json(index_path.read_bytes(), index_path, trusted_key, "bundle", BundleError)
     if not isinstance(index, dict) or index.get("format") != BUNDLE_FORMAT or not isinstance(index.get("models"), dict):
         raise BundleError(f"{index_path}: expected format {BUNDLE_FORMAT} with a models table")
+    created_time(index.get("created"), f"{index_path}: created", BundleError)
+    check_not_before(index["created"], min_created, str(index_path), BundleError)
     models: Dict[str, Any] = index["models"]
     if precision not in models:
         raise BundleError(f"{index_path}: no {precision} model (has {sorted(models)})")

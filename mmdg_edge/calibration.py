@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 
 import numpy as np
 
-from .profile import CalibrationReport, DeviceProfile
+from .profile import MIN_THRESHOLD, CalibrationReport, DeviceProfile
 from .stats import Rate, attacks_needed, smallest_showable_apcer
 
 if TYPE_CHECKING:
@@ -73,11 +73,12 @@ def calibrate_scores(live_scores: Sequence[float], attack_scores: Sequence[float
     if not 0.0 <= uncertainty_band < 0.5:
         raise ValueError(f"uncertainty_band: expected a value in [0, 0.5), got {uncertainty_band}")
     acceptance = threshold_for_apcer(attack, target_apcer)
-    threshold = max(acceptance - uncertainty_band, np.nextafter(0.0, 1.0))
+    # A profile's threshold stays above its band and MIN_THRESHOLD (profile.py): raising it only lets fewer attacks through.
+    threshold = max(acceptance - uncertainty_band, float(np.nextafter(uncertainty_band, 1.0)), MIN_THRESHOLD)
     while accepts(attack, threshold, uncertainty_band).mean() > target_apcer and threshold < 1.0 - uncertainty_band:
         threshold = float(np.nextafter(threshold, 1.0))  # floating-point rounding of acceptance - band
     passed = accepts(attack, threshold, uncertainty_band)
-    if passed.mean() > target_apcer:
+    if passed.mean() > target_apcer or threshold + uncertainty_band >= 1.0:
         top = int((attack >= attack.max()).sum())
         raise ValueError(f"target APCER {target_apcer:.2%} cannot be met: {top} attack framesets score "
                          f"{attack.max():.6f} and no threshold below 1 rejects them")

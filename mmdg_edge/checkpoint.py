@@ -95,7 +95,7 @@ def _metadata_from_header(header: Mapping[str, str], source: str) -> Dict[str, A
         raise CheckpointError(f"{source}: has no {METADATA_KEY!r} metadata; it was not written by mmdg-edge")
     try:
         metadata = json.loads(header[METADATA_KEY])
-    except (TypeError, json.JSONDecodeError) as exc:  # TypeError: not a string in a hand-made header
+    except (TypeError, json.JSONDecodeError, RecursionError) as exc:  # not a string; nested too deep
         raise CheckpointError(f"{source}: metadata is not valid JSON ({exc})") from exc
     validate_metadata(metadata, source=source)
     return metadata
@@ -107,7 +107,7 @@ def _metadata_from_bytes(data: bytes, source: str) -> Dict[str, Any]:
     (header_len,) = struct.unpack("<Q", data[:8])
     try:
         header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{source}: corrupt safetensors file (the header is not JSON: {exc})") from exc
     if not isinstance(header, dict) or not isinstance(header.get("__metadata__", {}), dict):
         raise CheckpointError(f"{source}: corrupt safetensors file (the header or its __metadata__ is not an object)")

@@ -156,7 +156,7 @@ def _read_rows(folder: Path) -> List[Tuple[int, Capture]]:
             if not isinstance(row, dict) or set(row) != names:
                 raise ValueError(f"expected keys {sorted(names)}")
             rows.append((number, Capture(**row)))
-        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"{path}:{number}: not a capture row ({exc})") from exc
     return rows
 
@@ -397,7 +397,7 @@ def load_or_split(folder: PathLike, captures: Sequence[Capture], seed: int = 0) 
     if path.is_file():
         try:
             stored = Splits(**json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, RecursionError) as exc:
             raise ValueError(f"{path}: not a splits file ({exc}); delete it to draw the splits again") from exc
         listed = {f for split in stored.captures.values() for f in split} | set(stored.dropped)
         if stored.seed == seed and listed == files:

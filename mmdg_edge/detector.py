@@ -30,7 +30,7 @@ import numpy as np
 from .assets import DEMO_MODEL, bundled
 from .bundle import is_bundle, read_bundle
 from .errors import BundleError, ProfileMismatch
-from .frames import MODALITIES, FrameSet, Verdict
+from .frames import MAX_PIXELS, MODALITIES, FrameSet, Verdict
 from .freshness import FreshnessConfig, StreamGuard, check_frameset
 from .physics import DEPTH_CHECKS, IR_CHECKS, PhysicsConfig, check_physics
 from .preprocess import PreprocessConfig, encode
@@ -38,6 +38,8 @@ from .profile import DeviceProfile
 from .temporal import SessionDecision, SessionTracker, TemporalConfig
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .align import FaceAligner
     from .engines.base import Engine
 
@@ -60,6 +62,8 @@ class DetectorConfig:
         use_physics: run the depth/IR vetoes (off only to calibrate the model alone).
         physics, freshness, temporal: the vetoes' thresholds, the freshness limits and the
             session votes.
+        max_pixels: the most pixels a frame of any stream may have; a larger one is an error
+            before any work on it (``frames.MAX_PIXELS`` by default).
     """
 
     required: Tuple[str, ...] = MODALITIES
@@ -68,6 +72,7 @@ class DetectorConfig:
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    max_pixels: int = MAX_PIXELS
 
     def __post_init__(self) -> None:
         if isinstance(self.required, str) or not self.required or not set(self.required) <= set(MODALITIES):
@@ -75,6 +80,8 @@ class DetectorConfig:
                              f"{self.required!r}")
         if not 0.0 <= self.uncertainty_band < 0.5:
             raise ValueError(f"DetectorConfig.uncertainty_band: expected a value in [0, 0.5), got {self.uncertainty_band}")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ValueError(f"DetectorConfig.max_pixels: expected a positive int, got {self.max_pixels!r}")
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,8 @@ class Detector:
     def load(
         cls, model: PathLike = "demo", engine: str = "auto", threshold: Optional[float] = None,
         profile: Optional[PathLike] = None, config: DetectorConfig = DetectorConfig(),
-        trusted_key: Optional[PathLike] = None, precision: str = "fp32", **engine_options: Any,
+        trusted_key: Optional[PathLike] = None, precision: str = "fp32",
+        min_created: Optional[Union[str, "datetime"]] = None, **engine_options: Any,
     ) -> "Detector":
         """Create a Detector from a model file or a bundle folder.
 
@@ -207,10 +215,14 @@ class Detector:
             threshold: overrides the profile's and the model's threshold.
             profile: path of a device profile JSON written by ``mmdg-edge calibrate``.
             config: decision settings.
-            trusted_key: an Ed25519 public key (PEM, ``mmdg-edge keygen``); the model file and the
-                profile (and a bundle's index) must then carry signatures by it (``mmdg-edge sign``,
-                ``mmdg-edge bundle --key``), else they are refused.
+            trusted_key: an Ed25519 public key (PEM, ``mmdg-edge keygen``); every file read (the
+                model file, a TensorRT plan's sidecar, the profile, a bundle's index) must then carry
+                a signature by it (``mmdg-edge sign``, ``mmdg-edge bundle --key``), else it is refused
+                before it is parsed.
             precision: a bundle's model to load: "fp32" or "int8" (its profile comes with it).
+            min_created: the oldest profile or bundle accepted (ISO 8601 with UTC offset, or an aware
+                datetime): give the current one's creation time, and an older one, even if signed by
+                the trusted key, is refused as a rollback.
             **engine_options: passed to the engine (e.g. ``intra_op_num_threads``).
 
         Returns:
@@ -226,7 +238,9 @@ class Detector:
             >>> verdict = detector.check(frameset)  # doctest: +SKIP
         """
         from .engines import create_engine
+        from .signing import parse_min_created
 
+        minimum = parse_min_created(min_created)
         key = None
         if trusted_key is not None:
             from .signing import load_public_key
@@ -236,18 +250,22 @@ class Detector:
         if isinstance(model, (str, os.PathLike)) and os.fspath(model) and model != "demo" and is_bundle(model):
             if profile is not None:
                 raise ValueError("profile: a bundle brings its own device profile; pass the bundle alone")
-            bundled_files = read_bundle(model, precision, key)
+            bundled_files = read_bundle(model, precision, key, minimum)
             model, profile = bundled_files.model, bundled_files.profile
             expected_sha256, profile_sha256 = bundled_files.model_sha256, bundled_files.profile_sha256
-        loaded_profile = DeviceProfile.load(profile, key, profile_sha256) if profile is not None else None
+        loaded_profile = DeviceProfile.load(profile, key, profile_sha256, minimum) if profile is not None else None
         path = resolve_model_path(model)
+        verified = {}
+        if key is not None:  # every file the engine will read (a plan's sidecar too), before it is parsed
+            from .engines import model_files
+            from .signing import check_loaded, verify_files
+
+            verified = verify_files(model_files(path), key, "model")
         created = create_engine(engine, path, **engine_options)
         if expected_sha256 is not None and created.model_sha256 != expected_sha256:
             raise BundleError(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
         if key is not None:
-            from .signing import verify
-
-            verify(created.model_sha256, path, key, "model")
+            check_loaded(created.files, verified)
         return cls(created, threshold=threshold, profile=loaded_profile, config=config)
 
     def check(self, frameset: Any) -> Verdict:
@@ -297,7 +315,7 @@ class Detector:
             return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self._threshold)
         common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin="unknown")
         try:
-            frameset.validate()
+            frameset.validate(self.config.max_pixels)
         except ValueError as exc:  # a stream of the wrong shape or dtype: the input, not the SDK, is at fault
             return Verdict("unreliable", f"invalid frameset: {exc}", **common)
         common.update(origin=frameset.origin, frame_number=frameset.frame_number)  # validated from here on

@@ -18,6 +18,11 @@ CROP_SIZE = 224
 
 VERDICT_STATUSES = ("live", "attack", "uncertain", "no_face", "unreliable", "error")
 
+MAX_PIXELS = 4096 * 4096
+"""Default limit of pixels per frame (each stream), twice 4K UHD: a larger frame is refused before
+it is decoded or copied, and by ``FrameSet.validate``, so a crafted file or frameset cannot take
+gigabytes and seconds inside ``Detector.check``. Readers and the detector take another limit as an argument."""
+
 ORIGINS = ("camera", "recording", "images", "synthetic", "unknown")
 """Where a FrameSet comes from. Only "camera" (a real-time sensor, now) may reach a live session;
 the others are replays of some kind and are labelled as such in every verdict."""
@@ -83,6 +88,13 @@ class Extrinsics:
         return cls(tuple(data["rotation"]), tuple(data["translation"]))
 
 
+def check_pixel_count(width: int, height: int, max_pixels: int, what: str) -> None:
+    """Refuse a frame of more than ``max_pixels`` pixels (ValueError naming ``what``), before any work on it."""
+    if width * height > max_pixels:
+        raise ValueError(f"{what}: {width}×{height} = {width * height} pixels exceeds the limit of {max_pixels} per "
+                         "frame (max_pixels)")
+
+
 def _check_image(name: str, value: Any, ndim: int, dtypes: Tuple[type, ...], channels: Optional[int] = None) -> None:
     if not isinstance(value, np.ndarray):
         raise ValueError(f"FrameSet.{name}: expected a numpy array, got {type(value).__name__}")
@@ -142,16 +154,26 @@ class FrameSet:
     metadata: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.validate()
+        # No pixel limit here: a reader given a higher one must be able to build its framesets; the
+        # detector checks its own limit on every frameset before any work.
+        self.validate(max_pixels=None)
 
-    def validate(self) -> None:
-        """Check every field again (fields are mutable); raise ValueError naming the bad one."""
+    def validate(self, max_pixels: Optional[int] = MAX_PIXELS) -> None:
+        """Check every field again (fields are mutable); raise ValueError naming the bad one.
+
+        Args:
+            max_pixels: the most pixels a frame of any stream may have (None: no limit).
+        """
         if self.rgb is not None:
             _check_image("rgb", self.rgb, 3, (np.uint8,), channels=3)
         if self.depth is not None:
             _check_image("depth", self.depth, 2, (np.uint16,))
         if self.ir is not None:
             _check_image("ir", self.ir, 2, (np.uint8, np.uint16))
+        for name in ("rgb", "depth", "ir"):
+            image = getattr(self, name)
+            if image is not None and max_pixels is not None:
+                check_pixel_count(image.shape[1], image.shape[0], max_pixels, f"FrameSet.{name}")
         if self.depth is not None and self.ir is not None and self.depth.shape != self.ir.shape:
             raise ValueError(
                 f"FrameSet.ir: shape {self.ir.shape} differs from depth {self.depth.shape}; depth and IR "

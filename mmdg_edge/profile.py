@@ -11,18 +11,24 @@ import json
 import math
 import os
 from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from .errors import ProfileMismatch
+from .signing import check_not_before, created_time, load_signed_json
 from .stats import Rate
 
-__all__ = ["PROFILE_FORMAT", "CalibrationReport", "DeviceProfile"]
+__all__ = ["MIN_THRESHOLD", "PROFILE_FORMAT", "CalibrationReport", "DeviceProfile"]
 
 PROFILE_FORMAT = 2
 """2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
 checkpoint's weights, which every export of one checkpoint shares)."""
 PathLike = Union[str, "os.PathLike[str]"]
+MIN_THRESHOLD = 1e-6
+"""The lowest threshold a profile may set. Below it the detector calls live any face the model gives
+a one-in-a-million chance, which is how a tampered profile would open the door to everything;
+calibration never goes lower."""
 
 
 @dataclass(frozen=True)
@@ -75,12 +81,21 @@ class DeviceProfile:
             value = getattr(report, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ProfileMismatch(f"DeviceProfile.{name}: expected a number, got {value!r}")
-        if not 0.0 < report.threshold < 1.0 or not 0.0 <= report.uncertainty_band < 0.5:
-            raise ProfileMismatch(f"DeviceProfile: threshold must be in (0, 1) and uncertainty_band in [0, 0.5), got "
-                                  f"{report.threshold} and {report.uncertainty_band}")
+        threshold, band = report.threshold, report.uncertainty_band
+        if not MIN_THRESHOLD <= threshold < 1.0:
+            raise ProfileMismatch(f"DeviceProfile.threshold: expected a value in [{MIN_THRESHOLD}, 1), got {threshold!r}")
+        if not 0.0 <= band < min(threshold, 1.0 - threshold):
+            raise ProfileMismatch(f"DeviceProfile.uncertainty_band: expected a value in [0, {min(threshold, 1 - threshold)!r}) "
+                                  f"(below both distances of the threshold {threshold!r} to 0 and 1), got {band!r}")
+        if not 0.0 < report.target_apcer < 1.0:
+            raise ProfileMismatch(f"DeviceProfile.target_apcer: expected a value in (0, 1), got {report.target_apcer!r}")
+        if report.apcer.value > report.target_apcer:
+            raise ProfileMismatch(f"DeviceProfile: APCER {report.apcer.value!r} ({report.apcer.errors} of "
+                                  f"{report.apcer.trials}) exceeds the target {report.target_apcer!r} it was calibrated for")
         if self.format_version != PROFILE_FORMAT:
             raise ProfileMismatch(f"DeviceProfile: format {self.format_version}, this SDK reads {PROFILE_FORMAT}; "
                                   "calibrate again with this SDK")
+        created_time(self.created, "DeviceProfile.created", ProfileMismatch)
 
     @property
     def threshold(self) -> float:
@@ -100,7 +115,8 @@ class DeviceProfile:
         return path
 
     @classmethod
-    def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None) -> "DeviceProfile":
+    def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None,
+             min_created: Optional[datetime] = None) -> "DeviceProfile":
         """Read a profile; any malformed file raises ProfileMismatch naming the problem.
 
         Args:
@@ -108,18 +124,20 @@ class DeviceProfile:
             trusted_key: an Ed25519 public key object (``signing.load_public_key``): the bytes read
                 must then carry its "profile" signature (SignatureError otherwise).
             sha256: the digest the bytes read must have (a bundle's index lists it).
+            min_created: refuse a profile created before this time (an older one, however well
+                signed, is a rollback; ``signing.parse_min_created``).
         """
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ProfileMismatch(f"{path}: cannot read the device profile ({exc})") from exc
-        from .signing import load_signed_json
-
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
             raise ProfileMismatch(f"{path} changed while it was loaded (its SHA-256 differs from the bundle's)")
 
-        return cls.from_dict(load_signed_json(data, path, trusted_key, "profile", ProfileMismatch), str(path))
+        profile = cls.from_dict(load_signed_json(data, path, trusted_key, "profile", ProfileMismatch), str(path))
+        check_not_before(profile.created, min_created, str(path), ProfileMismatch)
+        return profile
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "device profile") -> "DeviceProfile":

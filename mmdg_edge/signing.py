@@ -2,8 +2,9 @@
 
 Without signatures a profile is bound to a model file by that file's SHA-256, but anyone able to
 write files on the kiosk could replace both. A kiosk given a trusted public key
-(``Detector.load(..., trusted_key=...)``) refuses a model or profile that is unsigned, signed by
-another key, or changed since it was signed. A signature is a small JSON file beside the signed
+(``Detector.load(..., trusted_key=...)``) refuses any file it would act on (a model, a TensorRT
+plan's sidecar, a profile, a bundle's index) that is unsigned, signed by another key, or changed
+since it was signed. A signature is a small JSON file beside the signed
 file (``model.onnx.sig``); it signs the file's SHA-256 and its role, so the detector checks the very
 bytes its engine loaded and a profile's signature cannot pass for a model's.
 """
@@ -14,7 +15,8 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Tuple, Union
+from datetime import datetime
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -119,8 +121,8 @@ def _read_signature(path: Path, source: str, role: str) -> Tuple[dict, bytes]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         signature = base64.b64decode(record["signature"], validate=True)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise SignatureError(f"{path}: not a readable signature ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise SignatureError(f"{path}: not a readable signature ({type(exc).__name__}: {exc})") from exc
     if not isinstance(record, dict) or record.get("format") != SIGNATURE_FORMAT or record.get("algorithm") != "ed25519":
         raise SignatureError(f"{path}: expected format {SIGNATURE_FORMAT} with algorithm ed25519")
     return record, signature
@@ -148,6 +150,77 @@ def verify(sha256: str, path: PathLike, public_key: Any, role: str) -> None:
         raise SignatureError(f"{source} was changed after it was signed (or its signature was forged)") from None
 
 
+def verify_files(paths: Iterable[PathLike], public_key: Any, role: str) -> Dict[Path, str]:
+    """Check every file's ``role`` signature by ``public_key`` before anything parses it.
+
+    Returns:
+        Each file's SHA-256 as verified: ``check_loaded`` then compares what a reader actually
+        read, so a file swapped between this check and the read is refused as well.
+
+    Raises:
+        SignatureError: a file that cannot be read, or one ``verify`` refuses.
+    """
+    verified = {}
+    for path in map(Path, paths):
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            raise SignatureError(f"{path}: cannot be read to check its signature ({exc})") from exc
+        verify(digest, path, public_key, role)
+        verified[path] = digest
+    return verified
+
+
+def check_loaded(loaded: Iterable[Tuple[Path, str]], verified: Dict[Path, str]) -> None:
+    """Refuse unless every file a reader acted on (path, SHA-256 of the bytes read) is one ``verify_files``
+    checked, with the same bytes; and at least one file was read.
+
+    Raises:
+        SignatureError: a file read but never verified, one changed in between, or nothing read.
+    """
+    loaded = tuple(loaded)
+    if not loaded:
+        raise SignatureError("the engine names no file it read (an in-memory model), so no signature can cover it")
+    for path, digest in loaded:
+        if Path(path) not in verified:
+            raise SignatureError(f"{path} was read without its signature being checked")
+        if verified[Path(path)] != digest:
+            raise SignatureError(f"{path} changed while it was loaded (the bytes read are not the signed ones)")
+
+
+def created_time(value: Any, source: str, error: type) -> datetime:
+    """A signed file's ``created`` stamp (ISO 8601 with its UTC offset) as a datetime, or ``error`` naming ``source``."""
+    try:
+        created = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        created = None
+    if created is None or created.tzinfo is None:
+        raise error(f"{source}: expected an ISO 8601 time with its UTC offset, e.g. 2026-01-31T12:00:00+00:00, "
+                    f"got {value!r}")
+    return created
+
+
+def parse_min_created(value: Union[str, datetime, None]) -> Optional[datetime]:
+    """``min_created`` of ``Detector.load``: None, an aware datetime or its ISO 8601 text.
+
+    Raises:
+        ValueError: a time without its UTC offset (ambiguous across time zones) or not a time.
+    """
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, datetime):
+        raise ValueError(f"min_created: expected a time with its UTC offset, got the naive {value.isoformat()}")
+    return created_time(value, "min_created", ValueError)
+
+
+def check_not_before(created: str, minimum: Optional[datetime], source: str, error: type) -> None:
+    """Refuse a profile or bundle created before ``minimum``: one its key signed earlier is still
+    validly signed, so only its age tells a rollback apart."""
+    if minimum is not None and created_time(created, f"{source}: created", error) < minimum:
+        raise error(f"{source} was created {created}, before the minimum {minimum.isoformat()} this detector was "
+                    "given: an older profile or bundle is refused (a rollback); install the current one")
+
+
 def load_signed_json(data: bytes, path: PathLike, public_key: Any, role: str, error: type) -> Any:
     """``data``, read from ``path``, parsed as JSON; first checked for its ``role`` signature when
     ``public_key`` is given (``verify``). Bytes that are not UTF-8 JSON raise ``error`` naming the file."""
@@ -155,5 +228,5 @@ def load_signed_json(data: bytes, path: PathLike, public_key: Any, role: str, er
         verify(hashlib.sha256(data).hexdigest(), path, public_key, role)
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path}: not JSON ({exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise error(f"{path}: not JSON ({type(exc).__name__}: {exc})") from exc

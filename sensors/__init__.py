@@ -34,7 +34,7 @@ def load_segments(path: Optional[Union[str, Path]] = None) -> List[Dict[str, Any
         for segment in segments:
             if not {"kind", "label", "first_frame", "last_frame"} <= set(segment):
                 raise KeyError(f"a segment lacks kind/label/first_frame/last_frame: {segment}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SourceError(f"{path}: not a segment list ({exc})") from exc
     return segments
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, BinaryIO, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import SourceError
-from ..frames import FrameSet
+from ..frames import MAX_PIXELS, FrameSet, check_pixel_count
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +26,93 @@ SUFFIXES = {"rgb": "_rgb", "depth": "_depth", "ir": "_ir"}
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def _read(path: Path, kind: str) -> np.ndarray:
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; DHT, JPG and DAC are not frames
+
+
+def _png_size(head: bytes) -> Optional[Tuple[int, int]]:
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def _bmp_size(head: bytes) -> Optional[Tuple[int, int]]:
+    if head[:2] != b"BM" or len(head) < 26:
+        return None
+    width, height = struct.unpack("<ii", head[18:26])
+    return abs(width), abs(height)  # a negative height is a top-down bitmap
+
+
+def _jpeg_size(handle: BinaryIO) -> Optional[Tuple[int, int]]:
+    handle.seek(0)
+    if handle.read(2) != b"\xff\xd8":
+        return None
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        if marker[1] in (0x01, 0xFF) or 0xD0 <= marker[1] <= 0xD7:  # standalone markers and fill bytes
+            handle.seek(-1 if marker[1] == 0xFF else 0, os.SEEK_CUR)
+            continue
+        length = struct.unpack(">H", handle.read(2) or b"\0\0")[0]
+        if length < 2:
+            return None
+        if marker[1] in _JPEG_FRAME_MARKERS:
+            frame = handle.read(5)
+            return (struct.unpack(">H", frame[3:5])[0], struct.unpack(">H", frame[1:3])[0]) if len(frame) == 5 else None
+        handle.seek(length - 2, os.SEEK_CUR)
+
+
+def _tiff_size(handle: BinaryIO) -> Optional[Tuple[int, int]]:
+    handle.seek(0)
+    head = handle.read(8)
+    order = {b"II*\0": "<", b"MM\0*": ">"}.get(head[:4])
+    if order is None or len(head) < 8:
+        return None
+    handle.seek(struct.unpack(order + "I", head[4:8])[0])
+    count_bytes = handle.read(2)
+    if len(count_bytes) < 2:
+        return None
+    size: Dict[int, int] = {}
+    for _ in range(struct.unpack(order + "H", count_bytes)[0]):
+        entry = handle.read(12)
+        if len(entry) < 12:
+            return None
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength as SHORT or LONG
+            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+def declared_size(path: Path) -> Tuple[int, int]:
+    """(width, height) from an image file's header, read before the image is decoded.
+
+    Raises:
+        SourceError: the file is unreadable, or not PNG, JPEG, BMP or TIFF with a size in its header.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(32)
+            size = _png_size(head) or _bmp_size(head) or _jpeg_size(handle) or _tiff_size(handle)
+    except (OSError, struct.error) as exc:
+        raise SourceError(f"{path}: cannot be read as an image ({exc})") from exc
+    if size is None:
+        raise SourceError(f"{path}: cannot be read as an image (not PNG, JPEG, BMP or TIFF with its size in the header)")
+    return size
+
+
+def _read(path: Path, kind: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     import cv2
 
+    width, height = declared_size(path)
+    try:
+        check_pixel_count(width, height, max_pixels, str(path))
+    except ValueError as exc:
+        raise SourceError(str(exc)) from exc
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise SourceError(f"{path}: cannot be read as an image")
+    if image.shape[:2] != (height, width):
+        raise SourceError(f"{path}: decoded as {image.shape[1]}×{image.shape[0]}, its header says {width}×{height}")
     if kind == "rgb":
         if image.dtype != np.uint8:
             _wrong(path, kind, image)
@@ -68,9 +150,11 @@ def find_triplets(folder: PathLike) -> Dict[str, Dict[str, Path]]:
     return dict(sorted(found.items()))
 
 
-def load_triplet(paths: Dict[str, Path], depth_scale_m: float = 0.001, name: Optional[str] = None) -> FrameSet:
-    """One FrameSet from up to three image files; a file that does not validate raises SourceError."""
-    images = {kind: _read(path, kind) for kind, path in paths.items()}
+def load_triplet(paths: Dict[str, Path], depth_scale_m: float = 0.001, name: Optional[str] = None,
+                 max_pixels: int = MAX_PIXELS) -> FrameSet:
+    """One FrameSet from up to three image files; a file that does not validate, or whose header
+    declares more than ``max_pixels`` pixels (checked before decoding), raises SourceError."""
+    images = {kind: _read(path, kind, max_pixels) for kind, path in paths.items()}
     try:
         return FrameSet(rgb=images.get("rgb"), depth=images.get("depth"), ir=images.get("ir"),
                         depth_scale_m=depth_scale_m, color_aligned_to_depth="depth" in images and "rgb" in images,
@@ -85,6 +169,7 @@ class ImageFolderSource:
     Args:
         folder: a folder of ``NAME_rgb`` / ``NAME_depth`` / ``NAME_ir`` images.
         depth_scale_m: metres per unit of the depth images.
+        max_pixels: the most pixels an image may have, read from its header before it is decoded.
 
     Attributes:
         is_realtime: False; stills are read at the consumer's pace.
@@ -100,9 +185,12 @@ class ImageFolderSource:
 
     is_realtime = False
 
-    def __init__(self, folder: PathLike, depth_scale_m: float = 0.001) -> None:
+    def __init__(self, folder: PathLike, depth_scale_m: float = 0.001, max_pixels: int = MAX_PIXELS) -> None:
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ValueError(f"ImageFolderSource.max_pixels: expected a positive int, got {max_pixels!r}")
         self.folder = Path(folder)
         self.depth_scale_m = depth_scale_m
+        self.max_pixels = max_pixels
         self._triplets: Optional[Dict[str, Dict[str, Path]]] = None
 
     def __enter__(self) -> "ImageFolderSource":
@@ -123,6 +211,6 @@ class ImageFolderSource:
     def __iter__(self) -> Iterator[FrameSet]:
         triplets = self._triplets if self._triplets is not None else find_triplets(self.folder)
         for index, (name, paths) in enumerate(triplets.items()):
-            frameset = load_triplet(paths, self.depth_scale_m, name)
+            frameset = load_triplet(paths, self.depth_scale_m, name, self.max_pixels)
             frameset.frame_numbers = {kind: index for kind in paths}
             yield frameset

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, Iterator, NamedTuple, Optional, Union
 import numpy as np
 
 from ..errors import FrameTimeout, SourceError, require
-from ..frames import Extrinsics, FrameSet, Intrinsics
+from ..frames import MAX_PIXELS, Extrinsics, FrameSet, Intrinsics, check_pixel_count
 from .recorder import FRAMESET_INDEX_METADATA, RECORDER_NAME
 from .registration import align_color_to_depth, is_registered
 
@@ -52,8 +52,24 @@ def _extrinsics(source_profile: Any, target_profile: Any) -> Extrinsics:
     return Extrinsics(tuple(rotation.ravel().tolist()), tuple(float(t) for t in ext.translation))
 
 
-def _pixels(frame: Any, stream: str) -> np.ndarray:
-    """Copy the pixels out now: held librealsense frames starve its frame pool."""
+def _pixels(frame: Any, stream: str, max_pixels: int) -> np.ndarray:
+    """Copy the pixels out now: held librealsense frames starve its frame pool.
+
+    pyrealsense2 shapes the array from the stream's declared size, not from the buffer it holds: a
+    recording that declares a larger image than its frames carry would have the copy read past the
+    buffer (other heap memory, or a crash). The declared size is checked against the limit and the
+    buffer's actual size first.
+    """
+    video = frame.as_video_frame()
+    width, height, bpp, stride = (video.get_width(), video.get_height(), video.get_bytes_per_pixel(),
+                                  video.get_stride_in_bytes())
+    try:
+        check_pixel_count(width, height, max_pixels, f"{stream} frame {frame.get_frame_number()}")
+    except ValueError as exc:
+        raise SourceError(str(exc)) from exc
+    if bpp < 1 or stride < width * bpp or frame.get_data_size() < stride * height:
+        raise SourceError(f"{stream} frame {frame.get_frame_number()}: declares {width}×{height} at {bpp} bytes per "
+                          f"pixel (row stride {stride}), {stride * height} bytes, but holds {frame.get_data_size()}")
     data = np.asanyarray(frame.get_data())
     if stream == "color" and data.ndim == 3 and str(frame.get_profile().format()).endswith("bgr8"):
         data = data[..., ::-1]
@@ -97,9 +113,10 @@ class _StreamReader:
     finished).
     """
 
-    def __init__(self, rs: Any, device: Any, stream: str, path: Path, tagged: bool, max_stall_ms: int) -> None:
+    def __init__(self, rs: Any, device: Any, stream: str, path: Path, tagged: bool, max_stall_ms: int,
+                 max_pixels: int) -> None:
         self.stream = stream
-        self._rs, self._path, self._max_stall_ms = rs, path, max_stall_ms
+        self._rs, self._path, self._max_stall_ms, self._max_pixels = rs, path, max_stall_ms, max_pixels
         self._playback = device.as_playback()
         self._playback.set_real_time(False)
         self._sensor, self.profile = _stream_profiles(device)[stream]
@@ -125,7 +142,7 @@ class _StreamReader:
             index = None
             if self._index_key is not None and frame.supports_frame_metadata(self._index_key):
                 index = int(frame.get_frame_metadata(self._index_key))
-            item = _Frame(_pixels(frame, self.stream), int(frame.get_frame_number()), float(frame.get_timestamp()),
+            item = _Frame(_pixels(frame, self.stream, self._max_pixels), int(frame.get_frame_number()), float(frame.get_timestamp()),
                           index)
         except Exception as exc:  # a librealsense thread: handed to the consumer, raised there
             self._error = exc
@@ -201,6 +218,8 @@ class PlaybackSource:
             frame anyway.
         max_stall_ms: how long to wait for a stream's next frame, while playback has not reported the
             stream's end, before ``FrameTimeout``.
+        max_pixels: the most pixels a stream's frame may have, checked on the declared stream sizes
+            when the file opens and on every frame before its pixels are copied.
 
     Attributes:
         is_realtime: False; a recording is read at the consumer's pace.
@@ -209,22 +228,27 @@ class PlaybackSource:
             frame of their stream was paired instead, or left over when another stream ended first).
 
     Raises:
-        SourceError: missing file, directory, empty, truncated, corrupt or non-RealSense file.
+        SourceError: missing file, directory, empty, truncated, corrupt or non-RealSense file, or one
+            whose streams or frames are larger than ``max_pixels`` or than the data they hold, or
+            whose depth units are not a scale in (0, 1) metres.
     """
 
     is_realtime = False
 
     def __init__(self, path: PathLike, align: bool = True, max_skew_ms: Optional[float] = None,
-                 max_stall_ms: int = 20000) -> None:
+                 max_stall_ms: int = 20000, max_pixels: int = MAX_PIXELS) -> None:
         self._readers: Dict[str, _StreamReader] = {}
         if max_skew_ms is not None and not max_skew_ms >= 0:
             raise ValueError(f"PlaybackSource.max_skew_ms: expected None or ≥ 0 ms, got {max_skew_ms!r}")
         if isinstance(max_stall_ms, bool) or not isinstance(max_stall_ms, int) or max_stall_ms <= 0:
             raise ValueError(f"PlaybackSource.max_stall_ms: expected a positive int, got {max_stall_ms!r}")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ValueError(f"PlaybackSource.max_pixels: expected a positive int, got {max_pixels!r}")
         self.path = Path(path)
         self.align = align
         self.max_skew_ms = max_skew_ms
         self.max_stall_ms = max_stall_ms
+        self.max_pixels = max_pixels
         self.stats = {"framesets": 0, "dropped_skew": 0, "unpaired_frames": 0}
         self.skew_limit_ms: Optional[float] = None
 
@@ -263,11 +287,15 @@ class PlaybackSource:
             tagged = first.supports(rs.camera_info.name) and first.get_info(rs.camera_info.name) == RECORDER_NAME
             for stream in profiles:
                 device = first if not self._readers else rs.context().load_device(str(self.path))
-                self._readers[stream] = _StreamReader(rs, device, stream, self.path, tagged, self.max_stall_ms)
+                self._readers[stream] = _StreamReader(rs, device, stream, self.path, tagged, self.max_stall_ms,
+                                                      self.max_pixels)
             self._read_calibration(rs, first, profiles)
             for reader in self._readers.values():
                 reader.start()
-        except RuntimeError as exc:
+        except SourceError:
+            self.close()
+            raise
+        except (RuntimeError, ValueError) as exc:  # librealsense's refusals; impossible intrinsics
             self.close()
             raise SourceError(f"{self.path}: not a readable RealSense recording ({exc})") from exc
 
@@ -277,6 +305,15 @@ class PlaybackSource:
         for sensor in device.query_sensors():
             if sensor.is_depth_sensor():
                 self._depth_scale = float(sensor.as_depth_sensor().get_depth_scale())
+        if not (math.isfinite(self._depth_scale) and 0.0 < self._depth_scale < 1.0):
+            raise SourceError(f"{self.path}: its depth units (Depth_Units) are {self._depth_scale!r} m, expected a "
+                              "scale in (0, 1) metres")
+        for stream, profile in profiles.items():
+            video = profile.as_video_stream_profile()
+            try:
+                check_pixel_count(video.width(), video.height(), self.max_pixels, f"{self.path}: its {stream} stream")
+            except ValueError as exc:
+                raise SourceError(str(exc)) from exc
         self._serial, self._firmware = (device.get_info(key) if device.supports(key) else ""
                                         for key in (rs.camera_info.serial_number, rs.camera_info.firmware_version))
         self._intrinsics = {_STREAM_NAMES[s]: _intrinsics(p) for s, p in profiles.items()}
@@ -352,12 +389,16 @@ class PlaybackSource:
                                                      self._intrinsics["depth"], self._intrinsics["rgb"],
                                                      self._depth_to_color)
             aligned = True
+        try:
+            frameset = FrameSet(
+                rgb=images.get("rgb"), depth=images.get("depth"), ir=images.get("ir"), depth_scale_m=self._depth_scale,
+                timestamps_ms={_STREAM_NAMES[s]: f.timestamp_ms for s, f in frames.items()},
+                frame_numbers={_STREAM_NAMES[s]: f.number for s, f in frames.items()},
+                intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=aligned,
+                serial=self._serial, origin="recording",
+                metadata={"source": str(self.path), "firmware": self._firmware},
+            )
+        except ValueError as exc:
+            raise SourceError(f"{self.path}: frameset {self.stats['framesets']} is not valid ({exc})") from exc
         self.stats["framesets"] += 1
-        return FrameSet(
-            rgb=images.get("rgb"), depth=images.get("depth"), ir=images.get("ir"), depth_scale_m=self._depth_scale,
-            timestamps_ms={_STREAM_NAMES[s]: f.timestamp_ms for s, f in frames.items()},
-            frame_numbers={_STREAM_NAMES[s]: f.number for s, f in frames.items()},
-            intrinsics=dict(self._intrinsics), depth_to_color=self._depth_to_color, color_aligned_to_depth=aligned,
-            serial=self._serial, origin="recording",
-            metadata={"source": str(self.path), "firmware": self._firmware},
-        )
+        return frameset

@@ -1,6 +1,7 @@
 """Bundles read and signed in a kiosk install: the advice a refusal gives works when followed."""
 import re
 import shutil
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def bundle(tmp_path):
         profile = create_profile(report, camera_serial="SYNTH-1", camera_firmware="", model_sha256=file_sha256(model),
                                  model_precision="fp32").save(folder / profile_name)
         models[precision] = {"model": entry(folder, model), "profile": entry(folder, profile)}
-    write_index(folder, {"models": models})
+    write_index(folder, {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "models": models})
     _run("keygen", "--output", tmp_path / "kiosk")
     return folder
 

@@ -105,9 +105,10 @@ def test_calibration_on_the_synthetic_camera_holds_on_a_fresh_seed():
 def test_a_profile_read_for_a_bundle_must_have_the_digest_the_bundle_lists(tmp_path):
     import hashlib
 
-    path = _profile().save(tmp_path / "kiosk.json")
+    profile = _profile()
+    path = profile.save(tmp_path / "kiosk.json")
     listed = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert DeviceProfile.load(path, sha256=listed) == _profile()
+    assert DeviceProfile.load(path, sha256=listed) == profile
     path.write_text(path.read_text().replace('"123"', '"999"'))  # swapped after the bundle was checked
     with pytest.raises(ProfileMismatch, match="changed while it was loaded"):
         DeviceProfile.load(path, sha256=listed)

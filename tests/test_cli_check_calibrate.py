@@ -81,3 +81,14 @@ def test_calibrate_warns_on_stderr_when_the_interval_misses_the_target(tmp_path,
     assert result.exit_code == 0, result.output
     assert f"warning: {out}: APCER 3/30 (10.0%) meets the target 15.0%" in result.stderr
     assert "warning" not in result.stdout and DeviceProfile.load(out).report.target_shown is False
+
+
+def test_a_profile_nested_too_deep_is_a_one_line_refusal(tmp_path):
+    """Issue 21 item 9: a RecursionError escaped Detector.load and the CLI printed a 47-line traceback."""
+    folder = _write(tmp_path / "live", ("live",), 1, seed=1)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(main, ["check", str(folder), "--profile", str(deep)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [f"Error: {deep}: not JSON (RecursionError: maximum recursion depth "
+                                                  "exceeded while decoding a JSON array from a unicode string)"]

@@ -76,3 +76,21 @@ def test_verdict_status_is_checked_and_serialisable():
     assert verdict.to_dict()["quality"]["distance_m"] == 0.6
     with pytest.raises(ValueError, match="Verdict.status"):
         Verdict("maybe", "")
+
+
+def test_validate_refuses_a_frame_over_the_pixel_limit_and_the_detector_takes_its_own():
+    """Issue 21 item 3: a 10000×10000 frameset spent 17 s and 2 GB inside check."""
+    from mmdg_edge.detector import Detector, DetectorConfig
+    from mmdg_edge.frames import MAX_PIXELS
+
+    assert MAX_PIXELS == 4096 * 4096 > 3840 * 2160
+    wide = FrameSet(depth=np.zeros((4096, 4097), np.uint16))  # built freely: a reader may allow more
+    wide.validate(max_pixels=None)
+    with pytest.raises(ValueError, match=r"FrameSet.depth: 4097×4096 = 16781312 pixels exceeds the limit of 16777216"):
+        wide.validate()
+    FrameSet(depth=np.zeros((4096, 4096), np.uint16)).validate()
+    detector = Detector.load("demo", engine="onnxruntime", config=DetectorConfig(max_pixels=100))
+    verdict = detector.check(FrameSet(depth=np.zeros((10, 11), np.uint16)))
+    assert verdict.status == "error" and "10 = 110 pixels exceeds the limit of 100" in verdict.reason
+    with pytest.raises(ValueError, match="DetectorConfig.max_pixels: expected a positive int, got 0"):
+        DetectorConfig(max_pixels=0)

@@ -44,7 +44,7 @@ def _check_steps(steps: Any, frames: int, source: str, where: str) -> List[Dict[
 def _read_plan(path: str) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise click.BadParameter(f"{path}: not a plan ({exc})") from exc
 
 

@@ -1,7 +1,8 @@
 """Model commands: export, build, bench, keygen, sign."""
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Tuple
 
 import click
 
@@ -175,24 +176,33 @@ def sign_command(files, key_path: str) -> None:
     """Sign bundles, model files and device profiles (writes FILE.sig beside each; prints their paths).
 
     A folder is a bundle: its models, profiles and bundle.json are signed. A file named bundle.json
-    is signed as a bundle index, any other .json file as a device profile, anything else as a model.
-    A detector given the public key (`--trusted-key NAME.pub`) then refuses any of them this key did
-    not sign.
+    is signed as a bundle index, any other .json file as a device profile, anything else as a model;
+    a TensorRT plan is signed with its sidecar (PLAN.json), which sets its threshold and
+    preprocessing. A detector given the public key (`--trusted-key NAME.pub`) then refuses any of
+    them this key did not sign.
     """
-    from pathlib import Path
-
-    from ..bundle import BUNDLE_FILE, sign_bundle
+    from ..bundle import sign_bundle
     from ..signing import load_private_key, sign_file
 
     with sdk_errors():
         key = load_private_key(key_path)
         for name in files:
             path = Path(name)
-            if path.is_dir():
-                written = sign_bundle(path, key)
-            elif path.name == BUNDLE_FILE:
-                written = [sign_file(path, key, "bundle")]
-            else:
-                written = [sign_file(path, key, "profile" if path.suffix == ".json" else "model")]
+            written = (sign_bundle(path, key) if path.is_dir()
+                       else [sign_file(target, key, role) for target, role in _to_sign(path)])
             for signature in written:
                 click.echo(str(signature))
+
+
+def _to_sign(path: Path) -> Tuple[Tuple[Path, str], ...]:
+    """What `sign FILE` signs, with the role: bundle.json as a bundle index, another .json as a device
+    profile, except a TensorRT plan's sidecar (PLAN.json), which is part of its model; a model
+    together with every file its engine reads."""
+    from ..bundle import BUNDLE_FILE
+    from ..engines import PLAN_SUFFIXES, model_files
+
+    if path.name == BUNDLE_FILE:
+        return ((path, "bundle"),)
+    if path.suffix.lower() == ".json":
+        return ((path, "model" if Path(path.stem).suffix.lower() in PLAN_SUFFIXES else "profile"),)
+    return tuple((file, "model") for file in model_files(path))

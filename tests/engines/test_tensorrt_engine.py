@@ -272,3 +272,43 @@ def test_builder_and_runner_match_onnxruntime(tensorrt_installed, tiny_onnx, tmp
     with TensorRTEngine(plan) as engine:
         np.testing.assert_allclose(engine.run(crops, mask), expected, atol=1e-3)
         assert engine.metadata["threshold"] == OnnxRuntimeEngine(tiny_onnx).metadata["threshold"]
+
+
+def _installed_as_packages(monkeypatch, gpu):
+    """The fake tensorrt and pycuda modules, findable by ``available_engines`` as installed packages."""
+    import importlib.machinery
+
+    for name, module in gpu.modules().items():
+        monkeypatch.setattr(module, "__spec__", importlib.machinery.ModuleSpec(name, None), raising=False)
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_with_a_trusted_key_the_plan_sidecar_must_carry_the_signature_too(fake_plan, tmp_path, monkeypatch):
+    """Issue 21 item 1: editing only the sidecar moved the threshold, and the plan's signature still passed."""
+    from click.testing import CliRunner
+
+    from mmdg_edge.checkpoint import _metadata_digest
+    from mmdg_edge.cli import main
+    from mmdg_edge.detector import Detector
+    from mmdg_edge.errors import SignatureError
+    from mmdg_edge.signing import create_key_pair, load_private_key, sign_file
+
+    plan, gpu = fake_plan
+    _installed_as_packages(monkeypatch, gpu)
+    create_key_pair(tmp_path / "kiosk.key", tmp_path / "kiosk.pub")
+    load = dict(engine="tensorrt", trusted_key=tmp_path / "kiosk.pub")
+    sign_file(plan, load_private_key(tmp_path / "kiosk.key"), "model")
+    with pytest.raises(SignatureError, match=r"tiny\.plan\.json is not signed"):
+        Detector.load(plan, **load)
+    assert gpu.deserialized == []  # refused before the plan reached TensorRT
+    result = CliRunner().invoke(main, ["sign", str(plan), "--key", str(tmp_path / "kiosk.key")])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [f"{plan}.sig", f"{sidecar_path(plan)}.sig"]
+    assert Detector.load(plan, **load).threshold == 0.4
+    data = json.loads(sidecar_path(plan).read_text())
+    data["metadata"]["threshold"] = 0.01  # the forgery of the issue: its own digest recomputed
+    data["metadata"]["metadata_sha256"] = _metadata_digest(data["metadata"])
+    sidecar_path(plan).write_text(json.dumps(data))
+    assert TensorRTEngine(plan).metadata["threshold"] == 0.01  # a valid sidecar for the engine alone
+    with pytest.raises(SignatureError, match=r"tiny\.plan\.json was changed after it was signed"):
+        Detector.load(plan, **load)

@@ -21,6 +21,7 @@ import pickle
 import sqlite3
 import struct
 import types
+import zlib
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
@@ -258,16 +259,22 @@ def _geometry_cases() -> Iterator[CheckCase]:
     for case_id, (changes, keywords) in mismatched.items():
         yield CheckCase(case_id, "mismatched_sizes", _with(**changes), keywords)
 
-    # np.zeros pages stay unmapped until written: the 192 MB colour frame costs what OpenCV reads of it.
+    # np.zeros pages stay unmapped until written: a frame over the pixel limit is refused before it is read.
+    over = "exceeds the limit of 16777216"
     huge = {
-        "rgb-8000x8000-alone": (_only(rgb=lambda f: np.zeros((HUGE, HUGE, 3), np.uint8)), ("missing: depth, ir",)),
-        "ir-8000x8000-alone": (_only(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)), ("missing: rgb, depth",)),
-        "depth-8000x8000-alone": (_only(depth=lambda f: np.zeros((HUGE, HUGE), np.uint16)), ("missing: rgb, ir",)),
+        "rgb-8000x8000-alone": (_only(rgb=lambda f: np.zeros((HUGE, HUGE, 3), np.uint8)), ("FrameSet.rgb", over)),
+        "ir-8000x8000-alone": (_only(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)), ("FrameSet.ir", over)),
+        "depth-8000x8000-alone": (_only(depth=lambda f: np.zeros((HUGE, HUGE), np.uint16)), ("FrameSet.depth", over)),
         "rgb-8000x8000-with-vga-depth": (_with(rgb=lambda f: np.zeros((HUGE, HUGE, 3), np.uint8)),
-                                         ("FrameSet.rgb", "differs")),
-        "ir-8000x8000-with-vga-depth": (_with(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)),
-                                        ("FrameSet.ir", "differs")),
+                                         ("FrameSet.rgb", over)),
+        "ir-8000x8000-with-vga-depth": (_with(ir=lambda f: np.zeros((HUGE, HUGE), np.uint8)), ("FrameSet.ir", over)),
         "rgb-8000x1-column": (_only(rgb=lambda f: np.zeros((HUGE, 1, 3), np.uint8)), ("missing: depth, ir",)),
+        "triplet-10000x10000": (_only(rgb=lambda f: np.zeros((10000, 10000, 3), np.uint8),
+                                      depth=lambda f: np.zeros((10000, 10000), np.uint16),
+                                      ir=lambda f: np.zeros((10000, 10000), np.uint8)), ("FrameSet.rgb", over)),
+        "triplet-4097x4096": (_only(rgb=lambda f: np.zeros((4096, 4097, 3), np.uint8),
+                                    depth=lambda f: np.zeros((4096, 4097), np.uint16),
+                                    ir=lambda f: np.zeros((4096, 4097), np.uint8)), ("4097×4096", over)),
     }
     for case_id, (build, keywords) in huge.items():
         yield CheckCase(case_id, "huge_frames", build, keywords)
@@ -609,6 +616,25 @@ def _empty_sqlite(folder: Path) -> Path:
     return path
 
 
+def _edited_db3(name: str, topic: str, old: str, new: str) -> Callable[[Path], Path]:
+    """The demo recording with ``old`` replaced by ``new`` in every std_msgs/String message (CDR: a
+    4-byte encapsulation header, a uint32 length, the text and its NUL) of the topic ending in ``topic``."""
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(_asset("demo.db3"))
+        with closing(sqlite3.connect(path)) as connection:
+            (topic_id,) = connection.execute("SELECT id FROM topics WHERE name LIKE ?", (f"%{topic}",)).fetchone()
+            rows = connection.execute("SELECT id, data FROM messages WHERE topic_id = ?", (topic_id,)).fetchall()
+            for message_id, data in rows:
+                text = data[8:-1].decode().replace(old, new).encode() + b"\0"
+                connection.execute("UPDATE messages SET data = ? WHERE id = ?",
+                                   (data[:4] + struct.pack("<I", len(text)) + text, message_id))
+            connection.commit()
+        return path
+
+    return make
+
+
 def _recording_cases() -> Iterator[LoaderCase]:
     noise = np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     bag, db3 = len(_asset("d435_office.bag")), len(_asset("demo.db3"))
@@ -636,13 +662,64 @@ def _recording_cases() -> Iterator[LoaderCase]:
     for cut in (16, 4096, db3 // 2, db3 - 1024):
         files[f"db3-cut-at-{cut}"] = (_file(f"cut{cut}.db3", lambda c=cut: _asset("demo.db3")[:c]),
                                       "not a readable RealSense recording")
+    # Issue 21 items 2 and 9: declared sizes past the frames' buffers (a copy read other heap memory, or
+    # crashed the process), and depth units of 0 (a ValueError out of iteration).
+    files["db3-colour-declared-424x250-holds-424x240"] = (
+        _edited_db3("taller.db3", "Color_0/camera_info", "height=240", "height=250"), "holds 305280")
+    files["db3-ir-declared-848x240"] = (
+        _edited_db3("wider.db3", "Infrared_1/camera_info", "width=424", "width=848"), "but holds")
+    files["db3-colour-declared-100000x100000"] = (
+        _edited_db3("vast.db3", "Color_0/camera_info", "width=424;height=240", "width=100000;height=100000"),
+        "exceeds the limit")
+    files["db3-depth-units-0"] = (_edited_db3("units0.db3", "Depth_Units/value", "0.001000", "0.000000"),
+                                  "Depth_Units")
+    files["db3-depth-units-2"] = (_edited_db3("units2.db3", "Depth_Units/value", "0.001000", "2.000000"),
+                                  "Depth_Units")
     for case_id, (make, keyword) in files.items():
         yield LoaderCase(case_id, "recording_files", make, _play, SourceError, (keyword,))
+    for case_id, (make, keyword) in _image_folder_cases().items():
+        yield LoaderCase(case_id, "image_files", make, _play, SourceError, (keyword,))
     specs = {"unknown-suffix": _file("clip.mp4", b"\x00" * 64), "none": lambda folder: None,
              "empty": lambda folder: "", "number": lambda folder: 42,
              "realsense-without-serial": lambda folder: "realsense:"}
     for case_id, make in specs.items():
         yield LoaderCase(f"spec-{case_id}", "recording_files", make, _play, ValueError, ("source",))
+
+
+@functools.lru_cache(maxsize=None)
+def _png(width: int, height: int, channels: int = 3, rows: Optional[int] = None) -> bytes:
+    """A black 8-bit PNG of ``width``×``height``, compressed row by row (never held whole); with ``rows``,
+    truncated after that many rows (a header that promises more than the file holds)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, row = zlib.compressobj(1), b"\0" * (1 + width * channels)
+    body = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, {1: 0, 3: 2}[channels], 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def _stills(**files: Callable[[], bytes]) -> Callable[[Path], Path]:
+    """A folder of stills, e.g. ``big_rgb=...`` → ``big_rgb.png``."""
+    def make(folder: Path) -> Path:
+        stills = folder / "stills"
+        stills.mkdir()
+        for name, content in files.items():
+            (stills / f"{name}.png").write_bytes(content())
+        return stills
+
+    return make
+
+
+def _image_folder_cases() -> Dict[str, Tuple[Callable[[Path], Path], str]]:
+    """Issue 21 item 3: PNGs under 1 MB each that decode to gigabytes; the size is refused from the header."""
+    return {
+        "png-triplet-5000x5000": (_stills(big_rgb=lambda: _png(5000, 5000), big_depth=lambda: _png(5000, 5000, 1),
+                                          big_ir=lambda: _png(5000, 5000, 1)), "exceeds the limit"),
+        "png-declares-100000x100000": (_stills(vast_rgb=lambda: _png(100000, 100000, rows=2)), "exceeds the limit"),
+        "png-header-cut": (_stills(cut_rgb=lambda: _png(64, 64)[:20]), "cannot be read as an image"),
+        "not-an-image": (_stills(text_rgb=lambda: b"hello, not a picture\n" * 4), "cannot be read as an image"),
+    }
 
 
 @functools.lru_cache(maxsize=None)
@@ -948,6 +1025,10 @@ def _argument_cases() -> Iterator[LoaderCase]:
                             ("profile.json",)),
         "profile-malformed": (_file("profile.json", b'{"camera_serial": "SN1"}'),
                               lambda path: Detector.load("demo", profile=path), MMDGEdgeError, ("expected keys",)),
+        # Issue 21 item 9: a RecursionError (and a 47-line traceback in the CLI) before.
+        "profile-nested-100000-deep": (_file("deep.json", b"[" * 100_000 + b"]" * 100_000),
+                                       lambda path: Detector.load("demo", profile=path), MMDGEdgeError,
+                                       ("not JSON", "RecursionError")),
         "engine-name-unknown-to-create-engine": (lambda folder: str(ASSETS / "demo.onnx"),
                                                  lambda path: create_engine("tflite", path), ValueError, ("tflite",)),
     }

@@ -69,3 +69,27 @@ def test_mismatched_depth_and_ir_sizes_are_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "z_ir.png"), np.zeros((5, 4), np.uint8))
     with pytest.raises(SourceError, match="z: FrameSet.ir"):
         list(ImageFolderSource(tmp_path))
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".bmp", ".tif"])
+def test_the_size_is_read_from_the_header_of_every_format_the_folder_takes(tmp_path, extension):
+    from mmdg_edge.sensors.images import declared_size
+
+    path = tmp_path / f"a_rgb{extension}"
+    cv2.imwrite(str(path), np.zeros((37, 53, 3), np.uint8))
+    assert declared_size(path) == (53, 37)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """Issue 21 item 3: a PNG of a few kilobytes decoded to gigabytes; the limit is per source."""
+    _write_triplet(tmp_path, "a")
+    assert len(list(ImageFolderSource(tmp_path, max_pixels=48 * 64))) == 1
+    decoded = []
+    monkeypatch.setattr(cv2, "imread", lambda *args: decoded.append(args) or None)
+    with pytest.raises(SourceError, match=r"a_(rgb|depth|ir)\.png: 64×48 = 3072 pixels exceeds the limit of 3071"):
+        list(ImageFolderSource(tmp_path, max_pixels=48 * 64 - 1))
+    assert decoded == []
+    with pytest.raises(SourceError, match=r"a_(rgb|depth|ir)\.png: 64×48 = 3072 pixels exceeds the limit of 3071"):
+        list(open_source(str(tmp_path), max_pixels=3071))
+    with pytest.raises(ValueError, match="ImageFolderSource.max_pixels: expected a positive int, got 0"):
+        ImageFolderSource(tmp_path, max_pixels=0)
