@@ -4,11 +4,9 @@ Most tests run `mmdg-edge` as a subprocess, as a user or a service would: stdout
 stderr logs and progress, exit codes are 0 done, 1 failed, 2 bad usage, 130 interrupted.
 """
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,24 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli_run import EXE, cli as _cli
 from mmdg_edge.cli import COMMANDS, main
 
 REPO = Path(__file__).resolve().parents[1]
-EXE = str(Path(sys.executable).parent / "mmdg-edge")
-
-
-def _block(*modules):
-    """Python code that makes ``modules`` unimportable, then runs the CLI with the given argv."""
-    names = repr(tuple(modules))
-    return (f"import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
-            f"        if name.split('.')[0] in {names}:\n            raise ImportError('blocked: ' + name)\n"
-            "sys.meta_path.insert(0, Block())\nfrom mmdg_edge.cli import main\nsys.argv[0] = 'mmdg-edge'\nmain()\n")
-
-
-def _cli(*args, block=(), env=None, timeout=300, cwd=None):
-    command = [sys.executable, "-c", _block(*block), *map(str, args)] if block else [EXE, *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, **(env or {})})
 
 
 def _folder(path, count, classes=("live",), seed=1, blank=False):
