@@ -28,6 +28,9 @@ STATUS_COLOURS_BGR = {
     "no_face": (160, 160, 160), "unreliable": (0, 140, 255), "error": (200, 0, 200),
 }
 PANEL_HEIGHT = 240
+BANNER_LINES = 3  # of verdict text: the longest reasons (several vetoes) need three at the panel's width
+BANNER_HEIGHT = 8 + 18 * BANNER_LINES + 24  # text lines, then the score bar
+_FONT_SCALE = 0.5
 
 
 @dataclass
@@ -236,16 +239,40 @@ def render_panel(frameset: FrameSet, verdict: Verdict) -> np.ndarray:
             cv2.rectangle(tile, (x0, y0), (x1, y1), colour, 2)
         tiles.append(tile)
     panel = np.concatenate(tiles, axis=1)
-    banner = np.zeros((50, panel.shape[1], 3), np.uint8)
+    banner = np.zeros((BANNER_HEIGHT, panel.shape[1], 3), np.uint8)  # one height: video frames keep their size
     banner[:] = colour
     score = verdict.score if verdict.score is not None else 0.0
-    cv2.rectangle(banner, (10, 32), (10 + int(score * (panel.shape[1] - 20)), 44), (255, 255, 255), -1)
+    bar = BANNER_HEIGHT - 18
+    cv2.rectangle(banner, (10, bar), (10 + int(score * (panel.shape[1] - 20)), bar + 12), (255, 255, 255), -1)
     if verdict.threshold is not None:
         tx = 10 + int(verdict.threshold * (panel.shape[1] - 20))
-        cv2.line(banner, (tx, 28), (tx, 48), (0, 0, 0), 2)
-    cv2.putText(banner, _ascii(f"{verdict.status.upper()}  {verdict.reason}")[:90], (10, 22),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        cv2.line(banner, (tx, bar - 4), (tx, bar + 16), (0, 0, 0), 2)
+    text = _ascii(f"{verdict.status.upper()}  {verdict.reason}")
+    for number, line in enumerate(banner_lines(text, panel.shape[1] - 20)):
+        cv2.putText(banner, line, (10, 22 + 18 * number), cv2.FONT_HERSHEY_SIMPLEX, _FONT_SCALE, (255, 255, 255), 1)
     return np.concatenate([banner, panel], axis=0)
+
+
+def banner_lines(text: str, width_px: int) -> List[str]:
+    """``text`` broken at spaces into at most ``BANNER_LINES`` lines of at most ``width_px`` drawn; a
+    text longer than that ends its last line with "..." (never cut mid-line without saying so)."""
+    cv2 = __import__("cv2")
+
+    def fits(line: str) -> bool:
+        return cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, _FONT_SCALE, 1)[0][0] <= width_px
+
+    lines: List[str] = []
+    for word in text.split():
+        if lines and fits(f"{lines[-1]} {word}"):
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > BANNER_LINES:
+        last = lines[BANNER_LINES - 1]
+        while last and not fits(last + " ..."):
+            last = last[:-1]
+        lines = lines[:BANNER_LINES - 1] + [last + " ..."]
+    return lines
 
 
 def has_display() -> bool:
