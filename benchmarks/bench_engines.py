@@ -7,17 +7,20 @@ to torch eager measured in the same interleaved run, and its accuracy cost again
 camera through the aligner. Below each table: onnxruntime INT8's speed ratio to onnxruntime FP32.
 
     python benchmarks/bench_engines.py [--configs tiny,paper] [--batches 1,8] [--threads 2]
-        [--iterations tiny=10,paper=5] [--threshold T]
+        [--iterations tiny=10,paper=5 | --iterations 5] [--threshold T]
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import Dict
 
 from mmdg_edge.engines.benchmark import format_table, run_benchmark
 from mmdg_edge.preprocess import images_to_input
 from mmdg_edge.train.synthetic_data import render_crops
+
+ANY_CONFIG = "*"
 
 
 def _inputs(rows: int):
@@ -28,25 +31,38 @@ def _inputs(rows: int):
     return crops, mask, "synthetic camera + aligner"
 
 
+def parse_iterations(text: str) -> Dict[str, int]:
+    """``--iterations``: one count for every config ("5"), or one per config ("tiny=10,paper=5")."""
+    try:
+        if "=" not in text:
+            return {ANY_CONFIG: int(text)}
+        counts = {name: int(count) for name, _, count in (item.partition("=") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or CONFIG=N,... (e.g. 5 or tiny=10,paper=5), got {text!r}") from None
+    if any(count < 1 for count in counts.values()):
+        raise argparse.ArgumentTypeError(f"expected counts ≥ 1, got {text!r}")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="tiny,paper", help="comma-separated presets")
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and onnxruntime alike")
-    parser.add_argument("--iterations", default="tiny=10,paper=5",
-                        help="timed rounds per config (≥ 5: the machine may be shared)")
+    parser.add_argument("--iterations", default="tiny=10,paper=5", type=parse_iterations,
+                        help="timed rounds: N for every config, or CONFIG=N,... (≥ 5: the machine may be shared)")
     parser.add_argument("--rows", type=int, default=16, help="framesets for the accuracy columns")
     parser.add_argument("--threshold", type=float, default=None, help="verdict threshold (default: FP32 median)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     batches = tuple(int(b) for b in args.batches.split(","))
-    iterations = dict(item.split("=") for item in args.iterations.split(","))
+    iterations = args.iterations
     crops, mask, source = _inputs(max(args.rows, max(batches)))
     print(f"inputs: {len(crops)} framesets from {source}; threads {args.threads}; "
           f"agreement threshold {'FP32 median' if args.threshold is None else args.threshold}")
     for preset in args.configs.split(","):
         rows = run_benchmark(
-            preset, batch_sizes=batches, iterations=int(iterations.get(preset, 3)), warmup=1, threads=args.threads,
+            preset, batch_sizes=batches, iterations=iterations.get(preset, iterations.get(ANY_CONFIG, 3)), warmup=1, threads=args.threads,
             inputs=(crops, mask), threshold=args.threshold,
         )
         print(format_table(rows), flush=True)

@@ -45,7 +45,9 @@ def main() -> None:
     print(f"test subjects: BPCER {report.bpcer.value:.3f} ({report.bpcer.errors}/{report.bpcer.trials})")
 
     # 4. The bundle: FP32 + INT8 models, thresholds chosen on the validation subjects, the report.
-    index = create_bundle(result["best_checkpoint"], collection, args.out / "bundle", target_apcer=0.3)
+    # APCER counts attack recordings: the validation subject's three can show no target below 71 %
+    # (a site calibrating for 5 % needs 72 attack recordings in its validation split).
+    index = create_bundle(result["best_checkpoint"], collection, args.out / "bundle", target_apcer=0.75)
     print(f"bundle: {index.parent}")
 
     # 5. The kiosk loads the bundle (model, threshold and camera binding in one) and checks a recording.

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .digest import file_sha256
 from .errors import BundleError
@@ -86,21 +86,24 @@ def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = No
     return BundleEntry(model, entry["model"]["sha256"], profile, entry["profile"]["sha256"])
 
 
-def sign_bundle(folder: PathLike, private_key: Any) -> List[Path]:
-    """Sign every model and profile a bundle lists (each checked against its digest first), then the index.
-
-    Returns:
-        The signature files written, the index's last.
+def files_to_sign(folder: PathLike) -> List[Tuple[Path, str]]:
+    """Every model and profile a bundle lists with its signature role (each checked against its digest
+    first), then the index.
 
     Raises:
         BundleError: what ``read_bundle`` refuses (no index, a missing or changed file).
     """
     folder = Path(folder)
-    written = []
+    targets: List[Tuple[Path, str]] = []
     for precision in PRECISIONS:
         entry = read_bundle(folder, precision)
-        written += [sign_file(entry.model, private_key, "model"), sign_file(entry.profile, private_key, "profile")]
-    return written + [sign_file(folder / BUNDLE_FILE, private_key, "bundle")]
+        targets += [(entry.model, "model"), (entry.profile, "profile")]
+    return targets + [(folder / BUNDLE_FILE, "bundle")]
+
+
+def sign_bundle(folder: PathLike, private_key: Any) -> List[Path]:
+    """Sign a bundle whole (``files_to_sign``); returns the signature files, the index's last."""
+    return [sign_file(path, private_key, role) for path, role in files_to_sign(folder)]
 
 
 def write_index(folder: PathLike, index: Dict[str, Any]) -> Path:

@@ -67,7 +67,7 @@ def _terminate(signum: int, frame: Any) -> None:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mmdg-edge")
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-v: debug).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False), default=None,
               help="Log level of mmdg-edge's own messages (default info: engine choice, epochs, cache hits).")
 def main(verbose: int, log_level: Optional[str]) -> None:
     """Multimodal (RGB + depth + IR) face anti-spoofing for kiosks, powered by MMDG++.

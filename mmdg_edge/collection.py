@@ -47,6 +47,11 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _NAME_LIKE = re.compile(r"[A-Z][a-z]+([_.-][A-Z][a-z]+)+")
 _RECORDING = re.compile(rf"{RECORDINGS}/[A-Za-z0-9][A-Za-z0-9_.-]*\.db3")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+COLLECTED_ORIGINS = ("camera", "synthetic")
+"""What a collection records from: a live camera, or the synthetic camera (labelled as such). A
+recording or an image folder replayed into ``collect`` could file someone's old capture as a new
+subject's presentation."""
+UNRECORDED_ORIGIN = "unrecorded"  # rows written before the manifest recorded the origin
 
 
 def check_id(kind: str, value: str) -> str:
@@ -94,6 +99,7 @@ class Capture:
     frames: int
     time: str
     sdk_version: str
+    origin: str = "camera"  # the source's: "camera", or "synthetic" for a staged collection
 
     def __post_init__(self) -> None:
         # The file is deleted by `forget_subject` and the digest names cache files: neither may
@@ -105,6 +111,8 @@ class Capture:
         if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames < 1:
             raise ValueError(f"frames: expected an int ≥ 1, got {self.frames!r}")
         check_labels(self.subject, self.species, self.instrument)
+        if self.origin not in COLLECTED_ORIGINS + (UNRECORDED_ORIGIN,):
+            raise ValueError(f"origin: expected one of {COLLECTED_ORIGINS}, got {self.origin!r}")
 
     @property
     def is_attack(self) -> bool:
@@ -147,18 +155,38 @@ def _read_rows(folder: Path) -> List[Tuple[int, Capture]]:
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no {MANIFEST}; record into it with `mmdg-edge collect --data {folder}`")
     names = {f.name for f in fields(Capture)}
-    rows = []
+    rows: List[Tuple[int, Capture]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+            if isinstance(row, dict) and set(row) == names - {"origin"}:
+                row["origin"] = UNRECORDED_ORIGIN
             if not isinstance(row, dict) or set(row) != names:
                 raise ValueError(f"expected keys {sorted(names)}")
             rows.append((number, Capture(**row)))
         except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"{path}:{number}: not a capture row ({exc})") from exc
+    _check_unique(path, rows)
     return rows
+
+
+def _check_unique(path: Path, rows: Sequence[Tuple[int, Capture]]) -> None:
+    """One row per file and per SHA-256: one recording under two ids would land in two splits, and
+    forgetting one id would delete what the other still lists."""
+    files: Dict[str, Tuple[int, Capture]] = {}
+    digests: Dict[str, Tuple[int, Capture]] = {}
+    for number, capture in rows:
+        if capture.file in files:
+            first, other = files[capture.file]
+            raise ValueError(f"{path}:{number}: {capture.file} is already listed on line {first} (subject "
+                             f"{other.subject}); a recording is one presentation of one subject")
+        if capture.sha256 in digests:
+            first, other = digests[capture.sha256]
+            raise ValueError(f"{path}:{number}: {capture.file} has the SHA-256 of {other.file} on line {first}: the same "
+                             "recording twice; a recording is one presentation of one subject")
+        files[capture.file] = digests[capture.sha256] = (number, capture)
 
 
 def _replace_text(path: Path, text: str) -> None:
@@ -203,8 +231,10 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
         The manifest row written.
 
     Raises:
-        ValueError: bad ids, an instrument on bona fide or none on an attack, or fewer framesets
-            than asked for. Whatever stops a recording (an error, Ctrl-C) deletes its partial file.
+        ValueError: bad ids, an instrument on bona fide or none on an attack, a source that is not a
+            live camera or the synthetic camera (a recording or an image folder, by the framesets'
+            origin), a recording identical to one the collection holds, or fewer framesets than
+            asked for. Whatever stops a recording (an error, Ctrl-C) deletes its partial file.
         CaptureRefused: a recording where most framesets show no face the aligner accepts (it is
             deleted: training and calibration would count it as a few framesets, not as the
             presentation it was meant to be).
@@ -222,6 +252,10 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
     def keep_first(items: Iterable[FrameSet]) -> Iterable[FrameSet]:
         for frameset in items:
             first.setdefault("frameset", frameset)
+            if frameset.origin != first["frameset"].origin or frameset.origin not in COLLECTED_ORIGINS:
+                raise ValueError(f"collect records from a live camera (or the synthetic camera, labelled), got a "
+                                 f"frameset of origin {frameset.origin!r}: a replayed recording or image folder would "
+                                 "file an old capture as a new presentation")
             yield frameset
 
     source = keep_first(itertools.islice(framesets, frames))
@@ -236,13 +270,20 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
     capture = Capture(file=str(path.relative_to(folder)), sha256=file_sha256(path), subject=subject, species=species,
                       instrument=instrument, camera_serial=sample.serial,
                       camera_firmware=str(sample.metadata.get("firmware", "")), frames=written,
-                      time=datetime.now(timezone.utc).isoformat(timespec="seconds"), sdk_version=__version__)
+                      time=datetime.now(timezone.utc).isoformat(timespec="seconds"), sdk_version=__version__,
+                      origin=sample.origin)
+    existing = _read_rows(folder) if (folder / MANIFEST).is_file() else []
+    try:
+        _check_unique(folder / MANIFEST, [*existing, (len(existing) + 1, capture)])
+    except ValueError:
+        path.unlink()
+        raise
     faces = len(capture_crops(folder, capture).images)  # cached: training and calibration read these crops
     if 2 * faces < written:
         _delete_capture(folder, capture)
-        raise CaptureRefused(f"{capture.file}: {written - faces} of {written} framesets show no face the aligner accepts "
-                         f"(out of view, too far, too dark or blurred); it was deleted and nothing was added to the "
-                         f"manifest: check the presentation and collect {subject} {species} again")
+        raise CaptureRefused(f"{capture.file}: {written - faces} of {written} framesets show no face the aligner "
+                             f"accepts (out of view, too far, too dark or blurred); it was deleted and nothing was "
+                             f"added to the manifest: check the presentation and collect {subject} {species} again")
     with (folder / MANIFEST).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(asdict(capture)) + "\n")
     return capture
@@ -323,7 +364,6 @@ class Splits:
     subjects: Dict[str, List[str]]
     instruments: Dict[str, List[str]]  # instrument ids
     captures: Dict[str, List[str]]  # split → capture files
-    dropped: List[str]  # captures whose subject and instrument fell in different splits
 
     def of(self, captures: Sequence[Capture], split: str) -> List[Capture]:
         """The captures of one split, in manifest order."""
@@ -335,46 +375,81 @@ class Splits:
         for split in SPLIT_NAMES:
             lines.append(f"  {split:<5} {len(self.captures[split]):>3} recordings; subjects "
                          f"{', '.join(self.subjects[split]) or '-'}; instruments {', '.join(self.instruments[split]) or '-'}")
-        if self.dropped:
-            lines.append(f"  unused {len(self.dropped)} recordings (subject and instrument in different splits)")
         return "\n".join(lines)
+
+
+def tied_groups(captures: Sequence[Capture]) -> List[Tuple[List[str], Dict[str, List[str]]]]:
+    """The connected components of the subject–instrument graph: subjects joined by an attack
+    instrument (one id, one physical artefact) shown by both, directly or through others.
+
+    Returns:
+        Per group, in order of its first subject: its subjects, and each instrument that ties two or
+        more of them with the subjects that showed it.
+    """
+    parent = {c.subject: c.subject for c in captures}
+
+    def root(subject: str) -> str:
+        while parent[subject] != subject:
+            parent[subject] = parent[parent[subject]]
+            subject = parent[subject]
+        return subject
+
+    shown: Dict[str, List[str]] = {}
+    for c in captures:
+        if c.is_attack:
+            shown.setdefault(c.instrument, [])
+            if c.subject not in shown[c.instrument]:
+                shown[c.instrument].append(c.subject)
+    for subjects in shown.values():
+        for other in subjects[1:]:
+            parent[root(other)] = root(subjects[0])
+    groups: Dict[str, List[str]] = {}
+    for subject in sorted(parent):
+        groups.setdefault(root(subject), []).append(subject)
+    return [(members, {key: sorted(by) for key, by in sorted(shown.items()) if len(by) > 1 and by[0] in members})
+            for members in groups.values()]
 
 
 def split_collection(captures: Sequence[Capture], seed: int = 0,
                      fractions: Tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Splits:
     """Subject- and instrument-disjoint train/val/test splits, seeded.
 
-    Subjects are shuffled and dealt to the splits by ``fractions`` (at least one each); every
-    attack instrument goes to the split where most of its recordings' subjects are; a recording
-    whose subject and instrument landed in different splits is left out (and listed).
+    Subjects who showed one instrument (a site has a few phones and masks, not one per subject)
+    must share a split, so the splits are dealt whole groups: the connected components of the
+    subject–instrument graph (``tied_groups``), shuffled by the seed, to validation and test until
+    each holds its fraction of the subjects (at least one group each), the rest to training. Every
+    recording then has its subject and instrument in one split; none is left out.
 
     Raises:
-        ValueError: fewer than three subjects, or a split without bona fide or attack captures.
+        ValueError: fewer than three groups (the message names which instruments tie which
+            subjects), or a split without bona fide or attack captures.
     """
-    subjects = sorted({c.subject for c in captures})
-    if len(subjects) < 3:
-        raise ValueError(f"splits: {len(subjects)} subjects; at least 3 are needed (train, validation, test)")
+    groups = tied_groups(captures)
+    if len({c.subject for c in captures}) < 3:
+        raise ValueError(f"splits: {len({c.subject for c in captures})} subjects; at least 3 are needed (train, "
+                         "validation, test)")
+    if len(groups) < 3:
+        ties = "; ".join(f"{key} ties {', '.join(by)}" for _, tying in groups for key, by in tying.items())
+        raise ValueError(f"splits: subjects who showed one instrument must share a split, which leaves "
+                         f"{len(groups)} group(s) of subjects for three splits ({ties}): record each of these "
+                         "subjects with instruments of their own, or collect more subjects")
     rng = np.random.default_rng(seed)
-    order = [subjects[i] for i in rng.permutation(len(subjects))]
-    counts = [max(1, int(round(f * len(order)))) for f in fractions[1:]]
-    bounds = (len(order) - sum(counts), len(order) - counts[1])
-    subject_split = {s: ("train" if i < bounds[0] else "val" if i < bounds[1] else "test") for i, s in enumerate(order)}
-    instrument_split: Dict[str, str] = {}
-    for key in sorted({c.instrument for c in captures if c.is_attack}):  # one id, one physical artefact
-        votes = [subject_split[c.subject] for c in captures if c.instrument == key]
-        ranked = sorted(SPLIT_NAMES, key=lambda s: (-votes.count(s), rng.random()))
-        instrument_split[key] = ranked[0]
+    order = [groups[i] for i in rng.permutation(len(groups))]
+    total = sum(len(members) for members, _ in groups)
+    subject_split: Dict[str, str] = {}
+    for split, fraction in (("val", fractions[1]), ("test", fractions[2])):
+        wanted, taken = max(1, int(round(fraction * total))), 0
+        while taken < wanted and len(order) > (1 if split == "test" else 2):  # a group left for each later split
+            members, _ = order.pop(0)
+            subject_split.update((subject, split) for subject in members)
+            taken += len(members)
+    subject_split.update((subject, "train") for members, _ in order for subject in members)
     by_split: Dict[str, List[str]] = {s: [] for s in SPLIT_NAMES}
-    dropped = []
     for c in captures:
-        split = subject_split[c.subject]
-        if c.is_attack and instrument_split[c.instrument] != split:
-            dropped.append(c.file)
-        else:
-            by_split[split].append(c.file)
+        by_split[subject_split[c.subject]].append(c.file)
+    instruments = {c.instrument: subject_split[c.subject] for c in captures if c.is_attack}
     splits = Splits(seed, {s: sorted(k for k, v in subject_split.items() if v == s) for s in SPLIT_NAMES},
-                    {s: sorted(k for k, v in instrument_split.items() if v == s) for s in SPLIT_NAMES}, by_split,
-                    dropped)
+                    {s: sorted(k for k, v in instruments.items() if v == s) for s in SPLIT_NAMES}, by_split)
     for split in SPLIT_NAMES:
         kinds = {c.label for c in splits.of(captures, split)}
         if kinds != {"live", "attack"}:
@@ -399,7 +474,7 @@ def load_or_split(folder: PathLike, captures: Sequence[Capture], seed: int = 0) 
             stored = Splits(**json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, TypeError, RecursionError) as exc:
             raise ValueError(f"{path}: not a splits file ({exc}); delete it to draw the splits again") from exc
-        listed = {f for split in stored.captures.values() for f in split} | set(stored.dropped)
+        listed = {f for split in stored.captures.values() for f in split}
         if stored.seed == seed and listed == files:
             return stored
     splits = split_collection(captures, seed)

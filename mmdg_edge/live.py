@@ -12,13 +12,13 @@ import os
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
 import numpy as np
 
 from .detector import Detector, StreamResult
 from .frames import FrameSet, Verdict
+from .outputs import PendingOutput
 from .records import verdict_record
 
 logger = logging.getLogger(__name__)
@@ -118,21 +118,26 @@ class LiveSummary:
 
 
 class VideoFile:
-    """Annotated panels into a video file, opened on the first panel; a file that got no frame is removed.
+    """Annotated panels into a video file, opened on the first panel.
+
+    The video is written beside ``path`` and renamed onto it at ``close`` only if it got a frame, so a
+    run that showed nothing (a mistyped source) leaves an existing file as it was.
 
     Raises:
+        FileExistsError: ``path`` exists and ``force`` is False (checked when created, before any work).
         OSError: OpenCV cannot encode this file type here (the message says which to try).
     """
 
-    def __init__(self, path: str, fps: float = 15.0) -> None:
+    def __init__(self, path: str, fps: float = 15.0, force: bool = False) -> None:
         self.path, self.fps, self.frames = path, fps, 0
+        self._output = PendingOutput(path, force)
         self._writer: Any = None
 
     def write(self, panel: np.ndarray) -> None:
         cv2 = __import__("cv2")
         if self._writer is None:
             codec = "MJPG" if self.path.lower().endswith(".avi") else "mp4v"
-            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*codec), self.fps,
+            self._writer = cv2.VideoWriter(str(self._output.temporary), cv2.VideoWriter_fourcc(*codec), self.fps,
                                            (panel.shape[1], panel.shape[0]))
             if not self._writer.isOpened():
                 raise OSError(f"video: OpenCV cannot write {self.path} here (no {codec} encoder); try a .avi file")
@@ -142,9 +147,14 @@ class VideoFile:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
-        if self.frames == 0:
-            Path(self.path).unlink(missing_ok=True)
-            logger.warning("video %s: no frameset was shown, so no file was written", self.path)
+            self._writer = None
+        try:
+            if self.frames:
+                self._output.commit()
+            else:
+                logger.warning("video %s: no frameset was shown, so no file was written", self.path)
+        finally:
+            self._output.discard()
 
 
 def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None,

@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from .errors import ProfileMismatch
+from .outputs import write_output
 from .signing import check_not_before, created_time, load_signed_json
 from .stats import Rate
 
 __all__ = ["MIN_THRESHOLD", "PROFILE_FORMAT", "CalibrationReport", "DeviceProfile"]
 
-PROFILE_FORMAT = 2
-"""2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
+PROFILE_FORMAT = 3
+"""3: APCER/BPCER per presentation, the frame-level rates beside them (2 counted framesets as trials);
+2: rates with counts and intervals, bound to the model file's SHA-256 and precision (1 bound only the
 checkpoint's weights, which every export of one checkpoint shares)."""
 PathLike = Union[str, "os.PathLike[str]"]
+_RATES = ("apcer", "bpcer", "frame_apcer", "frame_bpcer")
 MIN_THRESHOLD = 1e-6
 """The lowest threshold a profile may set. Below it the detector calls live any face the model gives
 a one-in-a-million chance, which is how a tampered profile would open the door to everything;
@@ -33,13 +36,19 @@ calibration never goes lower."""
 
 @dataclass(frozen=True)
 class CalibrationReport:
-    """The operating point and the rates the detector will have there on the calibration captures."""
+    """The operating point and the rates the detector will have there on the calibration captures.
+
+    ``apcer`` and ``bpcer`` count presentations (recordings), as ISO/IEC 30107-3 does;
+    ``frame_apcer`` and ``frame_bpcer`` count framesets, which are not independent trials.
+    """
 
     threshold: float
     uncertainty_band: float
     target_apcer: float
     apcer: Rate
     bpcer: Rate
+    frame_apcer: Rate
+    frame_bpcer: Rate
 
     @property
     def target_shown(self) -> bool:
@@ -108,11 +117,15 @@ class DeviceProfile:
     def to_dict(self) -> Dict[str, Any]:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "report": self.report.to_dict()}
 
-    def save(self, path: PathLike) -> Path:
+    def save(self, path: PathLike, force: bool = False) -> Path:
+        """Write the profile JSON (through a temporary file and a rename: never through a link).
+
+        Raises:
+            FileExistsError: ``path`` exists and ``force`` is False.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        return write_output(path, json.dumps(self.to_dict(), indent=2) + "\n", force)
 
     @classmethod
     def load(cls, path: PathLike, trusted_key: Any = None, sha256: Optional[str] = None,
@@ -145,11 +158,13 @@ class DeviceProfile:
         if not isinstance(data, dict) or set(data) != names:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ProfileMismatch(f"{source}: expected keys {sorted(names)}, got {got}")
+        if data["format_version"] != PROFILE_FORMAT:
+            raise ProfileMismatch(f"{source}: format {data['format_version']!r}, this SDK reads {PROFILE_FORMAT} "
+                                  "(rates per presentation); calibrate again with this SDK")
         try:
             report = dict(data["report"])
             stated = report.pop("target_shown", None)  # profiles from before the flag have none
-            report = CalibrationReport(**{**report, "apcer": Rate.from_dict(report["apcer"]),
-                                          "bpcer": Rate.from_dict(report["bpcer"])})
+            report = CalibrationReport(**{**report, **{name: Rate.from_dict(report[name]) for name in _RATES}})
             if stated is not None and stated is not report.target_shown:
                 raise ValueError(f"report.target_shown is {stated!r}, its APCER interval says {report.target_shown}")
             return cls(**{**data, "report": report})

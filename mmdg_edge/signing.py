@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .digest import file_sha256
 from .errors import SignatureError
+from .outputs import check_output, write_output
 
 PathLike = Union[str, "os.PathLike[str]"]
 SIGNATURE_FORMAT = "mmdg-edge-signature/1"
@@ -65,8 +66,8 @@ def create_key_pair(private_path: PathLike, public_path: PathLike) -> str:
     descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(private_pem)
-    public_path.write_bytes(private_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    write_output(public_path, private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                    serialization.PublicFormat.SubjectPublicKeyInfo))
     return key_id(private_key.public_key())
 
 
@@ -95,21 +96,26 @@ def load_public_key(path: PathLike) -> Any:
     return _load_key(path, private=False)
 
 
-def sign_file(path: PathLike, private_key: Any, role: str) -> Path:
+def sign_file(path: PathLike, private_key: Any, role: str, force: bool = False) -> Path:
     """Sign a file's SHA-256 for ``role`` ("model", "profile" or "bundle"); writes ``<path>.sig``.
+
+    The signature is written beside the file under a temporary name and renamed into place, so it
+    never follows a link planted at ``<path>.sig``; an existing signature is replaced only with ``force``.
+
+    Raises:
+        FileExistsError: ``<path>.sig`` exists and ``force`` is False.
 
     Example:
         >>> sign_file("model.onnx", load_private_key("kiosk.key"), "model")  # doctest: +SKIP
     """
     if role not in ROLES:
         raise ValueError(f"role: expected one of {ROLES}, got {role!r}")
+    out = check_output(signature_path(path), force)
     sha256 = file_sha256(path)
     signature = private_key.sign(_message(role, sha256))
     record = {"format": SIGNATURE_FORMAT, "algorithm": "ed25519", "role": role, "sha256": sha256,
               "key_id": key_id(private_key.public_key()), "signature": base64.b64encode(signature).decode()}
-    out = signature_path(path)
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return out
+    return write_output(out, json.dumps(record, indent=2) + "\n", force)
 
 
 def _read_signature(path: Path, source: str, role: str) -> Tuple[dict, bytes]:

@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from mmdg_edge.calibration import accepts, calibrate_scores, create_profile, threshold_for_apcer
+from mmdg_edge.calibration import accepts, calibrate_scores, create_profile, presentation_score, threshold_for_apcer
 from mmdg_edge.errors import ProfileMismatch
 from mmdg_edge.profile import DeviceProfile
+from mmdg_edge.stats import clopper_pearson
 
 
 def test_threshold_lets_through_at_most_the_target_share_of_attacks():
@@ -114,12 +115,36 @@ def test_a_profile_read_for_a_bundle_must_have_the_digest_the_bundle_lists(tmp_p
         DeviceProfile.load(path, sha256=listed)
 
 
+def test_a_recording_is_one_presentation_however_many_framesets_it_holds():
+    """Issue 21 item 6: one print recording of 80 framesets passed the 5 % target's minimum of 72 attacks,
+    and the interval treated 80 frames of one sheet as 80 independent trials."""
+    one_sheet = [np.linspace(0.0, 0.3, 80)]
+    with pytest.raises(ValueError, match=r"1 attack presentations \(recordings\) cannot show an APCER of 5\.00%.*at "
+                                         r"least 72 are needed"):
+        calibrate_scores([[0.9] * 10], one_sheet, 0.05)
+    attacks = [[0.1, 0.2, 0.8 if i == 0 else 0.3] for i in range(36)]  # one frame of one recording passes
+    live = [[0.9, 0.95, 0.2]] * 11 + [[0.9, 0.2, 0.2]]  # the last: most of its frames rejected
+    report = calibrate_scores(live, attacks, 0.1)
+    assert report.threshold == np.nextafter(0.3, 1)  # 3 of 36 may pass: just above the 4th highest recording
+    assert (report.apcer.errors, report.apcer.trials) == (1, 36)
+    assert (report.frame_apcer.errors, report.frame_apcer.trials) == (1, 108)
+    assert (report.bpcer.errors, report.bpcer.trials) == (1, 12)
+    assert (report.frame_bpcer.errors, report.frame_bpcer.trials) == (13, 36)
+    assert report.apcer.upper == clopper_pearson(1, 36)[1] > 0.145  # of 36 trials, not of 108 (0.051)
+
+
+def test_a_presentation_is_decided_by_its_highest_attack_or_its_middle_bona_fide_frameset():
+    assert presentation_score([0.1, 0.9, 0.2], is_attack=True) == 0.9
+    assert presentation_score([0.1, 0.9, 0.2, 0.8], is_attack=False) == 0.8  # 2 of 4 at or above it
+    assert presentation_score([0.1, 0.9, 0.2], is_attack=False) == 0.2
+
+
 def test_too_few_attacks_are_refused_with_the_target_they_can_show():
     with pytest.raises(ValueError) as refused:
         calibrate_scores([0.9] * 5, [0.1] * 30, 0.05)
     message = str(refused.value)
-    assert message.startswith("30 attack framesets cannot show an APCER of 5.00%")
-    assert "at least 72 are needed; 30 can show 11.6% at best" in message and "--target-apcer 0.116" in message
+    assert message.startswith("30 attack presentations (recordings) cannot show an APCER of 5.00%")
+    assert "30 can show 11.6% at best" in message and "--target-apcer 0.116" in message
     assert calibrate_scores([0.9] * 5, [0.1] * 30, 0.116).apcer.upper <= 0.116  # the named target is reachable
 
 

@@ -21,6 +21,19 @@ from mmdg_edge.cli import COMMANDS, main
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _streamed(source, count):
+    """(verdict, session) of the first ``count`` framesets of ``source`` through the demo detector's stream,
+    as `live --headless` shows a test source."""
+    from itertools import islice
+
+    from mmdg_edge.detector import Detector
+    from mmdg_edge.sensors import open_source
+
+    with open_source(source) as frames:
+        stream = Detector.load("demo").stream(frames, allow_recorded=True)
+        return [(r.verdict.status, r.session.status) for r in islice(stream, count)]
+
+
 def _folder(path, count, classes=("live",), seed=1, blank=False):
     from mmdg_edge.sensors.synthetic import SyntheticCamera
 
@@ -89,7 +102,7 @@ def test_a_data_problem_found_while_working_is_exit_1_not_a_usage_error(tmp_path
     no_faces = _folder(tmp_path / "attack", 3, classes=("print",), seed=2, blank=True)
     result = _cli("calibrate", "--live", live, "--attack", no_faces, "--target-apcer", "0.5", "--output",
                   tmp_path / "p.json")
-    assert result.returncode == 1 and "attack framesets cannot show" in result.stderr
+    assert result.returncode == 1 and "no frameset with a usable face" in result.stderr
     assert "Usage:" not in result.stderr and not (tmp_path / "p.json").exists()
 
 
@@ -114,7 +127,8 @@ def _interrupt(args, signum, tmp_path):
 def test_interrupting_live_prints_the_summary_so_far_and_exits_130(signum, tmp_path):
     code, out, err = _interrupt(["live", "--source", "synthetic", "--headless"], signum, tmp_path)
     assert code == 130 and "framesets:" in err and "interrupted" in err, err[-2000:]
-    assert all(json.loads(line)["status"] for line in out.splitlines())
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records and [(r["status"], r["session"]) for r in records] == _streamed("synthetic", len(records))
 
 
 def test_interrupting_any_other_command_exits_130_too(tmp_path):
@@ -185,7 +199,8 @@ def test_check_and_live_print_records_of_the_shipped_schema(tmp_path):
     for record in records:
         jsonschema.validate(record, schema)
     assert [r["name"] for r in records[:2]] == ["face00", "face01"] and records[0]["session"] is None
-    assert records[2]["session"] in ("pending", "live") and records[2]["skipped"] == 0
+    assert [(r["status"], r["session"]) for r in records[2:]] == _streamed("demo", 6)
+    assert records[2]["session"] == "pending" and records[2]["skipped"] == 0  # one verdict opens no session
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**records[0], "frame": 0}, schema)  # the old live field is not part of it
 
@@ -243,6 +258,24 @@ def test_check_names_image_files_refuses_missing_paths_and_endless_sources(tmp_p
     assert mistyped.returncode == 1 and "no such file or folder: /mistyped/folder" in mistyped.stderr
     endless = _cli("check", "synthetic")
     assert endless.returncode == 2 and "--max-frames" in endless.stderr
+
+
+def test_small_things_a_user_meets(tmp_path):
+    """Issue 21 item 10: upper-case log levels, the model loaded before a missing source was found, and
+    `bench_engines.py --iterations 5` (as its help reads) dying with a traceback."""
+    import importlib.util
+
+    assert CliRunner().invoke(main, ["--log-level", "INFO", "doctor", "--help"]).exit_code == 0
+    mistyped = CliRunner().invoke(main, ["check", str(tmp_path / "nope.db3"), "--model", str(tmp_path / "none.onnx")])
+    assert mistyped.exit_code == 1 and "nope.db3" in mistyped.output and "none.onnx" not in mistyped.output
+    spec = importlib.util.spec_from_file_location("bench_engines", REPO / "benchmarks" / "bench_engines.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_iterations("5") == {bench.ANY_CONFIG: 5}
+    assert bench.parse_iterations("tiny=10,paper=5") == {"tiny": 10, "paper": 5}
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_engines.py"), "--iterations", "five"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "expected N or CONFIG=N" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_record_never_overwrites(tmp_path):

@@ -31,18 +31,31 @@ def test_check_prints_a_json_verdict_per_triplet(tmp_path):
 ATTACKS = ("print", "replay", "mask")
 
 
+def _presentations(folder, option):
+    """Each triplet of ``folder`` as a presentation of its own: a folder per triplet, one ``option`` each."""
+    arguments = []
+    for rgb in sorted(folder.glob("*_rgb.png")):
+        own = folder.parent / f"{folder.name}-{rgb.name[:-8]}"
+        own.mkdir()
+        for suffix in ("rgb", "depth", "ir"):
+            (folder / f"{rgb.name[:-8]}_{suffix}.png").link_to(own / f"f_{suffix}.png")
+        arguments += [option, str(own)]
+    return arguments
+
+
 def test_calibrate_writes_a_profile_whose_rates_hold_on_captures_it_never_saw(tmp_path):
     live = _write(tmp_path / "live", ("live",), 12, seed=2)
     attack = _write(tmp_path / "attack", ATTACKS, 36, seed=3)  # 36: the fewest for 10 %
     out = tmp_path / "profile.json"
-    result = CliRunner().invoke(main, ["calibrate", "--live", str(live), "--attack", str(attack),
+    result = CliRunner().invoke(main, ["calibrate", *_presentations(live, "--live"), *_presentations(attack, "--attack"),
                                        "--target-apcer", "0.1", "--output", str(out)])
     assert result.exit_code == 0, result.output
     profile = DeviceProfile.load(out)
     report = profile.report
     assert report.apcer.value <= 0.1 and report.apcer.trials == 36 and report.bpcer.trials == 12
+    assert report.frame_apcer.trials == 36 and report.frame_bpcer.trials == 12  # one frameset per presentation here
     assert profile.camera_serial == "" and profile.model_precision == "fp32"  # image folders carry no serial
-    assert "APCER" in result.output and "95% CI" in result.output
+    assert "on 36 attack presentations" in result.output and "per frameset (not independent)" in result.output
 
     def live_share(folder):
         checked = CliRunner().invoke(main, ["check", str(folder), "--profile", str(out), "--format", "json"])
@@ -72,12 +85,14 @@ def test_check_of_a_missing_path_fails_cleanly(tmp_path):
 def test_calibrate_warns_on_stderr_when_the_interval_misses_the_target(tmp_path, monkeypatch):
     from mmdg_edge import calibration
 
-    scores = {"live": [0.9] * 10, "attack": [0.1] * 27 + [0.8] * 3}  # 3/30 attacks pass: 10 %, interval up to 26.5 %
-    monkeypatch.setattr(calibration, "collect_scores", lambda detector, frames, label: (scores[label], 0, "SN1", ""))
+    # one presentation per --live/--attack path: 10 live, 30 attacks of which 3 pass (10 %, interval up to 26.5 %)
+    takes = {"live": iter([[0.9]] * 10), "attack": iter([[0.1]] * 27 + [[0.8]] * 3)}
+    monkeypatch.setattr(calibration, "collect_scores",
+                        lambda detector, frames, label: (next(takes[label]), 0, "SN1", ""))
     live, attack = _write(tmp_path / "live", ("live",), 1, seed=2), _write(tmp_path / "attack", ATTACKS, 1, seed=3)
     out = tmp_path / "p.json"
-    result = CliRunner().invoke(main, ["calibrate", "--live", str(live), "--attack", str(attack), "--target-apcer",
-                                       "0.15", "--output", str(out)])
+    result = CliRunner().invoke(main, ["calibrate", *["--live", str(live)] * 10, *["--attack", str(attack)] * 30,
+                                       "--target-apcer", "0.15", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert f"warning: {out}: APCER 3/30 (10.0%) meets the target 15.0%" in result.stderr
     assert "warning" not in result.stdout and DeviceProfile.load(out).report.target_shown is False

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from ..calibration import presentation_score
 from ..checkpoint import load_checkpoint, read_metadata
 from ..collection import (Capture, CaptureCrops, capture_crops, load_manifest, load_or_split, manifest_sha256,
                           splits_for_model)
@@ -111,10 +112,15 @@ def evaluate_on_collection(checkpoint: PathLike, folder: PathLike, split_seed: O
                            det_path: Optional[PathLike] = None, split: str = "test") -> Dict[str, Any]:
     """The ISO/IEC 30107-3 report of a checkpoint on the collection's test subjects, at its stored threshold.
 
-    ``split_seed`` defaults to the one the checkpoint was fine-tuned with (``splits_for_model``).
+    Rates count presentations, as the standard does: each recording is one, decided by
+    ``calibration.presentation_score`` (an attack by its highest-scoring frameset, a bona fide one by
+    its middle one), and a recording without a usable face is a non-response. The frame-level
+    report (framesets are not independent trials) comes beside it. ``split_seed`` defaults to the
+    one the checkpoint was fine-tuned with (``splits_for_model``).
 
     Returns:
-        ``{"iso": IsoReport, "samples": framesets, "splits": Splits, "det": path (when written)}``.
+        ``{"iso": IsoReport per presentation, "iso_framesets": IsoReport per frameset, "samples":
+        presentations, "framesets": framesets, "splits": Splits, "det": path (when written)}``.
     """
     from .reporting import iso_report, save_det_plot
 
@@ -130,14 +136,20 @@ def evaluate_on_collection(checkpoint: PathLike, folder: PathLike, split_seed: O
     labels: List[int] = []
     species: List[str] = []
     responded: List[bool] = []
+    presented: List[float] = []
     for capture, capture_crop in zip(tested, crops):
         found = len(capture_crop.images)
-        scores += [next(face_scores) for _ in range(found)] + [float("nan")] * (capture_crop.framesets - found)
+        faces = [next(face_scores) for _ in range(found)]
+        presented.append(presentation_score(faces, capture.is_attack) if found else float("nan"))
+        scores += faces + [float("nan")] * (capture_crop.framesets - found)
         responded += [True] * found + [False] * (capture_crop.framesets - found)
         labels += [0 if capture.is_attack else 1] * capture_crop.framesets
         species += [capture.species] * capture_crop.framesets
-    report = iso_report(scores, labels, species, threshold=metadata["threshold"], responded=responded)
-    result: Dict[str, Any] = {"iso": report, "samples": len(scores), "splits": splits}
+    report = iso_report(presented, [0 if c.is_attack else 1 for c in tested], [c.species for c in tested],
+                        threshold=metadata["threshold"], responded=[not np.isnan(s) for s in presented])
+    per_frameset = iso_report(scores, labels, species, threshold=metadata["threshold"], responded=responded)
+    result: Dict[str, Any] = {"iso": report, "iso_framesets": per_frameset, "samples": len(tested),
+                              "framesets": len(scores), "splits": splits}
     if det_path is not None:
         kept = np.array(responded)
         result["det"] = str(save_det_plot(np.array(scores)[kept], np.array(labels)[kept], det_path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import click
 
@@ -125,10 +125,13 @@ def forget_command(folder: str, subject: str) -> None:
 @click.option("--data", "folder", type=click.Path(exists=True, file_okay=False), default=None,
               help="A collection: the threshold is chosen on its validation subjects and reported on its test "
                    "subjects.")
-@click.option("--live", "live_path", default=None, help="Or: live captures on the target camera (recording or folder).")
-@click.option("--attack", "attack_path", default=None, help="And attack captures on the target camera.")
+@click.option("--live", "live_paths", multiple=True,
+              help="Or: live captures on the target camera, one presentation each (a recording or folder); repeat it.")
+@click.option("--attack", "attack_paths", multiple=True,
+              help="And attack captures on the target camera, one presentation each; repeat it.")
 @click.option("--target-apcer", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Highest share of attacks allowed through (needs ln 0.025 / ln(1 − target) attack framesets: 72 for 0.05).")
+              help="Highest share of attack presentations allowed through (needs ln 0.025 / ln(1 − target) attack "
+                   "recordings: 72 for 0.05).")
 @click.option("--band", default=0.05, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
               help="Uncertainty band around the threshold: the rates count it as not live.")
 @click.option("--source", default=None, help="--live/--attack: camera spec the profile is for (default: the captures').")
@@ -142,24 +145,28 @@ def forget_command(folder: str, subject: str) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
               help="Which model of a bundle to calibrate.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Device profile JSON to write.")
+@click.option("--force", is_flag=True, help="Replace an existing --output file (else it is refused before any work).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="The report as text or JSON on stdout.")
-def calibrate_command(folder, live_path, attack_path, target_apcer, band, source, split_seed, model, engine, trusted_key,
-                      precision, output, output_format) -> None:
+def calibrate_command(folder, live_paths, attack_paths, target_apcer, band, source, split_seed, model, engine, trusted_key,
+                      precision, output, force, output_format) -> None:
     """Pick the operating point for your own camera and write a device profile bound to the model file.
 
     With --data the threshold is chosen on the collection's validation subjects only and reported
     on its test subjects (never on the data it was fitted to). With --live/--attack it is chosen
-    and reported on those captures.
+    and reported on those captures. Rates count presentations (a recording or folder is one, as
+    ISO/IEC 30107-3 counts them), with the frame-level rates beside them.
     """
     from ..detector import Detector, DetectorConfig
+    from ..outputs import check_output
 
-    captures = live_path is not None or attack_path is not None
+    captures = bool(live_paths or attack_paths)
     if folder is not None and (captures or source is not None):
         raise click.UsageError("--data calibrates on the collection: --live, --attack and --source are for captures")
-    if folder is None and (live_path is None or attack_path is None):
+    if folder is None and (not live_paths or not attack_paths):
         raise click.UsageError("give --data FOLDER, or --live and --attack captures")
     with sdk_errors():
+        check_output(output, force)
         detector = Detector.load(model, engine=engine, threshold=0.5, trusted_key=trusted_key, precision=precision,
                                  config=DetectorConfig(uncertainty_band=0.0, use_physics=False))
         if folder is not None:
@@ -169,44 +176,51 @@ def calibrate_command(folder, live_path, attack_path, target_apcer, band, source
             report: Dict[str, Any] = {"calibration": made.report.to_dict(), "test_subjects": held_out.to_dict()}
             text = held_out.format_table()
         else:
-            made = _calibrate_captures(detector, live_path, attack_path, target_apcer, band, source)
+            made = _calibrate_captures(detector, live_paths, attack_paths, target_apcer, band, source)
             report, text = {"calibration": made.report.to_dict()}, ""
-    made.save(output)
-    shortfall = made.report.shortfall()
-    if shortfall:
-        click.echo(f"warning: {output}: {shortfall}", err=True)
+        made.save(output, force)
+        shortfall = made.report.shortfall()
+        if shortfall:
+            click.echo(f"warning: {output}: {shortfall}", err=True)
     if output_format == "json":
         echo_json({"profile": output, **report})
         return
     rates = made.report
     click.echo(f"threshold {rates.threshold:.4f} (band ±{band}) for camera {made.camera_serial!r}")
-    for name, rate in (("APCER", rates.apcer), ("BPCER", rates.bpcer)):
-        click.echo(f"{name} {rate.value:.4f} (95% CI {rate.lower:.4f}-{rate.upper:.4f}) on {rate.trials} "
-                   f"{'attack' if name == 'APCER' else 'live'} framesets" + (" of the validation subjects" if folder
-                                                                           else ""))
+    of = " of the validation subjects" if folder else ""
+    for name, rate, frames in (("APCER", rates.apcer, rates.frame_apcer), ("BPCER", rates.bpcer, rates.frame_bpcer)):
+        kind = "attack" if name == "APCER" else "live"
+        click.echo(f"{name} {rate.value:.4f} (95% CI {rate.lower:.4f}-{rate.upper:.4f}) on {rate.trials} {kind} "
+                   f"presentations{of}; per frameset (not independent) {frames.value:.4f} on {frames.trials}")
     if text:
         click.echo(text)
     click.echo(f"profile written to {output}")
 
 
-def _calibrate_captures(detector: Any, live_path: str, attack_path: str, target_apcer: float, band: float,
-                        source: Optional[str]) -> Any:
+def _calibrate_captures(detector: Any, live_paths: Sequence[str], attack_paths: Sequence[str], target_apcer: float,
+                        band: float, source: Optional[str]) -> Any:
     from ..calibration import calibrate_scores, collect_scores, create_profile
     from ..sensors import open_source
 
-    with open_source(live_path) as frames:
-        live, _, serial, firmware = collect_scores(detector, progress(frames, None, "frameset", "live"), "live")
-    with open_source(attack_path) as frames:
-        attack, _, attack_serial, _ = collect_scores(detector, progress(frames, None, "frameset", "attack"), "attack")
-    if attack_serial != serial:
-        raise ValueError(f"the live captures come from camera {serial!r} and the attacks from {attack_serial!r}: "
-                         "calibrate one camera at a time")
+    scored: Dict[str, List[List[float]]] = {"live": [], "attack": []}
+    cameras: Dict[str, str] = {}
+    for label, paths in (("live", live_paths), ("attack", attack_paths)):
+        for path in paths:
+            with open_source(path) as frames:
+                scores, _, serial, firmware = collect_scores(detector, progress(frames, None, "frameset", label), label)
+            cameras.setdefault(serial, path)
+            if len(cameras) > 1:
+                raise ValueError(f"{path} comes from camera {serial!r}, {cameras[next(iter(cameras))]} from "
+                                 f"{next(iter(cameras))!r}: calibrate one camera at a time")
+            if not scores:
+                raise ValueError(f"{path}: no frameset with a usable face, so it cannot count as a {label} presentation")
+            scored[label].append(scores)
     if source is not None:
         with open_source(source) as frames:
             first = next(iter(frames), None)
             if first is None:
                 raise ValueError(f"--source {source} gave no frameset")
             serial, firmware = first.serial, str(first.metadata.get("firmware", ""))
-    report = calibrate_scores(live, attack, target_apcer, band)
+    report = calibrate_scores(scored["live"], scored["attack"], target_apcer, band)
     return create_profile(report, camera_serial=serial, camera_firmware=firmware,
                           model_sha256=detector.engine.model_sha256, model_precision=detector.engine.precision)

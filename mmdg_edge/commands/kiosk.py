@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
                    " the summary then shows the session decision per segment.")
 @click.option("--contact-sheet", type=click.Path(dir_okay=False), default=None,
               help="Headless: also write a PNG of annotated frames (the last of each segment, or every 10th).")
+@click.option("--force", is_flag=True, help="Replace an existing --save-video file (else it is refused).")
 def live_command(source: str, model: str, engine: str, threshold, profile, trusted_key, precision, headless: bool,
-                 save_video, max_frames, emitter, segments, contact_sheet) -> None:
+                 save_video, max_frames, emitter, segments, contact_sheet, force: bool) -> None:
     """Camera (or recording) to verdicts: a window with the three modalities, face box, score and verdict.
 
     A recording, folder or the synthetic camera is shown as a test: its sessions are shown as a
@@ -56,7 +57,7 @@ def live_command(source: str, model: str, engine: str, threshold, profile, trust
             from ..sensors.realsense import RealSenseConfig
 
             options["config"] = RealSenseConfig(emitter=emitter)
-        video = VideoFile(save_video) if save_video is not None else None
+        video = VideoFile(save_video, force=force) if save_video is not None else None
         try:
             with open_source(source, **options) as frames:
                 test = not frames.is_realtime
@@ -102,9 +103,9 @@ def check_command(source: str, model: str, engine: str, threshold, profile, trus
     with sdk_errors():
         if source == "synthetic" and max_frames is None:
             raise click.BadParameter("the synthetic camera never ends: add --max-frames N")
-        detector = load_detector(model, engine, threshold, profile, trusted_key, precision)
         try:
-            with open_source(source) as frames:
+            with open_source(source) as frames:  # a missing source is refused before the model is loaded
+                detector = load_detector(model, engine, threshold, profile, trusted_key, precision)
                 if output_format == "text":
                     click.echo(f"{'frameset':<16}{'status':<11}{'score':>7}  reason")
                 for frameset in itertools.islice(frames, max_frames):

@@ -172,7 +172,8 @@ def keygen_command(output: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The private key (NAME.key from `mmdg-edge keygen`).")
-def sign_command(files, key_path: str) -> None:
+@click.option("--force", is_flag=True, help="Replace existing signatures (else an existing FILE.sig is refused).")
+def sign_command(files, key_path: str, force: bool) -> None:
     """Sign bundles, model files and device profiles (writes FILE.sig beside each; prints their paths).
 
     A folder is a bundle: its models, profiles and bundle.json are signed. A file named bundle.json
@@ -181,26 +182,27 @@ def sign_command(files, key_path: str) -> None:
     preprocessing. A detector given the public key (`--trusted-key NAME.pub`) then refuses any of
     them this key did not sign.
     """
-    from ..bundle import sign_bundle
-    from ..signing import load_private_key, sign_file
+    from ..outputs import check_output
+    from ..signing import load_private_key, sign_file, signature_path
 
     with sdk_errors():
         key = load_private_key(key_path)
-        for name in files:
-            path = Path(name)
-            written = (sign_bundle(path, key) if path.is_dir()
-                       else [sign_file(target, key, role) for target, role in _to_sign(path)])
-            for signature in written:
-                click.echo(str(signature))
+        targets = [target for path in files for target in _to_sign(Path(path))]
+        for target, _ in targets:  # all refusals before the first signature is written
+            check_output(signature_path(target), force)
+        for target, role in targets:
+            click.echo(str(sign_file(target, key, role, force)))
 
 
 def _to_sign(path: Path) -> Tuple[Tuple[Path, str], ...]:
-    """What `sign FILE` signs, with the role: bundle.json as a bundle index, another .json as a device
-    profile, except a TensorRT plan's sidecar (PLAN.json), which is part of its model; a model
-    together with every file its engine reads."""
-    from ..bundle import BUNDLE_FILE
+    """What `sign PATH` signs, with the role: a folder as a bundle (``bundle.files_to_sign``),
+    bundle.json as a bundle index, another .json as a device profile, except a TensorRT plan's sidecar
+    (PLAN.json), which is part of its model; a model together with every file its engine reads."""
+    from ..bundle import BUNDLE_FILE, files_to_sign
     from ..engines import PLAN_SUFFIXES, model_files
 
+    if path.is_dir():
+        return tuple(files_to_sign(path))
     if path.name == BUNDLE_FILE:
         return ((path, "bundle"),)
     if path.suffix.lower() == ".json":

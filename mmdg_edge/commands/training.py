@@ -154,7 +154,8 @@ def eval_command(checkpoint, protocol, collection, data_root, protocols_dir, siz
             from ..train.finetune import evaluate_on_collection
 
             result = evaluate_on_collection(checkpoint, collection, seed, det)
-            summary: Dict[str, Any] = {"data": collection, "samples": result["samples"]}
+            summary: Dict[str, Any] = {"data": collection, "samples": result["samples"],
+                                       "framesets": result["framesets"]}
         else:
             from ..train.experiment import SyntheticSizes, evaluate_checkpoint
 
@@ -167,18 +168,26 @@ def eval_command(checkpoint, protocol, collection, data_root, protocols_dir, siz
                        "apcer": result["apcer"].to_dict(), "bpcer": result["bpcer"].to_dict()}
     plots = {kind: result[kind] for kind in ("roc", "det") if kind in result}
     if output_format == "json":
-        echo_json({**summary, "iso": result["iso"].to_dict(), "plots": plots})
+        framesets = {"iso_framesets": result["iso_framesets"].to_dict()} if "iso_framesets" in result else {}
+        echo_json({**summary, "iso": result["iso"].to_dict(), **framesets, "plots": plots})
         return
     source = f"protocol {summary['protocol']}" if collection is None else f"collection {collection} (test subjects)"
     missing = f"  missing {','.join(summary['test_missing'])}" if summary.get("test_missing") else ""
-    click.echo(f"{source}  samples {summary['samples']}{missing}")
+    counted = f"presentations {summary['samples']} (recordings), framesets {summary['framesets']}" \
+        if collection is not None else f"samples {summary['samples']}"
+    click.echo(f"{source}  {counted}{missing}")
     for key, value in summary.items():
         if isinstance(value, float):
             click.echo(f"{key:<14}{value:.4f}")
         elif isinstance(value, dict):
             click.echo(f"{key:<14}{value['value']:.4f}  ({value['errors']}/{value['trials']}, 95% CI "
                        f"{value['lower']:.4f}-{value['upper']:.4f}; HTER pools all attacks)")
+    if "iso_framesets" in result:
+        click.echo("per presentation (each recording is one, as ISO/IEC 30107-3 counts):")
     click.echo(format_table(result["iso"]))
+    if "iso_framesets" in result:
+        click.echo("per frameset (a second column only: framesets of one recording are not independent trials):")
+        click.echo(format_table(result["iso_framesets"]))
     for kind, path in plots.items():
         click.echo(f"{kind.upper()} plot: {path}", err=True)
 

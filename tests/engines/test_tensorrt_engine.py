@@ -301,7 +301,7 @@ def test_with_a_trusted_key_the_plan_sidecar_must_carry_the_signature_too(fake_p
     with pytest.raises(SignatureError, match=r"tiny\.plan\.json is not signed"):
         Detector.load(plan, **load)
     assert gpu.deserialized == []  # refused before the plan reached TensorRT
-    result = CliRunner().invoke(main, ["sign", str(plan), "--key", str(tmp_path / "kiosk.key")])
+    result = CliRunner().invoke(main, ["sign", str(plan), "--key", str(tmp_path / "kiosk.key"), "--force"])
     assert result.exit_code == 0, result.output
     assert result.output.split() == [f"{plan}.sig", f"{sidecar_path(plan)}.sig"]
     assert Detector.load(plan, **load).threshold == 0.4

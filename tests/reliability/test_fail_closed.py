@@ -246,13 +246,13 @@ def test_6_with_a_trusted_key_only_files_it_signed_load(demo_engine, tmp_path):
     sign_file(model, load_private_key(tmp_path / "other.key"), "model")
     with pytest.raises(SignatureError, match="not by the trusted key"):
         Detector.load(model, **load)
-    sign_file(model, load_private_key(tmp_path / "kiosk.key"), "model")
+    sign_file(model, load_private_key(tmp_path / "kiosk.key"), "model", force=True)
     with pytest.raises(SignatureError, match="not signed"):
         Detector.load(model, profile=profile, **load)  # the profile must be signed too
     sign_file(profile, load_private_key(tmp_path / "kiosk.key"), "model")
     with pytest.raises(SignatureError, match="'model' signature, a 'profile' one"):
         Detector.load(model, profile=profile, **load)
-    sign_file(profile, load_private_key(tmp_path / "kiosk.key"), "profile")
+    sign_file(profile, load_private_key(tmp_path / "kiosk.key"), "profile", force=True)
     assert Detector.load(model, profile=profile, **load).profile is not None
     import onnx
     from onnx import numpy_helper
