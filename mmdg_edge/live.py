@@ -18,7 +18,7 @@ import numpy as np
 
 from .detector import Detector, StreamResult
 from .frames import FrameSet, Verdict
-from .outputs import PendingOutput
+from .outputs import PendingOutput, replacing
 from .records import verdict_record
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class VideoFile:
 
 def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None,
                  summary: Optional[LiveSummary] = None, contact_sheet: Optional[str] = None,
-                 allow_recorded: bool = False, video: Optional[VideoFile] = None) -> LiveSummary:
+                 allow_recorded: bool = False, video: Optional[VideoFile] = None, force: bool = False) -> LiveSummary:
     """Print one JSON verdict record per frameset to ``out`` (``records.verdict_record``); return the summary.
 
     Args:
@@ -169,6 +169,7 @@ def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO,
             when the summary has segments, else every 10th frameset (at most 24 panels).
         allow_recorded: let a recording or the synthetic camera reach live sessions (a demo).
         video: also write every annotated panel to this video.
+        force: replace an existing ``contact_sheet`` (else FileExistsError, before the sheet is written).
     """
     summary = summary if summary is not None else LiveSummary()
     panels: Dict[Any, np.ndarray] = {}
@@ -186,13 +187,18 @@ def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO,
         if max_frames is not None and index + 1 >= max_frames:
             break
     if contact_sheet is not None:
-        write_contact_sheet(list(panels.values()), contact_sheet)
+        write_contact_sheet(list(panels.values()), contact_sheet, force=force)
     return summary
 
 
-def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 2) -> None:
-    """Tile annotated panels (half size) into one PNG; an empty list writes nothing and says so."""
+def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 2, force: bool = False) -> None:
+    """Tile annotated panels (half size) into one PNG; an empty list writes nothing and says so.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is False (``outputs.check_output``).
+    """
     cv2 = __import__("cv2")
+
     if not panels:
         logger.warning("contact sheet %s: no framesets to show", path)
         return
@@ -203,8 +209,9 @@ def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 
     for i, tile in enumerate(small):
         y, x = (i // columns) * height, (i % columns) * width
         sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-    if not cv2.imwrite(str(path), sheet):
-        raise OSError(f"contact sheet: cannot write {path}")
+    with replacing(path, force) as temporary:
+        if not cv2.imwrite(str(temporary), sheet):
+            raise OSError(f"contact sheet: cannot write {path}")
 
 
 def _to_bgr(image: Optional[np.ndarray], kind: str) -> np.ndarray:

@@ -180,6 +180,28 @@ def test_log_level_and_verbosity_control_what_reaches_stderr():
     assert "INFO" not in quiet.stderr and "DEBUG" in verbose.stderr
 
 
+def test_export_and_a_contact_sheet_refuse_an_existing_file_unless_forced(tmp_path, monkeypatch):
+    """record and keygen refused to overwrite; export and live --contact-sheet overwrote silently."""
+    import mmdg_edge.engines.export as export
+
+    monkeypatch.setattr(export, "export_onnx", lambda checkpoint, output, **k: Path(output).write_bytes(b"new"))
+    model, sheet = tmp_path / "m.onnx", tmp_path / "sheet.png"
+    model.write_bytes(b"old")
+    sheet.write_bytes(b"old")
+    refused = CliRunner().invoke(main, ["export", "demo", "--output", str(model)])
+    assert refused.exit_code == 1 and f"{model} exists" in refused.output and model.read_bytes() == b"old"
+    forced = CliRunner().invoke(main, ["export", "demo", "--output", str(model), "--force"])
+    assert forced.exit_code == 0 and forced.stdout.strip() == str(model) and model.read_bytes() == b"new"
+    kept = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", "--max-frames", "2", "--contact-sheet",
+                                     str(sheet)])
+    assert kept.exit_code == 1 and f"{sheet} exists" in kept.output and kept.stdout == ""  # refused before any work
+    assert sheet.read_bytes() == b"old"
+    replaced = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", "--max-frames", "2",
+                                         "--contact-sheet", str(sheet), "--force"])
+    assert replaced.exit_code == 0 and cv2.imread(str(sheet)) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "sheet.png"]  # no temporary file left
+
+
 def test_export_of_a_trained_checkpoint_does_not_warn_about_random_weights(tmp_path, tiny_checkpoint):
     result = _cli("export", tiny_checkpoint, "--output", tmp_path / "m.onnx")
     assert result.returncode == 0 and result.stdout.strip() == str(tmp_path / "m.onnx")

@@ -42,27 +42,31 @@ def resolve_checkpoint(value: str) -> str:
                    "the synthetic camera).")
 @click.option("--calibration-count", default=64, show_default=True, type=click.IntRange(min=1),
               help="Static INT8: faces to calibrate on.")
+@click.option("--force", is_flag=True, help="Replace an existing --output file (else it is refused before any work).")
 def export_command(checkpoint, checkpoint_option, output: str, opset: int, fp16: bool, int8: str,
-                   calibration_source: str, calibration_count: int) -> None:
+                   calibration_source: str, calibration_count: int, force: bool) -> None:
     """Export a checkpoint (.safetensors, or 'demo') to ONNX: visual streams + head, dynamic batch, metadata inside.
 
-    Prints the written file's path on stdout.
+    Prints the written file's path on stdout. An existing --output is refused unless --force.
     """
     checkpoint = resolve_checkpoint(_one_of(checkpoint, checkpoint_option, "checkpoint"))
     if fp16 and int8:
         raise click.BadParameter("--fp16 and --int8: choose one precision; INT8 is quantised from the FP32 graph")
     require_torch("export")
     from ..engines.export import export_onnx
+    from ..outputs import check_output, replacing
 
     with sdk_errors():
+        check_output(output, force)
         steps = progress(["calibration faces", "export"] if int8 == "static" else ["export"], None, "step", "export")
         calibration = None
         for step in steps:
             if step == "calibration faces":
                 calibration = _calibration_inputs(calibration_source, calibration_count)
             else:
-                path = export_onnx(checkpoint, output, opset=opset, fp16=fp16, int8=int8, calibration=calibration)
-    click.echo(str(path))
+                with replacing(output, force) as temporary:
+                    export_onnx(checkpoint, temporary, opset=opset, fp16=fp16, int8=int8, calibration=calibration)
+    click.echo(output)
 
 
 def _calibration_inputs(source: str, count: int):

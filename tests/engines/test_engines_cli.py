@@ -38,10 +38,13 @@ def test_export_passes_options_through(runner, monkeypatch, tmp_path):
         return output
 
     monkeypatch.setattr(export, "export_onnx", fake_export)
+    monkeypatch.chdir(tmp_path)  # the export lands in the current folder
     result = runner.invoke(main, ["export", "--checkpoint", "m.safetensors", "--output", "m.onnx", "--int8"])
     assert result.exit_code == 0, result.output
-    assert calls == {"checkpoint": "m.safetensors", "output": "m.onnx", "opset": 18, "fp16": False, "int8": "dynamic",
-                     "calibration": None}
+    written = calls.pop("output")  # a temporary file beside m.onnx, renamed onto it when the export succeeded
+    assert written.parent == tmp_path and written.name.startswith(".m.onnx.") and written.suffix == ".onnx"
+    assert (tmp_path / "m.onnx").is_file() and not written.exists()
+    assert calls == {"checkpoint": "m.safetensors", "opset": 18, "fp16": False, "int8": "dynamic", "calibration": None}
     assert result.stdout.strip() == "m.onnx"  # the result on stdout; the progress bar went to stderr
 
 
