@@ -168,3 +168,15 @@ def test_a_profile_whose_interval_misses_its_target_is_flagged_and_the_detector_
     (tmp_path / "edited.json").write_text(json.dumps(data))
     with pytest.raises(ProfileMismatch, match="target_shown is True, its APCER interval says False"):
         DeviceProfile.load(tmp_path / "edited.json")
+
+
+@pytest.mark.parametrize("band", [0.0, 0.05])
+def test_the_threshold_sits_exactly_at_the_lowest_acceptance_that_meets_the_target(band):
+    """Issue 21 item 12: a rounding change in the threshold search was caught only by a 120 s timeout. Four of
+    16 attacks may pass (APCER exactly the target): acceptance just above the fifth highest (0.6), the band
+    below it, not a float more."""
+    attacks = np.arange(1, 17) / 20
+    report = calibrate_scores([0.99] * 4, attacks, 0.25, uncertainty_band=band)
+    assert report.threshold == float(np.nextafter(0.6, 1.0)) - band
+    assert (report.apcer.errors, report.apcer.trials) == (4, 16)
+    assert not accepts([0.6], report.threshold, band)[0] and accepts([0.6 + 1e-12], report.threshold, band)[0]

@@ -287,3 +287,29 @@ def test_stream_of_a_live_source_scores_the_newest_frames_and_reports_the_skippe
     assert results[-1].session.status == "live"
     recorded = list(detector.stream([_head_frameset(stamp=5.0 * (i + 1), seed=i) for i in range(10)]))
     assert len(recorded) == 10 and not any(r.skipped for r in recorded)  # not live: every frameset
+
+
+def test_the_decision_at_the_threshold_and_inside_the_band_above_it(engine, score):
+    """Issue 21 item 12: `>=` turned into `>` (band 0), and a score just above the threshold but inside
+    the band, were not asserted through Detector."""
+    ok = _Result("ok", "", _crops(), 1)
+    at = _detector(engine, ok, score, uncertainty_band=0.0).check(_head_frameset())
+    assert at.status == "live" and at.score == score == at.threshold
+    above = _detector(engine, ok, score - 0.02, uncertainty_band=0.05).check(_head_frameset())
+    assert above.status == "uncertain" and above.reason == f"score {score:.3f} within ±0.05 of threshold {score - 0.02:.3f}"
+    beyond = _detector(engine, ok, score - 0.06, uncertainty_band=0.05).check(_head_frameset())
+    assert beyond.status == "live"
+
+
+def test_an_ir_region_too_small_to_measure_is_unreliable_when_ir_is_required(engine, score):
+    """Issue 21 item 12: a required stream's unmeasurable check treated as optional went unnoticed."""
+    from mmdg_edge.physics import PhysicsConfig
+
+    ok = _Result("ok", "", _crops(), 1)
+    tiny_region = PhysicsConfig(min_ir_pixels=10**6)  # the face's IR region can never hold as many
+    kiosk = _detector(engine, ok, score - 0.2, physics=tiny_region).check(_head_frameset())
+    assert kiosk.status == "unreliable"
+    assert kiosk.reason.startswith("physical check cannot be measured on a required stream: IR presence (too few IR "
+                                   "pixels on the face")
+    no_ir = _detector(engine, ok, score - 0.2, physics=tiny_region, required=("rgb", "depth")).check(_head_frameset())
+    assert no_ir.status == "live" and no_ir.skipped_checks == ("IR presence", "IR texture")

@@ -99,3 +99,30 @@ def test_sixteen_bit_ir_uses_its_own_full_scale():
 def test_config_refuses_an_empty_relief_range():
     with pytest.raises(ValueError, match="max_relief_m"):
         PhysicsConfig(min_relief_m=0.05, max_relief_m=0.04)
+
+
+def _bump(height_mm):
+    """A smooth bump of ``height_mm`` at 0.6 m, in 0.1 mm depth units (finer than the limits tested)."""
+    yy, xx = np.mgrid[0:80, 0:80]
+    bump = height_mm * np.exp(-((xx - 40) ** 2 + (yy - 40) ** 2) / (2 * 10.0**2))
+    return np.rint((600 - bump) * 10).astype(np.uint16)
+
+
+def _spread_ir(spread, seed=0):
+    """16-bit IR around mid scale, uniform within ± ``spread`` of its median."""
+    rng = np.random.default_rng(seed)
+    return np.rint(30000 * (1 + rng.uniform(-spread, spread, (60, 60)))).astype(np.uint16)
+
+
+def test_relief_and_ir_texture_are_vetoed_just_below_their_default_limits_and_pass_just_above():
+    """Issue 21 item 12: the hand-made inputs sat far from the limits, so a changed limit went unnoticed."""
+    shallow, enough = _crops(depth_region=_bump(11.3)), _crops(depth_region=_bump(12.9))
+    for crops in (shallow, enough):
+        crops.depth_scale_m = 0.0001
+    assert 0.0072 < depth_relief_m(shallow.depth_region, 0.0001, PhysicsConfig()) < 0.0080
+    assert 0.0080 < depth_relief_m(enough.depth_region, 0.0001, PhysicsConfig()) < 0.0088
+    assert check_physics(shallow).vetoes[0].startswith("depth relief 7.")
+    assert not check_physics(enough).vetoes
+    smooth, textured = _crops(ir_region=_spread_ir(0.035)), _crops(ir_region=_spread_ir(0.04))
+    assert check_physics(smooth).vetoes == ("IR texture 0.056 < 0.06: uniform material, not skin (a mask)",)
+    assert check_physics(textured).vetoes == () and check_physics(textured).ir_texture == pytest.approx(0.0638, abs=1e-3)

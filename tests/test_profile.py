@@ -90,3 +90,21 @@ def test_with_a_minimum_creation_time_an_older_bundle_is_a_rollback(tmp_path):
     write_index(folder, {"models": {"fp32": files}})
     with pytest.raises(BundleError, match="created: expected an ISO 8601 time"):
         read_bundle(folder)
+
+
+class _Engine:
+    def __init__(self, sha256, precision):
+        self.model_sha256, self.precision = sha256, precision
+
+
+def test_a_profile_binds_the_camera_serial_even_an_empty_one_and_the_precision():
+    """Issue 21 item 12: an empty camera serial passing the binding went unnoticed; precision was bound
+    by one detector test only."""
+    profile = _profile()
+    profile.check_camera("SYNTH-0")
+    with pytest.raises(ProfileMismatch, match="device profile is for camera 'SYNTH-0', this frame comes from ''"):
+        profile.check_camera("")
+    profile.check_model(_Engine("ab" * 32, "fp32"))
+    with pytest.raises(ProfileMismatch, match=r"calibrated for model file abababababab… \(fp32\), this engine runs "
+                                              r"abababababab… \(int8\)"):
+        profile.check_model(_Engine("ab" * 32, "int8"))
