@@ -35,8 +35,8 @@ from .sensors import open_source
 from .version import __version__
 
 __all__ = [
-    "AlignConfig", "BundleError", "CaptureRefused", "CheckpointError", "Detector", "DetectorConfig", "DeviceDisconnected",
-    "EngineError", "EngineMismatch", "Extrinsics", "FaceAligner", "FaceCrops", "FaceQuality", "FrameSet",
+    "AlignConfig", "BundleError", "CaptureRefused", "CheckpointError", "Detector", "DetectorConfig",
+    "DeviceDisconnected", "EngineError", "EngineMismatch", "Extrinsics", "FaceAligner", "FaceCrops", "FaceQuality", "FrameSet",
     "FrameTimeout", "Intrinsics", "MMDGEdgeError", "MODALITIES", "MissingDependency", "PreprocessConfig",
     "ProfileMismatch", "SignatureError", "SourceError", "StreamResult", "Verdict", "__version__", "available_engines",
     "create_engine", "encode", "open_source", "require", "select_engine",
