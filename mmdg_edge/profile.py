@@ -165,9 +165,10 @@ class DeviceProfile:
             report = dict(data["report"])
             stated = report.pop("target_shown", None)  # profiles from before the flag have none
             report = CalibrationReport(**{**report, **{name: Rate.from_dict(report[name]) for name in _RATES}})
+            profile = cls(**{**data, "report": report})
             if stated is not None and stated is not report.target_shown:
                 raise ValueError(f"report.target_shown is {stated!r}, its APCER interval says {report.target_shown}")
-            return cls(**{**data, "report": report})
+            return profile
         except (TypeError, ValueError, KeyError) as exc:
             raise ProfileMismatch(f"{source}: invalid device profile ({exc})") from exc
 
