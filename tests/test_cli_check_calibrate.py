@@ -38,7 +38,7 @@ def _presentations(folder, option):
         own = folder.parent / f"{folder.name}-{rgb.name[:-8]}"
         own.mkdir()
         for suffix in ("rgb", "depth", "ir"):
-            (folder / f"{rgb.name[:-8]}_{suffix}.png").link_to(own / f"f_{suffix}.png")
+            (own / f"f_{suffix}.png").hardlink_to(folder / f"{rgb.name[:-8]}_{suffix}.png")
         arguments += [option, str(own)]
     return arguments
 
