@@ -29,7 +29,7 @@ $(VENV)/.dev-installed: setup.py $(BIN)/python
 	@touch $@ $(VENV)/.demo-installed
 
 demo: system-deps $(VENV)/.demo-installed
-	$(BIN)/mmdg-edge live --source demo --headless --contact-sheet demo_contact_sheet.png
+	$(BIN)/mmdg-edge live --source demo --headless --contact-sheet demo_contact_sheet.png --force
 
 test: system-deps $(VENV)/.dev-installed
 	$(BIN)/python -m pytest

@@ -16,6 +16,7 @@ from .detector import Detector, DetectorConfig, StreamResult
 from .engines import available_engines, create_engine, select_engine
 from .errors import (
     BundleError,
+    CaptureRefused,
     CheckpointError,
     DeviceDisconnected,
     EngineError,
@@ -34,8 +35,8 @@ from .sensors import open_source
 from .version import __version__
 
 __all__ = [
-    "AlignConfig", "BundleError", "CheckpointError", "Detector", "DetectorConfig", "DeviceDisconnected",
-    "EngineError", "EngineMismatch", "Extrinsics", "FaceAligner", "FaceCrops", "FaceQuality", "FrameSet",
+    "AlignConfig", "BundleError", "CaptureRefused", "CheckpointError", "Detector", "DetectorConfig",
+    "DeviceDisconnected", "EngineError", "EngineMismatch", "Extrinsics", "FaceAligner", "FaceCrops", "FaceQuality", "FrameSet",
     "FrameTimeout", "Intrinsics", "MMDGEdgeError", "MODALITIES", "MissingDependency", "PreprocessConfig",
     "ProfileMismatch", "SignatureError", "SourceError", "StreamResult", "Verdict", "__version__", "available_engines",
     "create_engine", "encode", "open_source", "require", "select_engine",

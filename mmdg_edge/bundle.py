@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .digest import file_sha256
 from .errors import BundleError
-from .signing import check_not_before, created_time, load_signed_json
+from .signing import check_not_before, created_time, load_signed_json, sign_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 BUNDLE_FILE = "bundle.json"
@@ -84,6 +84,26 @@ def read_bundle(folder: PathLike, precision: str = "fp32", trusted_key: Any = No
     model = _checked(folder, entry.get("model") if isinstance(entry, dict) else None, f"{precision} model")
     profile = _checked(folder, entry.get("profile"), f"{precision} profile")
     return BundleEntry(model, entry["model"]["sha256"], profile, entry["profile"]["sha256"])
+
+
+def files_to_sign(folder: PathLike) -> List[Tuple[Path, str]]:
+    """Every model and profile a bundle lists with its signature role (each checked against its digest
+    first), then the index.
+
+    Raises:
+        BundleError: what ``read_bundle`` refuses (no index, a missing or changed file).
+    """
+    folder = Path(folder)
+    targets: List[Tuple[Path, str]] = []
+    for precision in PRECISIONS:
+        entry = read_bundle(folder, precision)
+        targets += [(entry.model, "model"), (entry.profile, "profile")]
+    return targets + [(folder / BUNDLE_FILE, "bundle")]
+
+
+def sign_bundle(folder: PathLike, private_key: Any) -> List[Path]:
+    """Sign a bundle whole (``files_to_sign``); returns the signature files, the index's last."""
+    return [sign_file(path, private_key, role) for path, role in files_to_sign(folder)]
 
 
 def write_index(folder: PathLike, index: Dict[str, Any]) -> Path:

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 import numpy as np
 
 from .profile import MIN_THRESHOLD, CalibrationReport, DeviceProfile
-from .stats import Rate, attacks_needed
+from .stats import Rate, attacks_needed, smallest_showable_apcer
 
 if TYPE_CHECKING:
     from .detector import Detector
 
 __all__ = [
-    "HeldOutReport", "accepts", "calibrate_on_collection", "calibrate_scores", "collect_scores", "collection_scores",
-    "create_profile", "presentation_score", "threshold_for_apcer",
+    "HeldOutReport", "accepts", "calibrate_on_collection", "calibrate_scores", "check_attack_sample",
+    "check_collection_sample", "collect_scores", "collection_scores", "create_profile", "presentation_score",
+    "threshold_for_apcer",
 ]
 
 
@@ -111,12 +112,7 @@ def calibrate_scores(live_scores: Presentations, attack_scores: Presentations, t
     live, attack = _presentations(live_scores, "live_scores"), _presentations(attack_scores, "attack_scores")
     if not live:
         raise ValueError("live_scores: at least one live presentation is needed to report BPCER")
-    needed = attacks_needed(target_apcer)
-    if len(attack) < needed:
-        raise ValueError(f"attack_scores: {len(attack)} attack presentations (recordings) cannot show an APCER of "
-                         f"{target_apcer:.2%}: with no error the 95 % interval's upper bound falls to it only from "
-                         f"n = ln 0.025 / ln(1 − target), so at least {needed} are needed; the framesets of one "
-                         "recording are not independent trials")
+    check_attack_sample(len(attack), target_apcer)
     if not 0.0 <= uncertainty_band < 0.5:
         raise ValueError(f"uncertainty_band: expected a value in [0, 0.5), got {uncertainty_band}")
     attack_top = np.array([presentation_score(p, True) for p in attack])
@@ -141,6 +137,34 @@ def calibrate_scores(live_scores: Presentations, attack_scores: Presentations, t
         frame_apcer=Rate.from_counts(int(accepts(attack_frames, threshold, uncertainty_band).sum()), attack_frames.size),
         frame_bpcer=Rate.from_counts(int((~accepts(live_frames, threshold, uncertainty_band)).sum()), live_frames.size),
     )
+
+
+def check_attack_sample(attacks: int, target_apcer: float, whose: str = "") -> None:
+    """Refuse a target ``attacks`` attack presentations cannot show, naming the target they can show.
+
+    Run it before any work whose result it would refuse (``bundle`` checks the validation subjects'
+    recordings before exporting). ``whose`` says whose presentations they are (" of ...").
+
+    Raises:
+        ValueError: fewer than ``stats.attacks_needed(target_apcer)``.
+    """
+    needed = attacks_needed(target_apcer)
+    if attacks >= needed:
+        return
+    can_show = smallest_showable_apcer(int(attacks))
+    instead = f", or ask for --target-apcer {math.ceil(can_show * 1000) / 1000:g}" if attacks else ""
+    raise ValueError(
+        f"{attacks} attack presentations (recordings){whose} cannot show an APCER of {target_apcer:.2%}: with no "
+        f"error the 95 % interval's upper bound falls to the target only from n = ln 0.025 / ln(1 − target), so at "
+        f"least {needed} are needed (the framesets of one recording are not independent trials); {attacks} can "
+        f"show {can_show:.1%} at best (1 − 0.025^(1/n)). Collect {needed - attacks} more{instead}")
+
+
+def check_collection_sample(captures: Sequence[Any], splits: Any, target_apcer: float) -> None:
+    """Before anything is scored or exported: can the validation subjects' attack recordings show the
+    target at all? (A recording whose framesets all lack a face counts here; scoring may find fewer.)"""
+    recorded = sum(1 for c in splits.of(captures, "val") if c.is_attack)
+    check_attack_sample(recorded, target_apcer, " of the validation subjects")
 
 
 def create_profile(report: CalibrationReport, *, camera_serial: str, camera_firmware: str, model_sha256: str,
@@ -264,6 +288,7 @@ def calibrate_on_collection(engine: Any, folder: Any, target_apcer: float, uncer
     if len(cameras) != 1:
         raise ValueError(f"the collection holds captures of cameras {cameras}: calibrate one camera at a time")
     splits = splits_for_model(folder, captures, engine.metadata["provenance"], split_seed)
+    check_collection_sample(captures, splits, target_apcer)
     val, test = splits.of(captures, "val"), splits.of(captures, "test")
     val_scores, _ = collection_scores(engine, folder, val)
     live = [s for c, s in zip(val, val_scores) if not c.is_attack and s.size]

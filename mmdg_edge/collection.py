@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .digest import file_sha256
+from .errors import CaptureRefused
 from .frames import FrameSet
 from .version import __version__
 
@@ -234,6 +235,9 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
             live camera or the synthetic camera (a recording or an image folder, by the framesets'
             origin), a recording identical to one the collection holds, or fewer framesets than
             asked for. Whatever stops a recording (an error, Ctrl-C) deletes its partial file.
+        CaptureRefused: a recording where most framesets show no face the aligner accepts (it is
+            deleted: training and calibration would count it as a few framesets, not as the
+            presentation it was meant to be).
     """
     from .sensors.recorder import record
 
@@ -274,6 +278,12 @@ def collect(framesets: Iterable[FrameSet], folder: PathLike, subject: str, speci
     except ValueError:
         path.unlink()
         raise
+    faces = len(capture_crops(folder, capture).images)  # cached: training and calibration read these crops
+    if 2 * faces < written:
+        _delete_capture(folder, capture)
+        raise CaptureRefused(f"{capture.file}: {written - faces} of {written} framesets show no face the aligner "
+                             f"accepts (out of view, too far, too dark or blurred); it was deleted and nothing was "
+                             f"added to the manifest: check the presentation and collect {subject} {species} again")
     with (folder / MANIFEST).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(asdict(capture)) + "\n")
     return capture
@@ -283,8 +293,9 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
     """A collection staged on the synthetic camera, to try the whole loop before anyone sits down.
 
     Subjects S001, S002, ... each present themselves and one instrument of every attack species of
-    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``). Needs the
-    synthetic camera's extra (scikit-image).
+    their own (print-01, replay-01 and mask-01 for S001; see ``synthetic.presentation``). A capture
+    ``collect`` refuses (most framesets without a face: the face detector misses some subjects'
+    prints and replays) is left out with a warning, as a deployer would leave out a failed take.
 
     Returns:
         The manifest rows written, in order.
@@ -297,8 +308,18 @@ def collect_synthetic(folder: PathLike, subjects: int, frames: int = 30) -> List
         subject = f"S{n:03d}"
         for species, instrument in [("bona_fide", "")] + [(kind, f"{kind}-{n:02d}") for kind in ATTACK_KINDS]:
             with open_source("synthetic", **presentation(subject, species, instrument, frames)) as camera:
-                captures.append(collect(camera, folder, subject, species, instrument, frames))
+                try:
+                    captures.append(collect(camera, folder, subject, species, instrument, frames))
+                except CaptureRefused as exc:
+                    logger.warning("left out: %s", exc)
     return captures
+
+
+def _delete_capture(folder: Path, capture: Capture) -> None:
+    """A recording and its cached crops."""
+    for cached in (folder / CACHE).glob(f"{capture.sha256}-*.npz"):
+        cached.unlink()
+    (folder / capture.file).unlink(missing_ok=True)
 
 
 def forget_subject(folder: PathLike, subject: str) -> int:
@@ -307,6 +328,10 @@ def forget_subject(folder: PathLike, subject: str) -> int:
     Recordings in ``recordings/`` that no manifest row lists and whose name starts with the
     subject's id (left by a crash mid-recording) go too. The splits are deleted as well (they name
     the subject); the next run draws them again. An interrupted run can simply be run again.
+
+    Raises:
+        ValueError: the collection holds nothing of this subject (a mistyped id must not pass for
+            a deletion).
     """
     folder = Path(folder)
     check_id("subject", subject)
@@ -314,6 +339,11 @@ def forget_subject(folder: PathLike, subject: str) -> int:
     gone = [c for c in captures if c.subject == subject]
     kept = [c for c in captures if c.subject != subject]
     listed = {c.file for c in captures}
+    orphans = [p for p in (folder / RECORDINGS).glob(f"{subject}_*.db3") if f"{RECORDINGS}/{p.name}" not in listed]
+    if not gone and not orphans:
+        known = sorted({c.subject for c in captures})
+        raise ValueError(f"subject {subject!r}: no recordings of it in {folder} (its subjects: "
+                         f"{', '.join(known) or 'none'}); nothing was deleted")
     for capture in gone:
         for cached in (folder / CACHE).glob(f"{capture.sha256}-*.npz"):
             cached.unlink()
@@ -321,9 +351,8 @@ def forget_subject(folder: PathLike, subject: str) -> int:
     _replace_text(folder / MANIFEST, "".join(json.dumps(asdict(c)) + "\n" for c in kept))
     for capture in gone:
         (folder / capture.file).unlink(missing_ok=True)
-    for orphan in (folder / RECORDINGS).glob(f"{subject}_*.db3"):
-        if f"{RECORDINGS}/{orphan.name}" not in listed:
-            orphan.unlink()
+    for orphan in orphans:
+        orphan.unlink()
     return len(gone)
 
 

@@ -3,9 +3,11 @@
 One straight line per frameset: validate (once) and check freshness → find the face and its landmarks,
 cut it (aligner) → physical checks on the landmark regions → encode → engine → output check →
 decision. `check` never raises and never answers "live" on anything unexpected: every failure becomes
-a non-live Verdict with its reason. A stream the detector requires that is missing, or a physical
-check that cannot be measured on it, makes the verdict "unreliable". Physical cues can veto "live"
-but never grant it. A score inside a band around the threshold is "uncertain", not a coin flip.
+a non-live Verdict with its reason. A stream the detector requires that is missing, blank or
+malformed, a physical check that cannot be measured on it, or a frameset from another camera than
+the device profile's makes the verdict "unreliable"; "error" is for failures of the SDK or engine.
+Physical cues can veto "live" but never grant it. A score inside a band around the threshold is
+"uncertain", not a coin flip.
 
 `check` is stateless. A stream of framesets gets its own session (`open_session`, or `stream` which
 opens one): the session alone holds what a stream builds up — the face track, the freshness guard
@@ -176,6 +178,8 @@ class Detector:
         metadata = engine.metadata
         if profile is not None:
             profile.check_model(engine)
+            if not profile.report.target_shown:
+                logger.warning("device profile for camera %r: %s", profile.camera_serial, profile.report.shortfall())
         if aligner is None:
             from .align import FaceAligner
 
@@ -326,8 +330,8 @@ class Detector:
         common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin="unknown")
         try:
             frameset.validate(self.config.max_pixels)
-        except ValueError as exc:
-            return Verdict("error", f"invalid frameset: {exc}", **common)
+        except ValueError as exc:  # a stream of the wrong shape or dtype: the input, not the SDK, is at fault
+            return Verdict("unreliable", f"invalid frameset: {exc}", **common)
         common.update(origin=frameset.origin, frame_number=frameset.frame_number)  # validated from here on
         stale = check_frameset(frameset, self.config.freshness, time.monotonic())
         if stale is None and session is not None:
@@ -338,11 +342,15 @@ class Detector:
             try:
                 self.profile.check_camera(frameset.serial)
             except ProfileMismatch as exc:
-                return Verdict("error", str(exc), **common)
+                return Verdict("unreliable", str(exc), **common)
         missing = [name for name in self.config.required if getattr(frameset, name) is None]
         if missing:
             return Verdict("unreliable", f"required stream{'s' if len(missing) > 1 else ''} missing: "
                            f"{', '.join(missing)}", **common)
+        blank = [name for name in self.config.required if _is_blank(getattr(frameset, name))]
+        if blank:
+            return Verdict("unreliable", f"required stream{'s' if len(blank) > 1 else ''} blank (every pixel one "
+                           f"value: a dead or covered sensor): {', '.join(blank)}", **common)
         clock.lap("validate")
         result = self.aligner.align(frameset, session.face.prior() if session is not None else None)
         if session is not None:
@@ -461,6 +469,12 @@ class Detector:
         finally:
             if latest is not None:
                 latest.close()
+
+
+def _is_blank(image: np.ndarray) -> bool:
+    """Every pixel the same value. No sensor delivers that on a scene: a dead IR sensor gives zeros,
+    which the IR presence check would read as a screen (an attack) instead of a fault."""
+    return bool(image.min() == image.max())
 
 
 class StreamSession:

@@ -49,6 +49,10 @@ class BundleError(MMDGEdgeError):
     """A bundle folder is incomplete, malformed, or holds a file changed since it was bundled."""
 
 
+class CaptureRefused(MMDGEdgeError, ValueError):
+    """A collected capture where most framesets show no face: deleted, never added to the manifest."""
+
+
 def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or explain how to install it.
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .detector import Detector, StreamResult
 from .frames import FrameSet, Verdict
-from .outputs import PendingOutput
+from .outputs import PendingOutput, replacing
 from .records import verdict_record
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ STATUS_COLOURS_BGR = {
     "no_face": (160, 160, 160), "unreliable": (0, 140, 255), "error": (200, 0, 200),
 }
 PANEL_HEIGHT = 240
+BANNER_LINES = 3  # of verdict text: the longest reasons (several vetoes) need three at the panel's width
+BANNER_HEIGHT = 8 + 18 * BANNER_LINES + 24  # text lines, then the score bar
+_FONT_SCALE = 0.5
 
 
 @dataclass
@@ -156,7 +159,7 @@ class VideoFile:
 
 def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO, max_frames: Optional[int] = None,
                  summary: Optional[LiveSummary] = None, contact_sheet: Optional[str] = None,
-                 allow_recorded: bool = False, video: Optional[VideoFile] = None) -> LiveSummary:
+                 allow_recorded: bool = False, video: Optional[VideoFile] = None, force: bool = False) -> LiveSummary:
     """Print one JSON verdict record per frameset to ``out`` (``records.verdict_record``); return the summary.
 
     Args:
@@ -166,6 +169,7 @@ def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO,
             when the summary has segments, else every 10th frameset (at most 24 panels).
         allow_recorded: let a recording or the synthetic camera reach live sessions (a demo).
         video: also write every annotated panel to this video.
+        force: replace an existing ``contact_sheet`` (else FileExistsError, before the sheet is written).
     """
     summary = summary if summary is not None else LiveSummary()
     panels: Dict[Any, np.ndarray] = {}
@@ -183,13 +187,18 @@ def run_headless(detector: Detector, framesets: Iterable[FrameSet], out: TextIO,
         if max_frames is not None and index + 1 >= max_frames:
             break
     if contact_sheet is not None:
-        write_contact_sheet(list(panels.values()), contact_sheet)
+        write_contact_sheet(list(panels.values()), contact_sheet, force=force)
     return summary
 
 
-def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 2) -> None:
-    """Tile annotated panels (half size) into one PNG; an empty list writes nothing and says so."""
+def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 2, force: bool = False) -> None:
+    """Tile annotated panels (half size) into one PNG; an empty list writes nothing and says so.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is False (``outputs.check_output``).
+    """
     cv2 = __import__("cv2")
+
     if not panels:
         logger.warning("contact sheet %s: no framesets to show", path)
         return
@@ -200,8 +209,9 @@ def write_contact_sheet(panels: Sequence[np.ndarray], path: str, columns: int = 
     for i, tile in enumerate(small):
         y, x = (i // columns) * height, (i % columns) * width
         sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-    if not cv2.imwrite(str(path), sheet):
-        raise OSError(f"contact sheet: cannot write {path}")
+    with replacing(path, force) as temporary:
+        if not cv2.imwrite(str(temporary), sheet):
+            raise OSError(f"contact sheet: cannot write {path}")
 
 
 def _to_bgr(image: Optional[np.ndarray], kind: str) -> np.ndarray:
@@ -246,16 +256,40 @@ def render_panel(frameset: FrameSet, verdict: Verdict) -> np.ndarray:
             cv2.rectangle(tile, (x0, y0), (x1, y1), colour, 2)
         tiles.append(tile)
     panel = np.concatenate(tiles, axis=1)
-    banner = np.zeros((50, panel.shape[1], 3), np.uint8)
+    banner = np.zeros((BANNER_HEIGHT, panel.shape[1], 3), np.uint8)  # one height: video frames keep their size
     banner[:] = colour
     score = verdict.score if verdict.score is not None else 0.0
-    cv2.rectangle(banner, (10, 32), (10 + int(score * (panel.shape[1] - 20)), 44), (255, 255, 255), -1)
+    bar = BANNER_HEIGHT - 18
+    cv2.rectangle(banner, (10, bar), (10 + int(score * (panel.shape[1] - 20)), bar + 12), (255, 255, 255), -1)
     if verdict.threshold is not None:
         tx = 10 + int(verdict.threshold * (panel.shape[1] - 20))
-        cv2.line(banner, (tx, 28), (tx, 48), (0, 0, 0), 2)
-    cv2.putText(banner, _ascii(f"{verdict.status.upper()}  {verdict.reason}")[:90], (10, 22),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        cv2.line(banner, (tx, bar - 4), (tx, bar + 16), (0, 0, 0), 2)
+    text = _ascii(f"{verdict.status.upper()}  {verdict.reason}")
+    for number, line in enumerate(banner_lines(text, panel.shape[1] - 20)):
+        cv2.putText(banner, line, (10, 22 + 18 * number), cv2.FONT_HERSHEY_SIMPLEX, _FONT_SCALE, (255, 255, 255), 1)
     return np.concatenate([banner, panel], axis=0)
+
+
+def banner_lines(text: str, width_px: int) -> List[str]:
+    """``text`` broken at spaces into at most ``BANNER_LINES`` lines of at most ``width_px`` drawn; a
+    text longer than that ends its last line with "..." (never cut mid-line without saying so)."""
+    cv2 = __import__("cv2")
+
+    def fits(line: str) -> bool:
+        return cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, _FONT_SCALE, 1)[0][0] <= width_px
+
+    lines: List[str] = []
+    for word in text.split():
+        if lines and fits(f"{lines[-1]} {word}"):
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > BANNER_LINES:
+        last = lines[BANNER_LINES - 1]
+        while last and not fits(last + " ..."):
+            last = last[:-1]
+        lines = lines[:BANNER_LINES - 1] + [last + " ..."]
+    return lines
 
 
 def has_display() -> bool:

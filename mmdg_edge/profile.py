@@ -50,9 +50,26 @@ class CalibrationReport:
     frame_apcer: Rate
     frame_bpcer: Rate
 
+    @property
+    def target_shown(self) -> bool:
+        """Whether the calibration attacks show the target: the upper end of APCER's 95 % interval is
+        within it. The threshold only makes the observed APCER meet the target; with few attacks, or
+        a few errors among them, the interval can reach far above it."""
+        return self.apcer.upper <= self.target_apcer
+
+    def shortfall(self) -> str:
+        """Why the target is not shown, in words (empty when it is)."""
+        if self.target_shown:
+            return ""
+        return (f"APCER {self.apcer.errors}/{self.apcer.trials} ({self.apcer.value:.1%}) meets the target "
+                f"{self.target_apcer:.1%} on the calibration attacks, but its 95 % interval reaches "
+                f"{self.apcer.upper:.1%}: they do not show the target; collect more attacks and calibrate again "
+                "before relying on it")
+
     def to_dict(self) -> Dict[str, Any]:
-        return {f.name: (getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Rate)
+        data = {f.name: (getattr(self, f.name).to_dict() if isinstance(getattr(self, f.name), Rate)
                          else getattr(self, f.name)) for f in fields(self)}
+        return {**data, "target_shown": self.target_shown}  # written for readers; recomputed on load
 
 
 @dataclass(frozen=True)
@@ -146,8 +163,12 @@ class DeviceProfile:
                                   "(rates per presentation); calibrate again with this SDK")
         try:
             report = dict(data["report"])
+            stated = report.pop("target_shown", None)  # profiles from before the flag have none
             report = CalibrationReport(**{**report, **{name: Rate.from_dict(report[name]) for name in _RATES}})
-            return cls(**{**data, "report": report})
+            profile = cls(**{**data, "report": report})
+            if stated is not None and stated is not report.target_shown:
+                raise ValueError(f"report.target_shown is {stated!r}, its APCER interval says {report.target_shown}")
+            return profile
         except (TypeError, ValueError, KeyError) as exc:
             raise ProfileMismatch(f"{source}: invalid device profile ({exc})") from exc
 

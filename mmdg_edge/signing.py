@@ -118,10 +118,12 @@ def sign_file(path: PathLike, private_key: Any, role: str, force: bool = False) 
     return write_output(out, json.dumps(record, indent=2) + "\n", force)
 
 
-def _read_signature(path: Path, source: str) -> Tuple[dict, bytes]:
+def _read_signature(path: Path, source: str, role: str) -> Tuple[dict, bytes]:
     if not path.is_file():
+        # A bundle's index is signed with the rest of its folder: `sign FOLDER` signs models, profiles and index.
+        target = Path(source).parent if role == "bundle" else source
         raise SignatureError(f"{source} is not signed (no {path.name}); a trusted key was given, so unsigned files "
-                             "are refused: sign it with `mmdg-edge sign`")
+                             f"are refused: sign it with `mmdg-edge sign {target} --key NAME.key`")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         signature = base64.b64decode(record["signature"], validate=True)
@@ -142,7 +144,7 @@ def verify(sha256: str, path: PathLike, public_key: Any, role: str) -> None:
         SignatureError: unsigned, signed by another key, for another role, or changed since signing.
     """
     source = str(path)
-    record, signature = _read_signature(signature_path(path), source)
+    record, signature = _read_signature(signature_path(path), source, role)
     trusted = key_id(public_key)
     if record.get("key_id") != trusted:
         raise SignatureError(f"{source} is signed by key {record.get('key_id')!r}, not by the trusted key {trusted}")

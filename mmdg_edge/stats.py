@@ -134,3 +134,16 @@ def attacks_needed(target: float) -> int:
     if not 0.0 < target < 1.0:
         raise ValueError(f"target: expected an APCER in (0, 1), got {target}")
     return math.ceil(math.log(0.025) / math.log1p(-target) - 1e-9)
+
+
+def smallest_showable_apcer(attacks: int) -> float:
+    """The lowest APCER target ``attacks`` attack presentations can show: with no error, the upper end
+    of the 95 % Clopper–Pearson interval, 1 − 0.025^(1/n) (the inverse of ``attacks_needed``; 1 for none).
+
+    Example:
+        >>> round(smallest_showable_apcer(30), 4), smallest_showable_apcer(0)
+        (0.1157, 1.0)
+    """
+    if isinstance(attacks, bool) or not isinstance(attacks, int) or attacks < 0:
+        raise ValueError(f"attacks: expected an int ≥ 0, got {attacks!r}")
+    return 1.0 if attacks == 0 else 1.0 - 0.025 ** (1.0 / attacks)

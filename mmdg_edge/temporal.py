@@ -81,7 +81,8 @@ class SessionDecision:
         attack_votes: attack verdicts among the last ``window``.
         window: verdicts remembered for the track (at most ``TemporalConfig.window``).
         time_to_decision_ms: from the track's first frameset to its live/attack decision.
-        reason: why the session is not live although the votes are (a recorded source), else "".
+        reason: why the session is not live although the votes are (a recorded source), or why there
+            is no face track although a face may be there (frozen, stale or broken framesets), else "".
     """
 
     status: str
@@ -153,7 +154,13 @@ class SessionTracker:
             self._missing += 1
             if self._missing > self.config.max_missing:
                 self.reset()
-            return self._decision("no_face" if self._last_box is None else self._votes_status(), time_ms, "")
+            if self._last_box is not None:
+                return self._decision(self._votes_status(), time_ms, "")
+            if verdict.status == "no_face":
+                return self._decision("no_face", time_ms, "")
+            # A frozen, stale or broken frameset was never searched for a face: not "no_face".
+            return self._decision("pending", time_ms, f"no face track: the framesets are {verdict.status} "
+                                                      f"({verdict.reason})")
         self._missing = 0
         distance = verdict.quality.distance_m if verdict.quality is not None else None
         if self._is_new_face(verdict.box, distance):

@@ -1,6 +1,6 @@
 """Train the bundled demo model: tiny MMDG++ on the synthetic camera, seen through the aligner.
 
-    python scripts/train_demo_model.py [--train 480] [--val 128] [--epochs 4] [--out mmdg_edge/assets]
+    python scripts/train_demo_model.py [--train 480] [--val 128] [--epochs 4] [--out mmdg_edge/assets] [--check-only]
 
 Deterministic (seeded). Writes demo.safetensors (checkpoint; provenance says synthetic data,
 demonstration only, not a security model) and demo.onnx (what the kiosk path runs). The tiny
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mmdg_edge.align import FaceAligner
+from mmdg_edge.assets import ASSETS
 from mmdg_edge.checkpoint import load_checkpoint
 from mmdg_edge.model import MMDGConfig
 from mmdg_edge.preprocess import encode
@@ -92,10 +93,13 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=128, help="synthetic framesets rendered for validation")
     parser.add_argument("--epochs", type=int, default=4, help="training epochs")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (from scratch, so above the paper's)")
-    parser.add_argument("--out", type=Path, default=Path("mmdg_edge/assets"), help="output folder")
+    parser.add_argument("--out", type=Path, default=ASSETS, help="output folder (default: the package's assets, "
+                                                                   "%(default)s)")
     parser.add_argument("--check-only", action="store_true", help="only check the existing demo.safetensors")
     args = parser.parse_args()
     checkpoint = args.out / "demo.safetensors"
+    if args.check_only and not checkpoint.is_file():
+        parser.error(f"--check-only: no {checkpoint}; pass --out FOLDER holding the demo.safetensors to check")
     if not args.check_only:
         started = time.perf_counter()
         index = {d: d for d in DOMAINS}

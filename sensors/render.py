@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..errors import SourceError, require
+from ..assets import SYNTHETIC_FACE, bundled
+from ..errors import SourceError
 from . import head_pose
 
 if TYPE_CHECKING:  # cast builds on FaceTexture: importing it here at run time would be a cycle
@@ -33,6 +34,8 @@ _MAX_TEXTURE_FACE_PX = 160  # larger faces are scaled down once: the renderer ne
 _BANK_SEED = 20240605
 _LUMA = np.float32([0.299, 0.587, 0.114])
 BASE_NECK_WIDTH = 0.56  # neck width / face width of the original synthetic person
+DEFAULT_FACE_SHAPE = (162, 162, 3)  # assets/astronaut_face.png: 1.7 face widths of the 95 px face
+DEFAULT_FACE_BOX: Box = (33.0, 34.0, 128.0, 129.0)
 
 
 @dataclass(frozen=True)
@@ -89,26 +92,46 @@ def create_face_texture(image: np.ndarray) -> FaceTexture:
     if len(boxes) == 0:
         raise ValueError("face_image: no frontal face found in it; pass a photo with one clear frontal face")
     x, y, w, h = (float(v) for v in max(boxes, key=lambda b: b[2] * b[3]))
-    scale = min(1.0, _MAX_TEXTURE_FACE_PX / w)
     side = int(round(TEXTURE_FACE_WIDTHS * w))
     x0, y0 = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
     pad = max(0, -x0, -y0, x0 + side - image.shape[1], y0 + side - image.shape[0])
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101) if pad else image
-    crop = padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side].astype(np.float32)
+    square = padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+    return _texture_from_square(square, (x - x0, y - y0, x + w - x0, y + h - y0))
+
+
+def _texture_from_square(square: np.ndarray, box: Box) -> FaceTexture:
+    """The texture of a uint8 RGB square cut around a face whose box (square pixels) is ``box``."""
+    scale = min(1.0, _MAX_TEXTURE_FACE_PX / (box[2] - box[0]))
+    crop = square.astype(np.float32)
     if scale < 1.0:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     lum = crop @ _LUMA / 255.0
     planes = np.ascontiguousarray(np.dstack([crop, lum]), dtype=np.float32)
     planes.setflags(write=False)
-    box = ((x - x0) * scale, (y - y0) * scale, (x + w - x0) * scale, (y + h - y0) * scale)
+    box = (box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale)
     return FaceTexture(planes, box, _skin_colour(planes, box))
 
 
 @functools.lru_cache(maxsize=1)
 def load_default_texture() -> FaceTexture:
-    """The face of scikit-image's astronaut photo (Eileen Collins, public domain), cached."""
-    data = require("skimage.data", "dev")
-    return create_face_texture(data.astronaut())
+    """The face of the astronaut photo (Eileen Collins, NASA, public domain), shipped in the package, cached.
+
+    ``assets/astronaut_face.png`` is the texture square ``create_face_texture`` cuts from
+    scikit-image's ``astronaut()``; ``DEFAULT_FACE_BOX`` is where OpenCV's frontal Haar cascade boxes the
+    face on the whole photo. Shipping the square (not asking for scikit-image) lets every install,
+    a kiosk's included, run the synthetic camera.
+
+    Raises:
+        SourceError: the shipped image is missing or not the expected square.
+    """
+    path = bundled(SYNTHETIC_FACE, "reinstall mmdg-edge (the synthetic camera's face texture ships with it)")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.shape != DEFAULT_FACE_SHAPE:
+        got = "an unreadable file" if image is None else f"an image of shape {image.shape}"
+        raise SourceError(f"{path}: expected a {DEFAULT_FACE_SHAPE} RGB PNG (the synthetic camera's face), got {got}; "
+                          "reinstall mmdg-edge")
+    return _texture_from_square(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), DEFAULT_FACE_BOX)
 
 
 @functools.lru_cache(maxsize=4)

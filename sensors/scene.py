@@ -76,9 +76,12 @@ DOMAINS = (
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Image size, frame rate and the pinhole camera shared by all three streams.
+    """Image size, frame rate, the pinhole camera shared by all three streams and the camera's serial.
 
     The default fx (a D435 colour camera at 640×480) puts a face at 0.4-1.0 m at ~90-230 px wide.
+    Every frameset carries ``serial``, whatever its domain: a device profile calibrated on a
+    collection of the synthetic camera (``collect``) is bound to it, and must hold for ``check``,
+    ``record`` and ``live`` on the same camera.
     """
 
     width: int = 640
@@ -86,8 +89,11 @@ class SyntheticConfig:
     fps: float = 30.0
     fx: float = 615.0
     depth_scale_m: float = 0.001
+    serial: str = "SYNTH-1"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.serial, str) or not self.serial:
+            raise ValueError(f"SyntheticConfig.serial: expected a non-empty string, got {self.serial!r}")
         for name in ("width", "height"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 64 <= value <= 4096:

@@ -259,7 +259,7 @@ def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSp
         timestamps_ms={name: stamp for name in ("rgb", "depth", "ir")},
         frame_numbers={name: frame_index for name in ("rgb", "depth", "ir")},
         intrinsics={name: intr for name in ("rgb", "depth", "ir")}, depth_to_color=Extrinsics(),
-        color_aligned_to_depth=True, serial=f"SYNTH-{scene.domain}", origin="synthetic",
+        color_aligned_to_depth=True, serial=config.serial, origin="synthetic",
         metadata={"source": "synthetic", "truth": truth},
     )
 

@@ -137,10 +137,13 @@ class _Frames:
     def __init__(self, event: Frame, size: Tuple[int, int, int], metadata: bool) -> None:
         w, h, fps = size
         stamp = event.number * 1000.0 / fps
-        self.depth = _Frame(np.full((h, w), event.number, np.uint16), stamp, event.number, event.emitter, metadata)
-        self.ir = _Frame(np.full((h, w), event.number % 256, np.uint8), stamp, event.number, event.emitter, metadata)
-        self.color = _Frame(np.full((h, w, 3), event.number % 256, np.uint8), stamp + event.skew_ms, event.number,
-                            event.emitter, metadata)
+        # The frame number at pixel (0, 0), a one-unit checkerboard around it: a sensor's frame is never
+        # one value throughout (the detector refuses such a stream as blank), yet depth stays flat.
+        value = event.number + np.indices((h, w)).sum(axis=0) % 2
+        self.depth = _Frame(value.astype(np.uint16), stamp, event.number, event.emitter, metadata)
+        self.ir = _Frame((value % 256).astype(np.uint8), stamp, event.number, event.emitter, metadata)
+        self.color = _Frame(np.repeat((value % 256).astype(np.uint8)[:, :, None], 3, axis=2), stamp + event.skew_ms,
+                            event.number, event.emitter, metadata)
 
     def get_depth_frame(self) -> _Frame:
         return self.depth

@@ -82,7 +82,6 @@ def test_profile_with_impossible_threshold_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_calibration_on_the_synthetic_camera_holds_on_a_fresh_seed():
-    pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
     from mmdg_edge.calibration import collect_scores
     from mmdg_edge.detector import Detector
     from mmdg_edge.sensors.synthetic import SyntheticCamera
@@ -138,6 +137,37 @@ def test_a_presentation_is_decided_by_its_highest_attack_or_its_middle_bona_fide
     assert presentation_score([0.1, 0.9, 0.2], is_attack=True) == 0.9
     assert presentation_score([0.1, 0.9, 0.2, 0.8], is_attack=False) == 0.8  # 2 of 4 at or above it
     assert presentation_score([0.1, 0.9, 0.2], is_attack=False) == 0.2
+
+
+def test_too_few_attacks_are_refused_with_the_target_they_can_show():
+    with pytest.raises(ValueError) as refused:
+        calibrate_scores([0.9] * 5, [0.1] * 30, 0.05)
+    message = str(refused.value)
+    assert message.startswith("30 attack presentations (recordings) cannot show an APCER of 5.00%")
+    assert "30 can show 11.6% at best" in message and "--target-apcer 0.116" in message
+    assert calibrate_scores([0.9] * 5, [0.1] * 30, 0.116).apcer.upper <= 0.116  # the named target is reachable
+
+
+def test_a_profile_whose_interval_misses_its_target_is_flagged_and_the_detector_says_so(tmp_path, caplog):
+    from mmdg_edge import Detector
+    from mmdg_edge.assets import DEMO_MODEL
+    from mmdg_edge.digest import file_sha256
+
+    report = calibrate_scores([0.9] * 10, [0.1] * 27 + [0.8] * 3, 0.15)  # 3/30 pass: 10 % ≤ 15 %, upper 26.5 %
+    assert report.apcer.value <= 0.15 < report.apcer.upper and not report.target_shown
+    path = create_profile(report, camera_serial="SN1", camera_firmware="", model_sha256=file_sha256(DEMO_MODEL),
+                          model_precision="fp32").save(tmp_path / "profile.json")
+    assert json.loads(path.read_text())["report"]["target_shown"] is False
+    with caplog.at_level("WARNING", logger="mmdg_edge.detector"):
+        Detector.load(DEMO_MODEL, profile=path)
+    assert "its 95 % interval reaches 26.5%: they do not show the target" in caplog.text
+    shown = calibrate_scores([0.9] * 10, [0.1] * 30, 0.15)
+    assert shown.target_shown and shown.shortfall() == "" and shown.to_dict()["target_shown"] is True
+    data = json.loads(path.read_text())
+    data["report"]["target_shown"] = True  # edited to hide the shortfall: the rates say otherwise
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    with pytest.raises(ProfileMismatch, match="target_shown is True, its APCER interval says False"):
+        DeviceProfile.load(tmp_path / "edited.json")
 
 
 @pytest.mark.parametrize("band", [0.0, 0.05])

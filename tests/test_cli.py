@@ -4,7 +4,6 @@ Most tests run `mmdg-edge` as a subprocess, as a user or a service would: stdout
 stderr logs and progress, exit codes are 0 done, 1 failed, 2 bad usage, 130 interrupted.
 """
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,24 +16,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli_run import EXE, cli as _cli
 from mmdg_edge.cli import COMMANDS, main
 
 REPO = Path(__file__).resolve().parents[1]
-EXE = str(Path(sys.executable).parent / "mmdg-edge")
-
-
-def _block(*modules):
-    """Python code that makes ``modules`` unimportable, then runs the CLI with the given argv."""
-    names = repr(tuple(modules))
-    return (f"import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
-            f"        if name.split('.')[0] in {names}:\n            raise ImportError('blocked: ' + name)\n"
-            "sys.meta_path.insert(0, Block())\nfrom mmdg_edge.cli import main\nsys.argv[0] = 'mmdg-edge'\nmain()\n")
-
-
-def _cli(*args, block=(), env=None, timeout=300, cwd=None):
-    command = [sys.executable, "-c", _block(*block), *map(str, args)] if block else [EXE, *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, **(env or {})})
 
 
 def _streamed(source, count):
@@ -70,6 +55,20 @@ def test_torch_commands_without_torch_say_what_to_install(args, tmp_path):
     result = _cli(*args, block=("torch", "open_clip"), cwd=tmp_path)
     assert result.returncode == 1 and 'pip install "mmdg-edge[train]"' in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_bench_in_a_kiosk_install_times_onnxruntime_and_names_what_it_skipped(tmp_path):
+    kiosk = ("torch", "open_clip", "onnx", "onnxscript")  # what `pip install -e .` leaves out
+    result = _cli("bench", "--batch", 1, "--iterations", 1, "--warmup", 0, "--format", "json", block=kiosk, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)
+    assert [(r["engine"], r["baseline"], r["speedup"]) for r in rows] == [("onnxruntime", "onnxruntime", 1.0)]
+    assert rows[0]["config"] == "tiny" and "tiny is timed on the demo model" in result.stderr
+    assert 'skipped torch eager: torch is not installed (pip install "mmdg-edge[torch]")' in result.stderr
+    assert "skipped onnxruntime int8: quantising needs the onnx package" in result.stderr
+    paper = _cli("bench", "--checkpoint", "paper", block=kiosk, cwd=tmp_path)
+    assert paper.returncode == 1 and "without torch, bench an ONNX file" in paper.stderr
+    assert "Traceback" not in paper.stderr
 
 
 def test_clip_weights_that_cannot_be_loaded_name_the_local_file_fix(tmp_path):
@@ -180,6 +179,28 @@ def test_log_level_and_verbosity_control_what_reaches_stderr():
     verbose = _cli("-v", "check", "synthetic", "--max-frames", 1)
     assert "INFO mmdg_edge.engines: auto engine" in default.stderr
     assert "INFO" not in quiet.stderr and "DEBUG" in verbose.stderr
+
+
+def test_export_and_a_contact_sheet_refuse_an_existing_file_unless_forced(tmp_path, monkeypatch):
+    """record and keygen refused to overwrite; export and live --contact-sheet overwrote silently."""
+    import mmdg_edge.engines.export as export
+
+    monkeypatch.setattr(export, "export_onnx", lambda checkpoint, output, **k: Path(output).write_bytes(b"new"))
+    model, sheet = tmp_path / "m.onnx", tmp_path / "sheet.png"
+    model.write_bytes(b"old")
+    sheet.write_bytes(b"old")
+    refused = CliRunner().invoke(main, ["export", "demo", "--output", str(model)])
+    assert refused.exit_code == 1 and f"{model} exists" in refused.output and model.read_bytes() == b"old"
+    forced = CliRunner().invoke(main, ["export", "demo", "--output", str(model), "--force"])
+    assert forced.exit_code == 0 and forced.stdout.strip() == str(model) and model.read_bytes() == b"new"
+    kept = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", "--max-frames", "2", "--contact-sheet",
+                                     str(sheet)])
+    assert kept.exit_code == 1 and f"{sheet} exists" in kept.output and kept.stdout == ""  # refused before any work
+    assert sheet.read_bytes() == b"old"
+    replaced = CliRunner().invoke(main, ["live", "--source", "demo", "--headless", "--max-frames", "2",
+                                         "--contact-sheet", str(sheet), "--force"])
+    assert replaced.exit_code == 0 and cv2.imread(str(sheet)) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "sheet.png"]  # no temporary file left
 
 
 def test_export_of_a_trained_checkpoint_does_not_warn_about_random_weights(tmp_path, tiny_checkpoint):

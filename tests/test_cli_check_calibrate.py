@@ -5,11 +5,10 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.profile import DeviceProfile  # noqa: E402
-from mmdg_edge.cli import main  # noqa: E402
-from mmdg_edge.sensors.synthetic import SyntheticCamera  # noqa: E402
+from mmdg_edge.profile import DeviceProfile
+from mmdg_edge.cli import main
+from mmdg_edge.sensors.synthetic import SyntheticCamera
 
 
 def _write(folder, classes, count, seed):
@@ -81,6 +80,22 @@ def test_calibrate_refuses_too_few_attacks_for_the_target(tmp_path):
 def test_check_of_a_missing_path_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nope.bag")])
     assert result.exit_code == 1 and "nope.bag" in result.output
+
+
+def test_calibrate_warns_on_stderr_when_the_interval_misses_the_target(tmp_path, monkeypatch):
+    from mmdg_edge import calibration
+
+    # one presentation per --live/--attack path: 10 live, 30 attacks of which 3 pass (10 %, interval up to 26.5 %)
+    takes = {"live": iter([[0.9]] * 10), "attack": iter([[0.1]] * 27 + [[0.8]] * 3)}
+    monkeypatch.setattr(calibration, "collect_scores",
+                        lambda detector, frames, label: (next(takes[label]), 0, "SN1", ""))
+    live, attack = _write(tmp_path / "live", ("live",), 1, seed=2), _write(tmp_path / "attack", ATTACKS, 1, seed=3)
+    out = tmp_path / "p.json"
+    result = CliRunner().invoke(main, ["calibrate", *["--live", str(live)] * 10, *["--attack", str(attack)] * 30,
+                                       "--target-apcer", "0.15", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {out}: APCER 3/30 (10.0%) meets the target 15.0%" in result.stderr
+    assert "warning" not in result.stdout and DeviceProfile.load(out).report.target_shown is False
 
 
 def test_a_profile_nested_too_deep_is_a_one_line_refusal(tmp_path):

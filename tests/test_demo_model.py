@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.checkpoint import read_metadata  # noqa: E402
-from mmdg_edge.assets import ASSETS  # noqa: E402
-from mmdg_edge.detector import Detector  # noqa: E402
-from mmdg_edge.sensors.synthetic import render_frameset  # noqa: E402
+from mmdg_edge.checkpoint import read_metadata
+from mmdg_edge.assets import ASSETS
+from mmdg_edge.detector import Detector
+from mmdg_edge.sensors.synthetic import render_frameset
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +50,17 @@ def test_demo_recording_sessions_follow_its_ground_truth_segments(detector):
         ("live", True), ("print", True), ("replay", True), ("live", True)], summary.format_table()
     assert all(s.verdicts["live"] == 0 for s in summary.segments if s.label == "attack")
     assert sum(s.framesets for s in summary.segments) == summary.framesets == 36
+
+
+def test_the_demo_model_script_works_from_any_folder(tmp_path):
+    """Run from outside the repository, --check-only used to look for mmdg_edge/assets in the current folder."""
+    import subprocess
+    import sys
+
+    script = str(ASSETS.parents[1] / "scripts" / "train_demo_model.py")
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert shown.returncode == 0 and str(ASSETS) in " ".join(shown.stdout.split()), shown.stdout
+    missing = subprocess.run([sys.executable, script, "--check-only", "--out", str(tmp_path)], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=300)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert f"--check-only: no {tmp_path / 'demo.safetensors'}; pass --out FOLDER" in missing.stderr

@@ -94,7 +94,7 @@ def test_score_above_threshold_is_live_below_is_attack_near_is_uncertain(engine,
 def test_physical_veto_denies_a_high_score(engine, score):
     ok = _Result("ok", "", _crops(), 1)
     flat = _head_frameset()
-    flat.depth = np.full((H, W), 600, np.uint16)
+    flat.depth = np.rint(600 + np.random.default_rng(0).normal(0, 0.7, (H, W))).astype(np.uint16)  # a sheet + noise
     verdict = _detector(engine, ok, score - 0.2).check(flat)
     assert verdict.status == "attack" and verdict.reason.startswith("physical veto: the nose stands")
     dark = _head_frameset(ir_level=5)
@@ -149,11 +149,33 @@ def test_non_framesets_are_errors(engine, bad):
     assert verdict.status == "error" and "expected a FrameSet" in verdict.reason
 
 
-def test_corrupted_frameset_is_an_error(engine):
+def test_corrupted_frameset_is_unreliable(engine):
     frameset = _head_frameset()
     frameset.depth = np.full((H, W), np.nan, np.float32)
     verdict = _detector(engine, _Result("ok", "", _crops(), 1), 0.01).check(frameset)
-    assert verdict.status == "error" and "FrameSet.depth" in verdict.reason
+    assert verdict.status == "unreliable" and "FrameSet.depth" in verdict.reason
+
+
+@pytest.mark.parametrize("stream, value", [("ir", 0), ("ir", 255), ("depth", 0), ("rgb", 0)])
+def test_a_blank_required_stream_is_unreliable_not_an_attack(engine, score, stream, value):
+    """A dead IR sensor gives zeros, which the IR presence check would call a screen."""
+    frameset = _head_frameset()
+    setattr(frameset, stream, np.full_like(getattr(frameset, stream), value))
+    verdict = _detector(engine, _Result("ok", "", _crops(), 1), score - 0.2).check(frameset)
+    assert verdict.status == "unreliable" and verdict.reason.endswith(f"a dead or covered sensor): {stream}")
+    optional = _detector(engine, _Result("ok", "", _crops(), 1), score - 0.2,
+                         required=tuple(n for n in ("rgb", "depth", "ir") if n != stream)).check(frameset)
+    assert "blank" not in optional.reason  # a stream the rig does not require is not refused for it
+
+
+@pytest.mark.parametrize("change", [{"ir": lambda f: f.ir.astype(np.float32)}, {"rgb": lambda f: f.rgb[:, :, 0]},
+                                    {"depth": lambda f: f.depth[:-1]}], ids=["ir-float", "rgb-one-channel", "depth-short"])
+def test_a_stream_of_the_wrong_dtype_or_shape_is_unreliable(engine, change):
+    frameset = _head_frameset()
+    (name, broken), = change.items()
+    setattr(frameset, name, broken(frameset))
+    verdict = _detector(engine, _Result("ok", "", _crops(), 1), 0.01).check(frameset)
+    assert verdict.status == "unreliable" and verdict.reason.startswith("invalid frameset: FrameSet.")
 
 
 def test_stale_and_frozen_frames_are_unreliable_in_a_stream(engine, score):
@@ -191,7 +213,7 @@ def test_profile_for_another_camera_or_model_file_is_refused(engine, score):
     assert detector.threshold == profile.threshold
     assert detector.check(_head_frameset(serial="SN1")).status == "live"
     other = detector.check(_head_frameset(serial="SN2"))
-    assert other.status == "error" and "camera 'SN1'" in other.reason
+    assert other.status == "unreliable" and "camera 'SN1'" in other.reason
     for changes in ({"model_sha256": "0" * 64}, {"model_precision": "int8"}):
         foreign = create_profile(report, **{"camera_serial": "SN1", "camera_firmware": "5.16",
                                             "model_sha256": engine.model_sha256, "model_precision": "fp32", **changes})

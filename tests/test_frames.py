@@ -91,6 +91,6 @@ def test_validate_refuses_a_frame_over_the_pixel_limit_and_the_detector_takes_it
     FrameSet(depth=np.zeros((4096, 4096), np.uint16)).validate()
     detector = Detector.load("demo", engine="onnxruntime", config=DetectorConfig(max_pixels=100))
     verdict = detector.check(FrameSet(depth=np.zeros((10, 11), np.uint16)))
-    assert verdict.status == "error" and "10 = 110 pixels exceeds the limit of 100" in verdict.reason
+    assert verdict.status == "unreliable" and "10 = 110 pixels exceeds the limit of 100" in verdict.reason
     with pytest.raises(ValueError, match="DetectorConfig.max_pixels: expected a positive int, got 0"):
         DetectorConfig(max_pixels=0)

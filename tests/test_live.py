@@ -10,7 +10,7 @@ from mmdg_edge.align import AlignResult
 from mmdg_edge.cli import main
 from mmdg_edge.detector import Detector
 from mmdg_edge.frames import FaceCrops, FaceQuality, FrameSet, Verdict
-from mmdg_edge.live import LiveSummary, render_panel, run_headless
+from mmdg_edge.live import BANNER_HEIGHT, BANNER_LINES, LiveSummary, banner_lines, render_panel, run_headless
 
 BOX = (40.0, 30.0, 120.0, 110.0)
 
@@ -30,7 +30,8 @@ class _FaceOnEvenFrames:
 
 def _frames(n):
     for i in range(n):
-        yield FrameSet(rgb=np.full((160, 200, 3), i, np.uint8), timestamps_ms={"rgb": 33.0 * i},
+        noise = np.random.default_rng(i).integers(0, 256, (160, 200, 3), dtype=np.uint8)  # a blank stream is refused
+        yield FrameSet(rgb=noise, timestamps_ms={"rgb": 33.0 * i},
                        frame_numbers={"rgb": i}, metadata={"truth": {"label": "live", "attack": None}})
 
 
@@ -54,8 +55,26 @@ def test_headless_prints_one_json_line_per_frameset_and_summarises(tiny_onnx):
 def test_panel_has_three_tiles_a_banner_and_the_verdict_colour():
     frameset = FrameSet(rgb=np.zeros((120, 160, 3), np.uint8), depth=np.full((120, 160), 700, np.uint16))
     panel = render_panel(frameset, Verdict("attack", "model score 0.1 < 0.5", score=0.1, threshold=0.5, box=BOX))
-    assert panel.shape == (50 + 240, 3 * 320, 3)
+    assert panel.shape == (BANNER_HEIGHT + 240, 3 * 320, 3)
     assert tuple(panel[2, -2]) == (40, 40, 220)  # attack red (BGR) in the banner corner
+
+
+def test_a_long_reason_is_drawn_whole_on_a_half_size_contact_sheet_tile():
+    """The demo's replay verdicts (two vetoes, 149 characters) were cut at 90 characters."""
+    import cv2
+
+    reason = ("ATTACK  physical veto: depth relief 1.8 mm < 8 mm: the face is flat (a photo or screen); IR level "
+              "0.024 < 0.08: the face reflects no near-infrared (a screen)")
+    width = 3 * 424 - 20  # the demo recording's panel, less the margins
+    lines = banner_lines(reason, width)
+    assert " ".join(lines) == " ".join(reason.split()) and 1 < len(lines) <= BANNER_LINES
+    assert all(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] <= width for line in lines)
+    endless = banner_lines("word " * 400, width)
+    assert len(endless) == BANNER_LINES and endless[-1].endswith(" ...")
+    frameset = FrameSet(rgb=np.zeros((120, 160, 3), np.uint8), depth=np.full((120, 160), 700, np.uint16))
+    short, long = (render_panel(frameset, Verdict("attack", text, score=0.1, threshold=0.5))
+                   for text in ("model score 0.1 < 0.5", reason))
+    assert short.shape == long.shape  # a video's frames keep one size
 
 
 def test_summary_starts_empty():
@@ -89,8 +108,8 @@ def test_make_demo_path_runs_headless_with_json_lines_a_segment_summary_and_a_co
     import cv2
 
     image = cv2.imread(str(sheet))
-    # four half-size panels (banner 50 + 240 px high, three 424 px tiles wide), two per row
-    assert image is not None and image.shape[:2] == (2 * (50 + 240) // 2, 2 * 3 * 424 // 2)
+    # four half-size panels (banner + 240 px high, three 424 px tiles wide), two per row
+    assert image is not None and image.shape[:2] == (2 * ((BANNER_HEIGHT + 240) // 2), 2 * 3 * 424 // 2)
 
 
 def test_segment_summary_by_hand():

@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.cli import main  # noqa: E402
-from mmdg_edge.collection import (  # noqa: E402
+from mmdg_edge.cli import main
+from mmdg_edge.collection import (
     Capture, capture_crops, collect, forget_subject, load_manifest, load_or_split, split_collection,
 )
 
 pytestmark = pytest.mark.slow
-SUBJECTS = [f"S{i:03d}" for i in range(1, 6)]
+# S004 is left out: the face detector finds its print and replay faces in under half their framesets,
+# so collect refuses those captures (tests/test_collection.py).
+SUBJECTS = ["S001", "S002", "S003", "S005", "S006"]
 
 
 def _plan():
@@ -142,10 +143,10 @@ def test_the_whole_loop_ends_in_a_bundle_the_kiosk_loads_and_that_refuses_a_chan
     best = _run("train", "--data", collection, "--init", "demo", "--epochs", 1, "--batch-size", 8, "--output", run)
     checkpoint = best.stdout.strip()
     assert (collection / "splits.json").is_file()
-    assert checkpoint.endswith("best.safetensors") and "crop cache miss" in best.stderr
+    assert checkpoint.endswith("best.safetensors")
+    assert "crop cache hit" in best.stderr and "crop cache miss" not in best.stderr  # collect cropped every capture
 
     first = _run("eval", checkpoint, "--data", collection, "--format", "json")
-    assert "crop cache miss" in first.stderr  # the test subjects were never cropped before
     evaluated = _run("eval", checkpoint, "--data", collection, "--det", tmp_path / "det.png", "--format", "json")
     report = json.loads(evaluated.stdout)
     assert report["iso"] == json.loads(first.stdout)["iso"]  # the cached crops score as the fresh ones
@@ -202,6 +203,21 @@ def test_a_bundle_that_cannot_be_made_leaves_nothing_behind(collection, tmp_path
     with pytest.raises(ValueError, match="at least 368 are needed"):
         create_bundle(DEMO_CHECKPOINT, collection, tmp_path / "bundle", target_apcer=0.01)
     assert not (tmp_path / "bundle").exists()  # so the next try, with a reachable target, can write it
+
+
+def test_a_target_the_validation_attacks_cannot_show_is_refused_before_the_export(collection, tmp_path, monkeypatch):
+    from mmdg_edge.assets import DEMO_CHECKPOINT
+    from mmdg_edge.train import bundle as bundling
+
+    monkeypatch.setattr(bundling, "export_onnx", lambda *args, **kwargs: pytest.fail("exported before refusing"))
+    with pytest.raises(ValueError) as refused:
+        bundling.create_bundle(DEMO_CHECKPOINT, collection, tmp_path / "bundle", target_apcer=0.05)
+    splits = load_or_split(collection, load_manifest(collection))
+    recorded = sum(1 for f in splits.captures["val"] if "bona_fide" not in f)
+    assert str(refused.value).startswith(f"{recorded} attack presentations (recordings) of the validation subjects "
+                                         "cannot show an APCER of 5.00%")
+    assert f"{recorded} can show {1 - 0.025 ** (1 / recorded):.1%} at best" in str(refused.value)
+    assert not (tmp_path / "bundle").exists()
 
 
 def test_calibrate_chooses_on_validation_subjects_and_reports_on_test_subjects(collection, tmp_path):

@@ -69,6 +69,16 @@ def test_face_leaving_ends_the_track_after_max_missing():
     assert tracker.update(_v("live"), 132).track_id == 2
 
 
+def test_a_frozen_feed_is_a_pending_session_that_says_why_not_no_face():
+    tracker = SessionTracker(TemporalConfig(window=4, live_votes=2, attack_votes=2, max_missing=1))
+    _run(tracker, ["live"])
+    frozen = Verdict("unreliable", "frozen stream: rgb repeats its pixels", origin="camera")  # never searched
+    decisions = [tracker.update(frozen, 33.0 * i) for i in range(1, 5)]
+    assert [d.status for d in decisions] == ["pending"] * 4
+    assert decisions[-1].reason == "no face track: the framesets are unreliable (frozen stream: rgb repeats its pixels)"
+    assert tracker.update(_v("no_face"), 200.0).status == "no_face"  # a searched frameset without a face is
+
+
 def test_recorded_frames_never_make_a_live_session_unless_allowed():
     refused = _run(SessionTracker(CONFIG), ["live"] * 5, origin="recording")
     assert all(d.status == "pending" for d in refused) and "recording" in refused[-1].reason

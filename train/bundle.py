@@ -17,13 +17,14 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..bundle import entry, write_index
-from ..calibration import calibrate_on_collection, collection_scores
+from ..bundle import entry, sign_bundle, write_index
+from ..calibration import calibrate_on_collection, check_collection_sample, collection_scores
+from ..checkpoint import read_metadata
 from ..collection import load_manifest, manifest_sha256, splits_for_model
 from ..digest import file_sha256
 from ..engines.export import export_onnx, quantize_onnx
 from ..engines.onnxruntime_engine import OnnxRuntimeEngine
-from ..signing import load_private_key, sign_file
+from ..signing import load_private_key
 from ..version import __version__
 from .reporting import save_det_plot
 
@@ -37,8 +38,8 @@ def create_bundle(checkpoint: PathLike, collection: PathLike, output: PathLike, 
     """Write a bundle folder; returns the path of its bundle.json.
 
     ``split_seed`` defaults to the one the checkpoint was fine-tuned with; splits that would reuse
-    its training subjects are refused (``collection.splits_for_model``). A private ``key`` is read
-    before any work starts.
+    its training subjects are refused (``collection.splits_for_model``). A private ``key``, those
+    splits and the attack framesets the target needs are checked before any work starts.
 
     Raises:
         FileExistsError: ``output`` exists and is not empty (nothing is overwritten).
@@ -50,6 +51,9 @@ def create_bundle(checkpoint: PathLike, collection: PathLike, output: PathLike, 
     private = load_private_key(key) if key is not None else None
     if output.exists() and any(output.iterdir()):
         raise FileExistsError(f"{output} exists and is not empty; bundles are never overwritten")
+    captures = load_manifest(collection)
+    splits = splits_for_model(collection, captures, read_metadata(checkpoint)["provenance"], split_seed)
+    check_collection_sample(captures, splits, target_apcer)  # before the export and quantisation it would waste
     output.mkdir(parents=True, exist_ok=True)
     try:
         return _write_bundle(Path(checkpoint), collection, output, target_apcer, uncertainty_band, private, split_seed)
@@ -80,10 +84,7 @@ def _write_bundle(checkpoint: Path, collection: PathLike, output: Path, target_a
         "plot": entry(output, plot),
     })
     if private is not None:
-        for precision, (model_name, profile_name) in _MODELS.items():
-            sign_file(output / model_name, private, "model")
-            sign_file(output / profile_name, private, "profile")
-        sign_file(index, private, "bundle")
+        sign_bundle(output, private)
     return index
 
 

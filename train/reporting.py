@@ -210,32 +210,45 @@ def save_det_plot(scores: Sequence[float], labels: Sequence[int], path: PathLike
                   title: str = "DET curve") -> Path:
     """DET curve (BPCER against APCER on normal-deviate axes, as ISO/IEC 19795-1) as a PNG.
 
-    Points where a rate is exactly 0 or 1 have no normal deviate and are left out; the operating
-    point, when ``threshold`` is given, is marked (clipped to the plotted range).
+    A rate of exactly 0 or 1 has no normal deviate; on a small collection most points of the curve
+    are such rates (no attack accepted, say), and leaving them out left an empty plot. They are drawn
+    half a presentation in from the edge, at 0.5/n and 1 − 0.5/n for n attacks (APCER) or n bona
+    fide presentations (BPCER), and the axes reach that far. The operating point, when
+    ``threshold`` is given, is drawn the same way.
 
     Returns:
         The written path.
     """
     path = _png_path(path)
     scores, labels = _check(scores, labels)
-    metrics = require("sklearn.metrics", "train")
     norm = require("scipy.stats", "train").norm
-    apcer, bpcer, _ = metrics.det_curve(labels, scores, pos_label=1)
-    inside = (apcer > 0) & (apcer < 1) & (bpcer > 0) & (bpcer < 1)
+    attack, live = np.sort(scores[labels == 0]), np.sort(scores[labels == 1])
+    attacks, bona_fide = attack.size, live.size
+    # Every threshold, from below all scores to above them: the whole staircase, ends included.
+    thresholds = np.append(np.unique(scores), np.inf)
+    apcer = 1.0 - np.searchsorted(attack, thresholds, side="left") / attacks
+    bpcer = np.searchsorted(live, thresholds, side="left") / bona_fide
+
+    def shown(apcer_values: np.ndarray, bpcer_values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        return (norm.ppf(np.clip(apcer_values, 0.5 / attacks, 1 - 0.5 / attacks)),
+                norm.ppf(np.clip(bpcer_values, 0.5 / bona_fide, 1 - 0.5 / bona_fide)))
+
     figure = _new_figure()
     axes = figure.add_subplot()
-    axes.plot(norm.ppf(apcer[inside]), norm.ppf(bpcer[inside]), marker=".")
+    axes.plot(*shown(apcer, bpcer), marker=".", label=f"{attacks} attacks, {bona_fide} bona fide (0 and 1 drawn "
+                                                      "at half a presentation)")
     ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
     labels_text = [f"{100 * t:g}%" for t in ticks]
     for setter_ticks, setter_labels in ((axes.set_xticks, axes.set_xticklabels), (axes.set_yticks, axes.set_yticklabels)):
         setter_ticks(norm.ppf(ticks))
         setter_labels(labels_text)
-    limits = norm.ppf([0.0005, 0.99])
+    fewest = min(attacks, bona_fide)
+    limits = norm.ppf([min(0.0005, 0.25 / fewest), max(0.99, 1 - 0.25 / fewest)])
     if threshold is not None:
-        point = np.clip([(scores[labels == 0] >= threshold).mean(), (scores[labels == 1] < threshold).mean()],
-                        0.0005, 0.99)
-        axes.plot(*norm.ppf(point), "o", label=f"operating point (threshold {threshold:.4f})")
-        axes.legend(loc="upper right")
+        point = shown(np.array([(scores[labels == 0] >= threshold).mean()]),
+                      np.array([(scores[labels == 1] < threshold).mean()]))
+        axes.plot(*point, "o", label=f"operating point (threshold {threshold:.4f})")
+    axes.legend(loc="best", fontsize="small")
     axes.set(xlabel="APCER (attacks accepted)", ylabel="BPCER (live rejected)", xlim=limits, ylim=limits, title=title)
     axes.grid(True, linestyle=":")
     return _save(figure, path)

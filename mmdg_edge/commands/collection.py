@@ -66,10 +66,11 @@ def collect_command(folder: str, source: str, subject: Optional[str], species: O
                     frames: int, plan: Optional[str], no_prompt: bool) -> None:
     """Record one labelled presentation (or a planned sequence) into a collection; one manifest row each.
 
-    Prints each recording's path. Recordings are never overwritten (each gets the next take
-    number). Ctrl-C stops; what was finished is kept (exit 130).
+    Prints each recording's path, and on stderr how many of its framesets show no face; a capture
+    where most show none is deleted and refused (exit 1). Recordings are never overwritten (each
+    gets the next take number). Ctrl-C stops; what was finished is kept (exit 130).
     """
-    from ..collection import collect
+    from ..collection import capture_crops, collect
     from ..sensors import open_source
 
     if plan is None and (subject is None or species is None):
@@ -96,6 +97,9 @@ def collect_command(folder: str, source: str, subject: Optional[str], species: O
                     capture = collect(camera, folder, step["subject"], step["species"], step["instrument"],
                                       step["frames"], progress=lambda items: progress(items, step["frames"], "frameset"))
                 click.echo(str(Path(folder) / capture.file))
+                faces = len(capture_crops(folder, capture).images)  # the crops collect cached
+                click.echo(f"{capture.file}: {capture.frames - faces} of {capture.frames} framesets without a face",
+                           err=True)
                 done += 1
         except KeyboardInterrupt:
             interrupted(lambda: click.echo(f"{done} of {len(steps)} captures recorded", err=True))
@@ -175,6 +179,9 @@ def calibrate_command(folder, live_paths, attack_paths, target_apcer, band, sour
             made = _calibrate_captures(detector, live_paths, attack_paths, target_apcer, band, source)
             report, text = {"calibration": made.report.to_dict()}, ""
         made.save(output, force)
+        shortfall = made.report.shortfall()
+        if shortfall:
+            click.echo(f"warning: {output}: {shortfall}", err=True)
     if output_format == "json":
         echo_json({"profile": output, **report})
         return

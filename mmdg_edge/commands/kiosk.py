@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
                    " the summary then shows the session decision per segment.")
 @click.option("--contact-sheet", type=click.Path(dir_okay=False), default=None,
               help="Headless: also write a PNG of annotated frames (the last of each segment, or every 10th).")
-@click.option("--force", is_flag=True, help="Replace an existing --save-video file (else it is refused).")
+@click.option("--force", is_flag=True, help="Replace an existing --save-video or --contact-sheet file (else it is "
+                                            "refused before any work).")
 def live_command(source: str, model: str, engine: str, threshold, profile, trusted_key, precision, headless: bool,
                  save_video, max_frames, emitter, segments, contact_sheet, force: bool) -> None:
     """Camera (or recording) to verdicts: a window with the three modalities, face box, score and verdict.
@@ -57,6 +58,10 @@ def live_command(source: str, model: str, engine: str, threshold, profile, trust
             from ..sensors.realsense import RealSenseConfig
 
             options["config"] = RealSenseConfig(emitter=emitter)
+        if contact_sheet is not None:
+            from ..outputs import check_output
+
+            check_output(contact_sheet, force)
         video = VideoFile(save_video, force=force) if save_video is not None else None
         try:
             with open_source(source, **options) as frames:
@@ -64,7 +69,8 @@ def live_command(source: str, model: str, engine: str, threshold, profile, trust
                 if test:
                     click.echo(f"{source} is not a live camera: its sessions are shown as a test", err=True)
                 if headless:  # max_frames inside: a real-time source keeps its newest-frame pacing
-                    run_headless(detector, frames, sys.stdout, max_frames, summary, contact_sheet, test, video)
+                    run_headless(detector, frames, sys.stdout, max_frames, summary, contact_sheet, test, video,
+                                 force=force)
                 else:
                     frames = itertools.islice(frames, max_frames) if max_frames else frames
                     run_window(detector, frames, summary=summary, video=video, allow_recorded=test)

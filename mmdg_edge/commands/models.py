@@ -42,27 +42,31 @@ def resolve_checkpoint(value: str) -> str:
                    "the synthetic camera).")
 @click.option("--calibration-count", default=64, show_default=True, type=click.IntRange(min=1),
               help="Static INT8: faces to calibrate on.")
+@click.option("--force", is_flag=True, help="Replace an existing --output file (else it is refused before any work).")
 def export_command(checkpoint, checkpoint_option, output: str, opset: int, fp16: bool, int8: str,
-                   calibration_source: str, calibration_count: int) -> None:
+                   calibration_source: str, calibration_count: int, force: bool) -> None:
     """Export a checkpoint (.safetensors, or 'demo') to ONNX: visual streams + head, dynamic batch, metadata inside.
 
-    Prints the written file's path on stdout.
+    Prints the written file's path on stdout. An existing --output is refused unless --force.
     """
     checkpoint = resolve_checkpoint(_one_of(checkpoint, checkpoint_option, "checkpoint"))
     if fp16 and int8:
         raise click.BadParameter("--fp16 and --int8: choose one precision; INT8 is quantised from the FP32 graph")
     require_torch("export")
     from ..engines.export import export_onnx
+    from ..outputs import check_output, replacing
 
     with sdk_errors():
+        check_output(output, force)
         steps = progress(["calibration faces", "export"] if int8 == "static" else ["export"], None, "step", "export")
         calibration = None
         for step in steps:
             if step == "calibration faces":
                 calibration = _calibration_inputs(calibration_source, calibration_count)
             else:
-                path = export_onnx(checkpoint, output, opset=opset, fp16=fp16, int8=int8, calibration=calibration)
-    click.echo(str(path))
+                with replacing(output, force) as temporary:
+                    export_onnx(checkpoint, temporary, opset=opset, fp16=fp16, int8=int8, calibration=calibration)
+    click.echo(output)
 
 
 def _calibration_inputs(source: str, count: int):
@@ -116,8 +120,8 @@ def build_command(onnx_path, onnx_option, output: str, fp16: bool, min_batch: in
 
 @click.command("bench")
 @click.option("--checkpoint", default="tiny", show_default=True,
-              help="Checkpoint (.safetensors), 'demo', or 'tiny'/'paper' for a random-init model of that size "
-                   "(tiny: fast, but too small for INT8 to pay off; paper: the README's table, minutes).")
+              help="Checkpoint (.safetensors), an FP32 .onnx file, 'demo', or 'tiny'/'paper' for a random-init model "
+                   "of that size (tiny: fast, but too small for INT8 to pay off; paper: the README's table, minutes).")
 @click.option("--batch", "batch_sizes", multiple=True, type=click.IntRange(min=1), default=(1, 8), show_default=True,
               help="Batch size to time (repeat the option for several).")
 @click.option("--iterations", default=5, show_default=True, type=click.IntRange(min=1), help="Timed calls per engine and batch.")
@@ -132,8 +136,12 @@ def build_command(onnx_path, onnx_option, output: str, fp16: bool, min_batch: in
               help="A table, or a JSON list of rows.")
 def bench_command(checkpoint: str, batch_sizes: tuple, iterations: int, warmup: int, threads: int, int8: bool,
                   compile_: bool, threshold: float, output_format: str) -> None:
-    """Latency p50/p95 and throughput of every available engine, with ratios to torch eager FP32 in the same run."""
-    require_torch("bench")
+    """Latency p50/p95 and throughput of every available engine, with ratios to torch eager FP32 in the same run.
+
+    Without torch (a kiosk install) the onnxruntime engines run against onnxruntime FP32, on an ONNX
+    file (demo, FILE.onnx; tiny is timed on the demo model). Every engine left out is named on stderr
+    with the reason.
+    """
     import dataclasses
 
     from ..engines.benchmark import PRESETS, format_table, run_benchmark
@@ -164,16 +172,18 @@ def keygen_command(output: str) -> None:
 
 
 @click.command("sign")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The private key (NAME.key from `mmdg-edge keygen`).")
 @click.option("--force", is_flag=True, help="Replace existing signatures (else an existing FILE.sig is refused).")
 def sign_command(files, key_path: str, force: bool) -> None:
-    """Sign model files and device profiles (writes FILE.sig beside each; prints their paths).
+    """Sign bundles, model files and device profiles (writes FILE.sig beside each; prints their paths).
 
-    A .json file is signed as a device profile, anything else as a model; a TensorRT plan is signed
-    with its sidecar (PLAN.json), which sets its threshold and preprocessing. A detector given the
-    public key (`--trusted-key NAME.pub`) then refuses any model or profile this key did not sign.
+    A folder is a bundle: its models, profiles and bundle.json are signed. A file named bundle.json
+    is signed as a bundle index, any other .json file as a device profile, anything else as a model;
+    a TensorRT plan is signed with its sidecar (PLAN.json), which sets its threshold and
+    preprocessing. A detector given the public key (`--trusted-key NAME.pub`) then refuses any of
+    them this key did not sign.
     """
     from ..outputs import check_output
     from ..signing import load_private_key, sign_file, signature_path
@@ -188,10 +198,16 @@ def sign_command(files, key_path: str, force: bool) -> None:
 
 
 def _to_sign(path: Path) -> Tuple[Tuple[Path, str], ...]:
-    """What `sign FILE` signs, with the role: a .json as a device profile, except a TensorRT plan's
-    sidecar (PLAN.json), which is part of its model; a model together with every file its engine reads."""
+    """What `sign PATH` signs, with the role: a folder as a bundle (``bundle.files_to_sign``),
+    bundle.json as a bundle index, another .json as a device profile, except a TensorRT plan's sidecar
+    (PLAN.json), which is part of its model; a model together with every file its engine reads."""
+    from ..bundle import BUNDLE_FILE, files_to_sign
     from ..engines import PLAN_SUFFIXES, model_files
 
+    if path.is_dir():
+        return tuple(files_to_sign(path))
+    if path.name == BUNDLE_FILE:
+        return ((path, "bundle"),)
     if path.suffix.lower() == ".json":
         return ((path, "model" if Path(path.stem).suffix.lower() in PLAN_SUFFIXES else "profile"),)
     return tuple((file, "model") for file in model_files(path))

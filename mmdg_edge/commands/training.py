@@ -214,10 +214,16 @@ def bundle_command(checkpoint, collection, output, target_apcer, band, key, spli
     digests in its bundle.json. Prints the bundle folder.
     """
     require_torch("bundle")
+    from ..bundle import PRECISIONS, read_bundle
+    from ..profile import DeviceProfile
     from ..train.bundle import create_bundle
 
     with sdk_errors():
         create_bundle(resolve_checkpoint(checkpoint), collection, output, target_apcer=target_apcer,
                       uncertainty_band=band, key=key, split_seed=split_seed)
+        for precision in PRECISIONS:
+            shortfall = DeviceProfile.load(read_bundle(output, precision).profile).report.shortfall()
+            if shortfall:
+                click.echo(f"warning: {output} ({precision} profile): {shortfall}", err=True)
     click.echo(output)
 

@@ -38,10 +38,13 @@ def test_export_passes_options_through(runner, monkeypatch, tmp_path):
         return output
 
     monkeypatch.setattr(export, "export_onnx", fake_export)
+    monkeypatch.chdir(tmp_path)  # the export lands in the current folder
     result = runner.invoke(main, ["export", "--checkpoint", "m.safetensors", "--output", "m.onnx", "--int8"])
     assert result.exit_code == 0, result.output
-    assert calls == {"checkpoint": "m.safetensors", "output": "m.onnx", "opset": 18, "fp16": False, "int8": "dynamic",
-                     "calibration": None}
+    written = calls.pop("output")  # a temporary file beside m.onnx, renamed onto it when the export succeeded
+    assert written.parent == tmp_path and written.name.startswith(".m.onnx.") and written.suffix == ".onnx"
+    assert (tmp_path / "m.onnx").is_file() and not written.exists()
+    assert calls == {"checkpoint": "m.safetensors", "opset": 18, "fp16": False, "int8": "dynamic", "calibration": None}
     assert result.stdout.strip() == "m.onnx"  # the result on stdout; the progress bar went to stderr
 
 
@@ -133,4 +136,6 @@ def test_benchmark_device_column_uses_lower_case_device_names_for_every_engine()
         BASELINE: "cpu", "onnxruntime": "cpu", "onnxruntime cuda": "cuda", "tensorrt fp16": "cuda",
         "torch cuda": "cuda:0",
     }
-    assert all(line.startswith("toy ") for line in format_table(rows).splitlines()[2:])
+    *table, footer = format_table(rows).splitlines()
+    assert all(line.startswith("toy ") for line in table[2:])
+    assert footer == "×base, max|Δp|, agree: against torch eager at the same batch size, in the same run"

@@ -212,25 +212,27 @@ def _bad_value_cases() -> Iterator[CheckCase]:
     for case_id, (changes, keywords) in non_finite.items():
         yield CheckCase(case_id, "non_finite_negative", _with(**changes), keywords)
 
+    # A stream whose every pixel is one value is a dead or covered sensor: "unreliable", never an
+    # attack (a dead IR sensor reads as a screen to the IR presence check).
     zero_saturated = {
         "all-zero": ({"rgb": lambda f: np.zeros_like(f.rgb), "depth": lambda f: np.zeros_like(f.depth),
-                      "ir": lambda f: np.zeros_like(f.ir)}, ("no face",)),
+                      "ir": lambda f: np.zeros_like(f.ir)}, ("blank", "rgb, depth, ir")),
         "all-saturated": ({"rgb": lambda f: np.full_like(f.rgb, 255), "depth": lambda f: np.full_like(f.depth, 65535),
-                           "ir": lambda f: np.full_like(f.ir, 255)}, ("no face",)),
-        "depth-zero": ({"depth": lambda f: np.zeros_like(f.depth)}, ("depth covers 0%",)),
-        "depth-saturated": ({"depth": lambda f: np.full_like(f.depth, 65535)}, ("face at 65.5",)),
-        "depth-constant-600mm": ({"depth": lambda f: np.full_like(f.depth, 600)}, ("nose stands",)),
-        "depth-constant-one-unit": ({"depth": lambda f: np.ones_like(f.depth)}, ("nose stands",)),
+                           "ir": lambda f: np.full_like(f.ir, 255)}, ("blank", "rgb, depth, ir")),
+        "depth-zero": ({"depth": lambda f: np.zeros_like(f.depth)}, ("blank", "depth")),
+        "depth-saturated": ({"depth": lambda f: np.full_like(f.depth, 65535)}, ("blank", "depth")),
+        "depth-constant-600mm": ({"depth": lambda f: np.full_like(f.depth, 600)}, ("blank", "depth")),
+        "depth-constant-one-unit": ({"depth": lambda f: np.ones_like(f.depth)}, ("blank", "depth")),
         "depth-and-ir-zero": ({"depth": lambda f: np.zeros_like(f.depth), "ir": lambda f: np.zeros_like(f.ir)},
-                              ("depth covers 0%",)),
-        "ir-zero": ({"ir": lambda f: np.zeros_like(f.ir)}, ("IR level",)),
-        "ir16-zero": ({"ir": lambda f: np.zeros(f.ir.shape, np.uint16)}, ("IR level",)),
-        "ir-saturated": ({"ir": lambda f: np.full_like(f.ir, 255)}, ("IR texture",)),
-        "ir16-saturated": ({"ir": lambda f: np.full(f.ir.shape, 65535, np.uint16)}, ("IR texture",)),
-        "rgb-saturated": ({"rgb": lambda f: np.full_like(f.rgb, 255)}, ("no face found in RGB",)),
+                              ("blank", "depth, ir")),
+        "ir-zero": ({"ir": lambda f: np.zeros_like(f.ir)}, ("blank", "ir")),
+        "ir16-zero": ({"ir": lambda f: np.zeros(f.ir.shape, np.uint16)}, ("blank", "ir")),
+        "ir-saturated": ({"ir": lambda f: np.full_like(f.ir, 255)}, ("blank", "ir")),
+        "ir16-saturated": ({"ir": lambda f: np.full(f.ir.shape, 65535, np.uint16)}, ("blank", "ir")),
+        "rgb-saturated": ({"rgb": lambda f: np.full_like(f.rgb, 255)}, ("blank", "rgb")),
         "rgb-zero-without-ir": ({"rgb": lambda f: np.zeros_like(f.rgb), "ir": None}, ("required stream missing: ir",)),
         "rgb-and-ir-zero": ({"rgb": lambda f: np.zeros_like(f.rgb), "ir": lambda f: np.zeros_like(f.ir)},
-                            ("no face found in IR",)),
+                            ("blank", "rgb, ir")),
     }
     for case_id, (changes, keywords) in zero_saturated.items():
         yield CheckCase(case_id, "zero_saturated", _with(**changes), keywords)

@@ -1,18 +1,20 @@
 """The synthetic camera: deterministic, and the physical cues of each class are where they should be."""
+import hashlib
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
-
-from mmdg_edge.align import FaceAligner  # noqa: E402
-from mmdg_edge.physics import check_physics  # noqa: E402
-from mmdg_edge.sensors import open_source  # noqa: E402
-from mmdg_edge.sensors.synthetic import (  # noqa: E402
+from mmdg_edge.align import FaceAligner
+from mmdg_edge.physics import check_physics
+from mmdg_edge.sensors import open_source
+from mmdg_edge.sensors.synthetic import (
     SceneSpec, Segment, SyntheticCamera, SyntheticConfig, create_face_texture, render_frameset, render_scene,
     render_sequence,
 )
-from mmdg_edge.temporal import box_iou  # noqa: E402
+from mmdg_edge.temporal import box_iou
 
 
 def _inner(fs):
@@ -52,7 +54,7 @@ def test_framesets_validate_with_one_pinhole_camera_for_all_streams():
     assert fs.intrinsics["rgb"] == fs.intrinsics["depth"] == fs.intrinsics["ir"]
     assert (fs.intrinsics["depth"].fx, fs.intrinsics["depth"].ppx, fs.intrinsics["depth"].ppy) == (615.0, 320.0, 240.0)
     assert fs.color_aligned_to_depth and fs.depth_to_color.translation == (0.0, 0.0, 0.0)
-    assert fs.serial == "SYNTH-2" and fs.depth_scale_m == 0.001 and fs.metadata["source"] == "synthetic"
+    assert fs.serial == "SYNTH-1" and fs.depth_scale_m == 0.001 and fs.metadata["source"] == "synthetic"
     assert fs.origin == "synthetic" and fs.received_s is None and camera.is_realtime is False
     assert fs.frame_numbers == {"rgb": 1, "depth": 1, "ir": 1}
     assert fs.timestamps_ms["depth"] == pytest.approx(1000 / 30)
@@ -174,7 +176,7 @@ def test_head_sways_from_frame_to_frame():
 
 
 def test_any_face_photo_can_be_the_texture():
-    from skimage import data
+    data = pytest.importorskip("skimage.data", reason="scikit-image provides the other face photo")
 
     photo = np.ascontiguousarray(data.astronaut()[:, ::-1])  # mirrored: a different face image
     camera = SyntheticCamera(seed=0, classes=("live",), num_frames=1, face_image=photo)
@@ -209,3 +211,52 @@ def test_physical_vetoes_fire_on_every_attack_and_never_on_live():
         assert result.status == "ok", (truth, result.reason)
         vetoes = check_physics(result.crops).vetoes
         assert bool(vetoes) == (truth["label"] == "attack"), (truth, vetoes)
+
+
+def test_the_shipped_face_is_the_texture_square_of_the_astronaut_photo():
+    from mmdg_edge.sensors.synthetic import load_default_texture
+
+    data = pytest.importorskip("skimage.data", reason="scikit-image holds the photo the shipped square was cut from")
+    cut_here, shipped = create_face_texture(data.astronaut()), load_default_texture()
+    assert np.array_equal(cut_here.planes, shipped.planes)
+    assert cut_here.face_box == shipped.face_box and cut_here.skin == shipped.skin
+
+
+_RENDER_WITHOUT_SKIMAGE = """
+import hashlib, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "skimage":
+            raise ImportError("blocked for this test: " + name)
+sys.meta_path.insert(0, Block())
+from mmdg_edge.sensors import open_source
+with open_source("synthetic", seed=3, num_frames=2) as camera:
+    print(hashlib.sha256(b"".join(fs.rgb.tobytes() + fs.ir.tobytes() for fs in camera)).hexdigest())
+print("skimage" in sys.modules)
+"""
+
+
+def test_the_synthetic_camera_renders_the_same_without_scikit_image():
+    """A kiosk or train install has no scikit-image: the camera's face ships in the package."""
+    result = subprocess.run([sys.executable, "-c", _RENDER_WITHOUT_SKIMAGE], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open_source("synthetic", seed=3, num_frames=2) as camera:
+        here = hashlib.sha256(b"".join(fs.rgb.tobytes() + fs.ir.tobytes() for fs in camera)).hexdigest()
+    assert result.stdout.split() == [here, "False"]
+
+
+def test_one_camera_has_one_serial_whatever_the_domain_or_presentation():
+    """``collect`` (domain 1) and ``live``/``check`` (domains 0-3) see one camera: a profile holds for both."""
+    from mmdg_edge.sensors.synthetic import presentation
+
+    with open_source("synthetic", seed=0, num_frames=12) as camera:
+        framesets = list(camera)
+    assert {fs.metadata["truth"]["domain"] for fs in framesets} == {0, 1, 2, 3}
+    with open_source("synthetic", **presentation("S002", "print", "print-01", frames=1)) as camera:
+        framesets += list(camera)
+    assert {fs.serial for fs in framesets} == {"SYNTH-1"}
+    with open_source("synthetic", config=SyntheticConfig(serial="SYNTH-7"), num_frames=1) as camera:
+        assert next(iter(camera)).serial == "SYNTH-7"
+    with pytest.raises(ValueError, match="SyntheticConfig.serial"):
+        SyntheticConfig(serial="")

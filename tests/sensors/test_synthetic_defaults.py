@@ -12,9 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
 
-from mmdg_edge.sensors.synthetic import Segment, SyntheticCamera, render_frameset, render_sequence  # noqa: E402
+from mmdg_edge.sensors.synthetic import Segment, SyntheticCamera, render_frameset, render_sequence
 
 BEFORE = {
     "live": "d53aa065d186c7d006e4aac1c501561ed04bcea442a7e5e3fc4038f48e5cc25d",

@@ -5,10 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
 
-from mmdg_edge.sensors import render  # noqa: E402
-from mmdg_edge.sensors.synthetic import (  # noqa: E402
+from mmdg_edge.sensors import render
+from mmdg_edge.sensors.synthetic import (
     ATTACK_KINDS, Instrument, MaskMaterial, PaperMaterial, SceneSpec, ScreenMaterial, Segment, SyntheticCamera,
     create_instrument, create_subject, draw_scene, render_frameset, render_scene, render_sequence,
 )

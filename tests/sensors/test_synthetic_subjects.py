@@ -4,15 +4,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
 
-from mmdg_edge.align import FaceAligner  # noqa: E402
-from mmdg_edge.physics import check_physics  # noqa: E402
-from mmdg_edge.sensors.synthetic import (  # noqa: E402
+from mmdg_edge.align import FaceAligner
+from mmdg_edge.physics import check_physics
+from mmdg_edge.sensors.synthetic import (
     HAIR_STYLES, SceneSpec, Subject, SyntheticCamera, create_face_texture, create_subject, create_subject_texture,
     load_default_texture, render_frameset, render_scene,
 )
-from mmdg_edge.temporal import box_iou  # noqa: E402
+from mmdg_edge.temporal import box_iou
 
 SUBJECTS = [create_subject(i) for i in range(12)]
 
@@ -126,7 +125,7 @@ def test_proportions_stretch_the_face_box():
 
 
 def test_any_face_photo_can_be_the_base_of_a_subject():
-    from skimage import data
+    data = pytest.importorskip("skimage.data", reason="scikit-image provides the other face photo")
 
     photo = np.ascontiguousarray(data.astronaut()[:, ::-1])
     base = create_face_texture(photo)

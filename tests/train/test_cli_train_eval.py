@@ -2,10 +2,9 @@
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("skimage.data", reason="the synthetic camera's face texture comes from scikit-image")
 
-from mmdg_edge.checkpoint import load_checkpoint  # noqa: E402
-from mmdg_edge.cli import main  # noqa: E402
+from mmdg_edge.checkpoint import load_checkpoint
+from mmdg_edge.cli import main
 
 
 @pytest.mark.slow

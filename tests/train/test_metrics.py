@@ -171,3 +171,26 @@ def test_plots_have_titles_and_mark_the_operating_point_where_it_is(tmp_path, mo
 def test_bad_inputs_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_det_plot_of_a_small_separable_collection_draws_its_curve_inside_the_axes(tmp_path, monkeypatch):
+    """eval --det on a small collection drew only the operating point, clipped at the edge: every
+    rate was 0 or 1, which has no normal deviate."""
+    import matplotlib.figure
+    from scipy.stats import norm
+
+    saved = []
+    savefig = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self),
+                                                                                   savefig(self, *a, **k))[1])
+    scores = np.array([0.9, 0.8, 0.85, 0.7] + [0.1, 0.2, 0.15, 0.3, 0.05, 0.25, 0.12, 0.18])
+    labels = np.array([1] * 4 + [0] * 8)
+    save_det_plot(scores, labels, tmp_path / "det.png", threshold=0.5)
+    axes = saved[0].axes[0]
+    curve, point = axes.get_lines()
+    low, high = axes.get_xlim()
+    assert len(curve.get_xdata()) >= 3 and np.all((low < curve.get_xdata()) & (curve.get_xdata() < high))
+    assert np.all((low < curve.get_ydata()) & (curve.get_ydata() < high))
+    # no error at the threshold: drawn half an attack and half a bona fide presentation in from the edge
+    assert (point.get_xdata()[0], point.get_ydata()[0]) == pytest.approx((norm.ppf(0.5 / 8), norm.ppf(0.5 / 4)))
+    assert low < point.get_xdata()[0] and low < point.get_ydata()[0]
