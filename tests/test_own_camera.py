@@ -18,8 +18,8 @@ from mmdg_edge.collection import (
 )
 
 pytestmark = pytest.mark.slow
-# S004 is left out: the face detector finds its print and replay faces in under half their framesets,
-# so collect refuses those captures (tests/test_collection.py).
+# Subjects whose every capture collect accepts (it refuses one whose framesets mostly show no face,
+# tests/test_collection.py: the face detector finds none on S007's print).
 SUBJECTS = ["S001", "S002", "S003", "S005", "S006"]
 
 
