@@ -68,7 +68,7 @@ class AlignConfig:
     dark_rgb_level: float = 25.0  # mean grey below this: detect on IR, and a face this dark shows nothing
     min_rgb_contrast: float = 3.0  # grey standard deviation on the face below this: the colour crop shows nothing
     min_presence: float = 0.9  # the landmark model's face presence below this: no face there (a false face on
-    # clothing reaches 0.7; a visible face 0.99+)
+    # clothing is then neither cropped nor counted: tests/test_align.py)
     nominal_distance_m: float = 0.6  # first guess (and the guess without depth) for registration
 
     def __post_init__(self) -> None:

@@ -60,7 +60,7 @@ class PhysicsConfig:
     max_plane_yaw_deg: float = 25.0
     min_shape_scale: float = 0.4  # the landmark model's relief must show in the depth at this fraction or more
     # No sheet may explain the depth to within this RMS (at up to 0.8 m; beyond, it grows with the
-    # stereo noise, as distance²): live faces measure 8-11 mm, flat and folded sheets under 1 mm.
+    # stereo noise, as distance²): tests/test_physics.py holds live relief above 4 mm and sheets below 3 mm.
     min_sheet_rms_m: float = 0.003
     trim: float = 0.15  # share of worst-fitting points each model may leave out (never the nose)
     min_shape_points: int = 20  # fewer landmarks with depth: the shape cannot be measured
