@@ -54,11 +54,14 @@ def test_demo_recording_sessions_follow_its_ground_truth_segments(detector):
 
 def test_the_demo_model_script_works_from_any_folder(tmp_path):
     """Run from outside the repository, --check-only used to look for mmdg_edge/assets in the current folder."""
+    import os
     import subprocess
     import sys
 
     script = str(ASSETS.parents[1] / "scripts" / "train_demo_model.py")
-    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    wide = {**os.environ, "COLUMNS": "1000"}  # argparse would break a long checkout path inside the word
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                           env=wide)
     assert shown.returncode == 0 and str(ASSETS) in " ".join(shown.stdout.split()), shown.stdout
     missing = subprocess.run([sys.executable, script, "--check-only", "--out", str(tmp_path)], capture_output=True,
                              text=True, cwd=tmp_path, timeout=300)
