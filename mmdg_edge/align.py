@@ -30,8 +30,8 @@ import numpy as np
 
 from .face_detectors import BlazeFaceDetector, Detection, HaarFaceDetector, YuNetFaceDetector, to_detections
 from .face_mesh import (
-    FACE_OVAL, LEFT_EYE_OUTER, MOUTH_LEFT, MOUTH_RIGHT, NOSE_TIP, RIGHT_EYE_OUTER, SHAPE_POINTS, FaceLandmarks, FaceMesh, MeshRoi, ROI_SCALE, head_pose,
-    roi_from_detection, roi_from_landmarks,
+    FACE_OVAL, LEFT_EYE_OUTER, MATERIAL_POINTS, MOUTH_LEFT, MOUTH_RIGHT, NOSE_TIP, RIGHT_EYE_OUTER, ROI_SCALE,
+    SHAPE_POINTS, FaceLandmarks, FaceMesh, MeshRoi, head_pose, roi_from_detection, roi_from_landmarks,
 )
 from .frames import CROP_SIZE, FaceCrops, FaceQuality, FrameSet
 from .geometry import Box, box_iou, map_box_to_color, map_box_to_depth
@@ -341,9 +341,11 @@ class FaceAligner:
                 depth = crop_rotated(frameset.depth, centre_depth, side_depth, angle, cv2.INTER_NEAREST)
                 shape_depth = _sample_depth(frameset.depth, depth_points[list(SHAPE_POINTS), :2],
                                             frameset.depth_scale_m)
+        ir_patches = None
         if frameset.ir is not None:
             ir = crop_rotated(frameset.ir, centre_depth, side_depth, angle, cv2.INTER_AREA)
             ir_region = _masked(frameset.ir, mask, origin)
+            ir_patches = _patches(frameset.ir, depth_points)
         if rgb is None and depth is None and ir is None:
             return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces)
         crop_for_blur = rgb if source == "RGB" else ir
@@ -356,7 +358,7 @@ class FaceAligner:
                               pitch_deg=pitch, roll_deg=roll, eye_distance_px=eye_px)
         crops = FaceCrops(rgb, depth, ir, rgb_box, depth_box, quality, frameset.depth_scale_m, depth_region,
                           ir_region, num_faces, landmarks=depth_points, shape_depth_m=shape_depth,
-                          metres_per_px=_metres_per_px(frameset, distance))
+                          metres_per_px=_metres_per_px(frameset, distance), ir_patches=ir_patches)
         return AlignResult("ok", f"face found in {source}", crops, num_faces)
 
     def _shows_a_face(self, rgb: np.ndarray, points: np.ndarray) -> bool:
@@ -439,6 +441,19 @@ def _region_mask(points: np.ndarray, shape: Tuple[int, ...]) -> Tuple[np.ndarray
 def _masked(image: np.ndarray, mask: np.ndarray, origin: Tuple[int, int]) -> np.ndarray:
     x0, y0 = origin
     return image[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]][mask]
+
+
+def _patches(image: np.ndarray, points: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """Squares of ``image`` around ``MATERIAL_POINTS`` (each about a fifth of the eye-corner distance, at
+    least 9 px), those wholly inside the image."""
+    eye_px = float(np.linalg.norm(points[LEFT_EYE_OUTER, :2] - points[RIGHT_EYE_OUTER, :2]))
+    half = max(4, int(round(0.11 * eye_px)))
+    h, w = image.shape[:2]
+    out = []
+    for x, y in np.round(points[list(MATERIAL_POINTS), :2]).astype(int):
+        if half <= x < w - half and half <= y < h - half:
+            out.append(np.ascontiguousarray(image[y - half:y + half + 1, x - half:x + half + 1]))
+    return tuple(out)
 
 
 def _sample_depth(depth: np.ndarray, points: np.ndarray, depth_scale_m: float, half: int = 2) -> np.ndarray:

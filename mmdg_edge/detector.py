@@ -36,7 +36,7 @@ from .bundle import is_bundle, read_bundle
 from .errors import BundleError, ProfileMismatch
 from .frames import MAX_PIXELS, MODALITIES, FrameSet, Verdict
 from .freshness import FreshnessConfig, StreamGuard, check_frameset
-from .physics import DEPTH_CHECKS, IR_CHECKS, PhysicsConfig, check_physics
+from .physics import DEPTH_CHECKS, IR_CHECKS, OPTIONAL_CHECKS, PhysicsConfig, check_physics
 from .preprocess import PreprocessConfig, encode
 from .profile import DeviceProfile
 from .temporal import SessionDecision, SessionTracker, TemporalConfig
@@ -406,7 +406,7 @@ class Detector:
             for check in checks:
                 if check not in report.unmeasured:
                     continue
-                if stream in self.config.required:
+                if stream in self.config.required and check not in OPTIONAL_CHECKS:
                     unmeasurable.append(f"{check} ({report.unmeasured[check]})")
                 else:
                     skipped.append(check)

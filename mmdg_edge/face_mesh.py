@@ -25,7 +25,7 @@ from .face_detectors import Detection, _check_image, _open_face_model
 __all__ = [
     "CHIN", "EYE_CHEEK_POINTS", "FACE_LEFT_SIDE", "FACE_OVAL", "FACE_RIGHT_SIDE", "FOREHEAD", "FaceLandmarks", "FaceMesh",
     "LEFT_BROW", "LEFT_CHEEK", "MIDLINE_POINTS", "LEFT_EYE_INNER", "LEFT_EYE_OUTER", "MOUTH_LEFT", "MOUTH_RIGHT", "MeshRoi",
-    "NOSE_POINTS", "NOSE_TIP", "NUM_LANDMARKS", "RIGHT_BROW", "RIGHT_CHEEK", "RIGHT_EYE_INNER", "RIGHT_EYE_OUTER",
+    "MATERIAL_POINTS", "NOSE_POINTS", "NOSE_TIP", "NUM_LANDMARKS", "RIGHT_BROW", "RIGHT_CHEEK", "RIGHT_EYE_INNER", "RIGHT_EYE_OUTER",
     "ROI_SCALE", "SHAPE_POINTS", "head_pose", "roi_from_detection", "roi_from_landmarks",
 ]
 
@@ -66,6 +66,9 @@ MIDLINE_POINTS = (9, 151, 199, 175, 152)
 EYE_CHEEK_POINTS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_CHEEK, LEFT_CHEEK,
                     205, 425)
 """The eye corners and the cheeks: the plane the nose tip stands out of."""
+
+MATERIAL_POINTS = (151, 6, 205, 425, 199)
+"""Where the IR material check looks at the projector's dots: forehead, nose bridge, both cheeks, chin."""
 
 ROI_SCALE = 1.5
 """The mesh's region is 1.5× the face's size (MediaPipe's RectTransformation for the face mesh)."""

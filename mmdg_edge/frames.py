@@ -294,6 +294,8 @@ class FaceCrops:
             the sensor had none), or None without a depth stream.
         metres_per_px: metres one depth-grid pixel spans at the face's distance, or None when
             the frameset carries no intrinsics.
+        ir_patches: raw IR squares around ``mmdg_edge.face_mesh.MATERIAL_POINTS`` (those inside the
+            image), where the material check measures how the skin blurs the projector's dots, or None.
     """
 
     rgb: Optional[np.ndarray]
@@ -309,9 +311,13 @@ class FaceCrops:
     landmarks: Optional[np.ndarray] = None
     shape_depth_m: Optional[np.ndarray] = None
     metres_per_px: Optional[float] = None
+    ir_patches: Optional[Tuple[np.ndarray, ...]] = None
 
     def __post_init__(self) -> None:
         _check_crop("rgb", self.rgb, (np.uint8,), 3)
+        if self.ir_patches is not None and not (isinstance(self.ir_patches, tuple) and all(
+                isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in (np.uint8, np.uint16) for p in self.ir_patches)):
+            raise ValueError("FaceCrops.ir_patches: expected None or a tuple of 2-D uint8/uint16 IR arrays")
         _check_crop("depth", self.depth, (np.uint16,), None)
         _check_crop("ir", self.ir, (np.uint8, np.uint16), None)
         if not any(self.mask):

@@ -14,8 +14,14 @@ be fooled by a good photo, a rule by a good mask; together both must be fooled a
   every model (a finger, a strand of hair; never the nose), are left out.
 - IR presence: skin reflects the camera's near-infrared; a screen emits none, so a replayed face is
   nearly black in IR.
-- IR texture: a face of one flat-lit material shows almost no IR variation across the landmark
-  region. It catches idealised uniform masks only; shaded masks pass it (see README's limits).
+- IR material: the projector's dots on skin are blurred by the light scattering a few millimetres
+  inside it before it leaves; on resin, paper, plastic, latex or cloth they stay sharp. The dots'
+  blur is measured on squares of raw IR at the forehead, nose bridge, cheeks and chin (the
+  autocorrelation of their fine detail), converted to millimetres at the face, and a median under
+  ``min_scatter_mm`` is vetoed. Silicone scatters nearly as skin does and passes: the benchmark
+  (benchmarks/bench_material_check.py) reports what this check catches per mask family. With the
+  projector off (no dots), or a face so far that a pixel spans more than ``max_material_mm_per_px``,
+  it is not measured: the verdict lists it as a check not run, never as passed.
 
 A check that cannot be measured (no depth stream, too few landmarks with depth, no IR pixels on the
 face) is reported as unmeasured with its reason, never as passed: the detector decides, from the
@@ -26,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+import cv2
 import numpy as np
 
 from .face_mesh import (
@@ -33,10 +40,13 @@ from .face_mesh import (
 )
 from .frames import FaceCrops
 
-__all__ = ["DEPTH_CHECKS", "IR_CHECKS", "PhysicsConfig", "PhysicsReport", "ShapeFit", "check_physics", "fit_face_shape"]
+__all__ = ["DEPTH_CHECKS", "IR_CHECKS", "OPTIONAL_CHECKS", "PhysicsConfig", "PhysicsReport", "ShapeFit", "check_physics", "fit_face_shape"]
 
 DEPTH_CHECKS = ("face shape",)
-IR_CHECKS = ("IR presence", "IR texture")
+IR_CHECKS = ("IR presence", "IR material")
+# Checks whose absence does not make a frameset unreliable (they add to the others, deny-only): the
+# material check needs the projector on and the face near enough, which a kiosk cannot always have.
+OPTIONAL_CHECKS = ("IR material",)
 
 # Adult outer eye-corner distance (≈ 90 mm): the landmarks' pixel scale in metres when the frameset has
 # no intrinsics. Only the mesh model's depth scale depends on it, and that scale is fitted freely.
@@ -65,8 +75,12 @@ class PhysicsConfig:
     trim: float = 0.15  # share of worst-fitting points each model may leave out (never the nose)
     min_shape_points: int = 20  # fewer landmarks with depth: the shape cannot be measured
     min_ir_level: float = 0.08  # median face IR as a fraction of the IR format's full scale
-    min_ir_texture: float = 0.06  # robust spread / median of face IR
     min_ir_pixels: int = 50  # fewer IR pixels on the face: IR cannot be measured
+    # The material check (set on the synthetic camera's training families, benchmarks/bench_material_check.py):
+    min_scatter_mm: float = 1.0  # the projector's dots blurred less than this (median over the patches): not skin
+    dot_px: float = 0.6  # σ of one projector dot as the IR imager resolves it on a hard surface, pixels
+    min_dot_contrast: float = 0.03  # fine IR detail / level below this: no dots to measure (projector off)
+    max_material_mm_per_px: float = 2.0  # a pixel spans more at the face: skin's blur is not resolved
 
     def __post_init__(self) -> None:
         if not 0 < self.min_nose_m < self.max_nose_m:
@@ -107,11 +121,12 @@ class ShapeFit:
 @dataclass(frozen=True)
 class PhysicsReport:
     """Measured cues (None where not measured), the vetoes that fired, and per check that could not
-    be measured, why (``unmeasured``: check name → reason)."""
+    be measured, why (``unmeasured``: check name → reason). ``scatter_mm``: how far the face scatters
+    the projector's light, as the dots' blur shows it (median over the patches, millimetres)."""
 
     shape: Optional[ShapeFit]
     ir_level: Optional[float]
-    ir_texture: Optional[float]
+    scatter_mm: Optional[float]
     vetoes: Tuple[str, ...]
     unmeasured: Dict[str, str]
 
@@ -237,6 +252,52 @@ def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
     return fit
 
 
+def dot_blur_px(patch: np.ndarray) -> Tuple[float, float]:
+    """How blurred the projector's dots are in a square of raw IR: (σ in pixels, fine-detail contrast).
+
+    The fine detail (the patch less its 6 px blur) of sparse Gaussian dots of σ has the
+    autocorrelation exp(-lag² / 4σ²), so σ² = -3 / (4 ln(C(2) / C(1))) from the lags 1 and 2 along
+    both axes (sensor noise, uncorrelated, only adds to lag 0). σ is inf where the detail is not
+    dot-like (C(2) ≥ C(1) or C(1) ≤ 0); the contrast is the detail's RMS over the patch's mean.
+    """
+    p = patch.astype(np.float64)
+    detail = p - cv2.GaussianBlur(p, (0, 0), 6.0)
+    detail -= detail.mean()
+    c1 = 0.5 * (np.mean(detail[:, 1:] * detail[:, :-1]) + np.mean(detail[1:] * detail[:-1]))
+    c2 = 0.5 * (np.mean(detail[:, 2:] * detail[:, :-2]) + np.mean(detail[2:] * detail[:-2]))
+    contrast = float(np.sqrt(np.mean(detail * detail)) / max(float(p.mean()), 1e-6))
+    ratio = c2 / c1 if c1 > 0 else 1.0
+    sigma = float(np.sqrt(-3.0 / (4.0 * np.log(ratio)))) if 0.0 < ratio < 1.0 else (
+        0.0 if ratio <= 0.0 and c1 > 0 else float("inf"))
+    return sigma, contrast
+
+
+def _material_check(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
+                    unmeasured: Dict[str, str]) -> Optional[float]:
+    patches = crops.ir_patches or ()
+    if not patches:
+        unmeasured["IR material"] = "no IR patches on the face"
+        return None
+    if crops.metres_per_px is None or crops.metres_per_px * 1000 > config.max_material_mm_per_px:
+        unmeasured["IR material"] = ("no intrinsics or depth to scale the dots" if crops.metres_per_px is None else
+                                     f"face too far: a pixel spans {crops.metres_per_px * 1000:.1f} mm > "
+                                     f"{config.max_material_mm_per_px} mm")
+        return None
+    measured = [dot_blur_px(patch) for patch in patches]
+    contrast = float(np.median([c for _, c in measured]))
+    if contrast < config.min_dot_contrast:
+        unmeasured["IR material"] = (f"no projector dots on the face (fine IR contrast {contrast:.3f} < "
+                                     f"{config.min_dot_contrast}: projector off?)")
+        return None
+    sigmas = np.array([sigma for sigma, _ in measured])
+    scatter_px = np.sqrt(np.maximum(sigmas * sigmas - config.dot_px ** 2, 0.0))
+    scatter_mm = float(np.median(scatter_px) * crops.metres_per_px * 1000)
+    if scatter_mm < config.min_scatter_mm:
+        vetoes.append(f"the projector's dots are blurred {scatter_mm:.2f} mm on the face < {config.min_scatter_mm} mm: "
+                      "a hard material (resin, paper, latex, cloth), not skin, which scatters near-infrared")
+    return scatter_mm
+
+
 def _ir_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
                unmeasured: Dict[str, str]) -> Tuple[Optional[float], Optional[float]]:
     if crops.ir_region is None or crops.ir_region.size < config.min_ir_pixels:
@@ -244,16 +305,12 @@ def _ir_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
                                                              f"< {config.min_ir_pixels})")
         unmeasured.update({name: why for name in IR_CHECKS})
         return None, None
-    region = crops.ir_region.astype(np.float64)
-    median = float(np.median(region))
+    median = float(np.median(crops.ir_region))
     level = median / float(np.iinfo(crops.ir_region.dtype).max)
-    p10, p90 = np.percentile(region, (10, 90))
-    texture = float((p90 - p10) / median) if median > 0 else 0.0
     if level < config.min_ir_level:
         vetoes.append(f"IR level {level:.3f} < {config.min_ir_level}: the face reflects no near-infrared (a screen)")
-    elif texture < config.min_ir_texture:
-        vetoes.append(f"IR texture {texture:.3f} < {config.min_ir_texture}: uniform material, not skin (a mask)")
-    return level, texture
+        return level, None
+    return level, _material_check(crops, config, vetoes, unmeasured)
 
 
 def check_physics(crops: FaceCrops, config: PhysicsConfig = PhysicsConfig()) -> PhysicsReport:
@@ -271,5 +328,5 @@ def check_physics(crops: FaceCrops, config: PhysicsConfig = PhysicsConfig()) -> 
     vetoes: list = []
     unmeasured: Dict[str, str] = {}
     shape = _depth_checks(crops, config, vetoes, unmeasured)
-    ir_level, ir_texture = _ir_checks(crops, config, vetoes, unmeasured)
-    return PhysicsReport(shape, ir_level, ir_texture, tuple(vetoes), unmeasured)
+    ir_level, scatter_mm = _ir_checks(crops, config, vetoes, unmeasured)
+    return PhysicsReport(shape, ir_level, scatter_mm, tuple(vetoes), unmeasured)

@@ -17,10 +17,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, Colour, FaceTexture, _skin_colour
+from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, HARD_SCATTER_MM, Colour, FaceTexture, _skin_colour
 from .sheet import SHEET_FOLDS
 
 HAIR_STYLES = ("photo", "long", "receding", "buzz", "bald")
+MASK_COVERAGES = ("head", "face", "upper", "eyes")  # what a mask covers: render.mask_region
 HANDS = ("none", "left", "right")  # which side of the image a hand holds a print from
 # The head ellipse of head_relief_m in face-box units (centre height, half width, half height):
 # what a live or mask render shows of a texture.
@@ -143,24 +144,37 @@ class ScreenMaterial:
 
 @dataclass(frozen=True)
 class MaskMaterial:
-    """A rigid mask on the head. The defaults are the idealised resin mask the camera shows without an
-    instrument: flat IR everywhere (``shading`` 0); real materials are shaded by the camera's illuminator."""
+    """A mask on the head. The defaults are the idealised resin mask the camera shows without an
+    instrument: the whole head, flat IR everywhere (``shading`` 0); real materials are shaded by the
+    camera's illuminator. A mask covering less than the head (``coverage`` "face", "upper" or "eyes")
+    or with ``eye_holes`` is worn: the wearer's skin and eyes show around and through it."""
 
     name: str = "resin"
     albedo: float = 0.9  # gain on the (smoothed) photo printed or painted on the mask
     tint: Colour = (1.0, 1.0, 1.0)  # RGB gains of the material's own colour
     lift: float = 20.0  # RGB the material adds everywhere
     sheen: float = 25.0  # RGB added on the nose by the room light's reflection
-    blur: float = 0.012  # σ of the smoothing of the photo, face widths
-    ir_level: float = 185.0  # IR of a surface facing the camera at the face's distance
+    blur: float = 0.012  # σ of the smoothing of the photo (paint quality), face widths
+    ir_level: float = 185.0  # IR of a surface facing the camera at the face's distance (850 nm albedo)
     shading: float = 0.0  # 0: flat IR; 1: Lambertian under the illuminator, falling off with distance
     gloss_ir: float = 0.0  # peak IR where the surface mirrors the illuminator
     gloss_spread: float = 0.1  # radians
+    subsurface_mm: float = HARD_SCATTER_MM  # how far 850 nm light spreads inside the material (skin: ~2.5)
+    coverage: str = "head"  # one of MASK_COVERAGES
+    eye_holes: bool = False  # the wearer's eyes show through
+    edge: float = 0.0  # how dark the mask's edge shows at forehead, jaw and chin (0: not at all, 1: a dark seam)
+    weave: float = 0.0  # a woven cloth's thread pattern, amplitude
+    thickness_m: float = 0.004  # how far a worn mask stands before the wearer's face
 
     def __post_init__(self) -> None:
         _check_fields(self, {"albedo": (0.05, 1.5), "tint": (0.2, 1.5), "lift": (0.0, 120.0), "sheen": (0.0, 120.0),
                              "blur": (0.0, 0.05), "ir_level": (0.0, 255.0), "shading": (0.0, 1.0),
-                             "gloss_ir": (0.0, 255.0), "gloss_spread": (0.005, 0.5)})
+                             "gloss_ir": (0.0, 255.0), "gloss_spread": (0.005, 0.5), "subsurface_mm": (0.0, 5.0),
+                             "edge": (0.0, 1.0), "weave": (0.0, 0.5), "thickness_m": (0.0, 0.02)})
+        if self.coverage not in MASK_COVERAGES:
+            raise ValueError(f"MaskMaterial.coverage: expected one of {MASK_COVERAGES}, got {self.coverage!r}")
+        if not isinstance(self.eye_holes, bool):
+            raise ValueError(f"MaskMaterial.eye_holes: expected a bool, got {self.eye_holes!r}")
 
 
 Material = Union[PaperMaterial, ScreenMaterial, MaskMaterial]
@@ -183,6 +197,11 @@ class Instrument:
     species: str
     kind: str
     material: Material
+
+    @property
+    def family(self) -> str:
+        """The material family (``material.name``): what a benchmark holds out, e.g. "silicone"."""
+        return self.material.name
 
     def __post_init__(self) -> None:
         for name in ("id", "species"):
@@ -306,27 +325,47 @@ _SCREENS = (
                         moire=(0.08, 0.12), moire_frequency=((0.1, 0.14), (0.03, 0.06)), screen_ir=(2, 5),
                         glare_ir=(140, 220), glare_spread=(0.02, 0.035))),
 )
+# Mask families: visible look (albedo, tint, paint quality), 850 nm albedo and how far light spreads
+# in the material (skin: render.SKIN_SCATTER_MM), gloss, how much of the face they cover and their edges.
 _MASKS = (
     ("resin", dict(albedo=(0.85, 0.95), lift=(15, 25), sheen=(20, 30), blur=(0.01, 0.015), ir_level=(170, 200),
-                   gloss_ir=(20, 50), gloss_spread=(0.12, 0.2))),
-    ("silicone", dict(albedo=(0.95, 1.05), tint=((0.98, 1.02), (0.93, 0.97), (0.9, 0.94)), lift=(5, 12),
-                      sheen=(25, 40), blur=(0.004, 0.008), ir_level=(120, 150), gloss_ir=(40, 80),
-                      gloss_spread=(0.06, 0.1))),
+                   gloss_ir=(20, 50), gloss_spread=(0.12, 0.2), subsurface_mm=(0.1, 0.3))),
     ("latex", dict(albedo=(0.8, 0.9), tint=((1.02, 1.08), (0.93, 0.97), (0.86, 0.92)), lift=(10, 20),
                    sheen=(30, 45), blur=(0.008, 0.012), ir_level=(150, 180), gloss_ir=(60, 100),
-                   gloss_spread=(0.05, 0.08))),
-    ("card", dict(albedo=(0.7, 0.8), lift=(30, 45), sheen=(5, 10), blur=(0.015, 0.025), ir_level=(190, 220))),
+                   gloss_spread=(0.05, 0.08), subsurface_mm=(0.8, 1.3), edge=(0.4, 0.8))),
+    ("silicone", dict(albedo=(0.95, 1.05), tint=((0.98, 1.02), (0.93, 0.97), (0.9, 0.94)), lift=(5, 12),
+                      sheen=(25, 40), blur=(0.004, 0.008), ir_level=(120, 150), gloss_ir=(40, 80),
+                      gloss_spread=(0.06, 0.1), subsurface_mm=(1.4, 2.2), edge=(0.1, 0.3))),
+    ("paper", dict(albedo=(0.7, 0.8), lift=(30, 45), sheen=(5, 10), blur=(0.015, 0.025), ir_level=(190, 225),
+                   subsurface_mm=(0.3, 0.6), edge=(0.6, 1.0))),
+    ("fabric", dict(albedo=(0.6, 0.75), lift=(20, 35), sheen=(0, 5), blur=(0.02, 0.035), ir_level=(140, 175),
+                    subsurface_mm=(0.6, 1.0), weave=(0.06, 0.14))),
 )
+MASK_FAMILIES = tuple(name for name, _ in _MASKS)
+# How each family is worn, by turns with the index: rigid shells cover the head or the face, soft
+# masks the face with the eyes cut out (the wearer's eyes show), cloth is pulled over the head.
+_MASK_FORMS = {
+    "resin": (dict(coverage="head"), dict(coverage="face", eye_holes=True)),
+    "latex": (dict(coverage="face", eye_holes=True), dict(coverage="head", eye_holes=True)),
+    "silicone": (dict(coverage="face", eye_holes=True), dict(coverage="face")),
+    "paper": (dict(coverage="face", eye_holes=True), dict(coverage="face")),
+    "fabric": (dict(coverage="head"), dict(coverage="head", eye_holes=True)),
+}
 _FAMILIES = {"print": _PAPERS, "replay": _SCREENS, "mask": _MASKS}
-# Built-in print species beyond "print": the sheet folded, rolled, held by a hand or with its eyes cut
-# out. Indices alternate the forms listed and, every len(forms) indices, walk the paper families.
-_PRINT_FORMS: Dict[str, Tuple[Dict[str, Any], ...]] = {
+# Built-in species beyond the kinds: the print's sheet folded, rolled, held by a hand or with its eyes
+# cut out, and partial masks. Indices alternate the forms listed and, every len(forms) indices, walk
+# the kind's material families.
+_SPECIES_FORMS: Dict[str, Tuple[Dict[str, Any], ...]] = {
     "folded_print": (dict(fold="v", fold_m=(0.01, 0.08)), dict(fold="w", fold_m=(0.01, 0.08))),
     "rolled_print": (dict(fold="roll", fold_m=(0.02, 0.08)),),
     "handheld_print": (dict(hand="right"), dict(hand="left")),
     "eyes_cut_print": (dict(eye_holes=True),),
+    # Partial masks: the upper face (forehead to upper lip) or a band over the eyes, the eyes cut out;
+    # the wearer's own mouth and chin show below. Indices alternate them and walk the mask families.
+    "partial_mask": (dict(coverage="upper", eye_holes=True), dict(coverage="eyes", eye_holes=True)),
 }
-SPECIES = {**{kind: kind for kind in ATTACK_KINDS}, **{name: "print" for name in _PRINT_FORMS}}  # built-in → kind
+SPECIES = {**{kind: kind for kind in ATTACK_KINDS}, "folded_print": "print", "rolled_print": "print",
+           "handheld_print": "print", "eyes_cut_print": "print", "partial_mask": "mask"}  # built-in → kind
 # Hand-held pose ranges per kind: prints sag and tilt; screens are held tilted back (top farther).
 _HELD = {"print": dict(tilt_m=(-0.02, 0.02), pitch_m=(-0.02, 0.02)),
          "replay": dict(tilt_m=(-0.03, 0.03), pitch_m=(-0.04, 0.01)), "mask": {}}
@@ -340,8 +379,10 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
     (V and W folds by turns, 1-8 cm), "rolled_print", "handheld_print" (a hand's fingers over the
     face, right and left by turns) and "eyes_cut_print" (worn over a live face) are those papers
     shaped, held or cut so; screens cycle glossy phones, tablets,
-    matte laptops and OLED phones, each with its own glare; masks cycle resin, silicone, latex and
-    card, all shaded by the camera's illuminator.
+    matte laptops and OLED phones, each with its own glare; masks cycle the ``MASK_FAMILIES`` (resin,
+    latex, silicone, paper, fabric: each its own 850 nm albedo, subsurface scatter, gloss and edges),
+    worn whole or with the eyes cut out by turns, all shaded by the camera's illuminator;
+    "partial_mask" covers the upper face or a band over the eyes.
 
     Args:
         species: one of ``SPECIES`` ("print", "replay", "mask", "folded_print", ...), or a name of your
@@ -374,11 +415,18 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
                          f"got {kind!r}")
     index = _check_index(index)
     rng = _rng_for(species, index)
-    forms = _PRINT_FORMS.get(species, ({},))
-    name, ranges = _FAMILIES[kind][(index // len(forms)) % len(_FAMILIES[kind])]
+    forms = _SPECIES_FORMS.get(species, ({},))
+    families = _FAMILIES[kind]
+    name, ranges = families[(index // len(forms)) % len(families)]
     values = _draw(rng, {**_HELD[kind], **ranges})
-    extra = {"shading": float(rng.uniform(0.9, 1.0))} if kind == "mask" else {}
-    material = _MATERIAL_TYPES[kind](name=name, **{**values, **forms[index % len(forms)]}, **extra)
+    form = forms[index % len(forms)]
+    extra = {}
+    if kind == "mask":
+        extra["shading"] = float(rng.uniform(0.9, 1.0))
+        if species not in _SPECIES_FORMS:  # a whole mask: worn as its family's forms say, by turns
+            worn = _MASK_FORMS.get(name, ({},))
+            form = worn[(index // len(families)) % len(worn)]
+    material = _MATERIAL_TYPES[kind](name=name, **{**values, **form}, **extra)
     return Instrument(id=f"{species}-{index:02d}", species=species, kind=kind, material=material)
 
 

@@ -36,6 +36,14 @@ _LUMA = np.float32([0.299, 0.587, 0.114])
 BASE_NECK_WIDTH = 0.56  # neck width / face width of the original synthetic person
 DEFAULT_FACE_SHAPE = (162, 162, 3)  # assets/astronaut_face.png: 1.7 face widths of the 95 px face
 DEFAULT_FACE_BOX: Box = (33.0, 34.0, 128.0, 129.0)
+# How far the projector's 850 nm light spreads inside a surface before it leaves it (σ, mm): skin
+# scatters it a few millimetres, which blurs the projector's dots; hard surfaces hardly at all.
+SKIN_SCATTER_MM = 2.5
+HARD_SCATTER_MM = 0.3  # plaster, paper, plastic: the dots stay sharp
+CLOTH_SCATTER_MM = 0.8
+_DOT_PX = 0.6  # σ of one projector dot as the IR imager resolves it (optics and pixel), pixels
+_DOT_SPACING_PX = 5.0  # the dots' mean spacing at 640×480
+_DOT_LEVELS_PX = (0.0, 1.0, 2.0, 4.0)  # scatter blurs the dot bank is made at; between them, blended
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,51 @@ def wall_bank(height: int, width: int) -> np.ndarray:
         field += amplitude * cv2.resize(coarse, size, interpolation=cv2.INTER_CUBIC)
     field.setflags(write=False)
     return field
+
+
+@functools.lru_cache(maxsize=2)
+def dot_bank(height: int, width: int) -> np.ndarray:
+    """The projector's pseudo-random dot pattern, 2H×2W, at each blur of ``_DOT_LEVELS_PX`` (levels × 2H × 2W).
+
+    Every level has mean 1 (the projector's light spread out), so a blur lowers the dots' contrast
+    and not the surface's brightness.
+    """
+    rng = np.random.default_rng(_BANK_SEED + 3)
+    size = (2 * height, 2 * width)
+    count = int(size[0] * size[1] / _DOT_SPACING_PX ** 2)
+    impulses = np.zeros(size, np.float32)
+    np.add.at(impulses, (rng.integers(0, size[0], count), rng.integers(0, size[1], count)), 1.0)
+    levels = []
+    for extra in _DOT_LEVELS_PX:
+        sigma = float(np.hypot(_DOT_PX, extra))
+        level = cv2.GaussianBlur(impulses, (0, 0), sigma)
+        levels.append(level / level.mean())
+    bank = np.stack(levels)
+    bank.setflags(write=False)
+    return bank
+
+
+def project_dots(ir: np.ndarray, scatter_mm: np.ndarray, depth_m: np.ndarray, fx: float, contrast: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """``ir`` lit by the projector's dots (a ``contrast`` share of its light), blurred per pixel by the
+    surface's scatter (``scatter_mm`` at ``depth_m``: σ px = scatter × fx / depth)."""
+    h, w = ir.shape
+    bank = dot_bank(h, w)
+    y, x = int(rng.integers(0, bank.shape[1] - h + 1)), int(rng.integers(0, bank.shape[2] - w + 1))
+    sigma = scatter_mm * np.float32(fx * 1e-3) / np.maximum(depth_m, np.float32(0.1))
+    dots = np.zeros_like(ir)
+    levels = np.float32(_DOT_LEVELS_PX)
+    for k, level in enumerate(levels):  # piecewise-linear weights of each blur level at each pixel's σ
+        below = levels[k - 1] if k else None
+        above = levels[k + 1] if k + 1 < len(levels) else None
+        weight = np.ones_like(ir)
+        if below is not None:
+            weight = np.minimum(weight, (sigma - below) / (level - below))
+        if above is not None:
+            weight = np.minimum(weight, (above - sigma) / (above - level))
+        np.clip(weight, 0.0, 1.0, out=weight)
+        dots += weight * bank[k, y:y + h, x:x + w]
+    return ir * ((1.0 - contrast) + np.float32(contrast) * dots)
 
 
 def cut(bank: np.ndarray, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -275,12 +328,15 @@ class Canvas:
         box: the face box in the image; the texture is scaled and placed to match it.
         distance: the face's distance in metres.
         camera: (fx, ppx, ppy) of the pinhole camera, which the IR illuminator sits beside.
+        scatter_mm: H×W float32, how far the projector's light spreads in each pixel's surface
+            (``project_dots`` blurs the dots by it).
     """
 
     def __init__(self, rgb: List[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, light: Tuple[float, float, float],
                  ir_gain: float, texture: FaceTexture, box: Box, distance: float,
-                 camera: Tuple[float, float, float]) -> None:
+                 camera: Tuple[float, float, float], scatter_mm: np.ndarray) -> None:
         self.rgb, self.depth_m, self.ir, self.light, self.ir_gain = rgb, depth_m, ir, light, ir_gain
+        self.scatter_mm = scatter_mm
         self.texture, self.box, self.distance, self.camera = texture, box, distance, camera
         fb = texture.face_box
         self.scale = (box[2] - box[0]) / (fb[2] - fb[0])
@@ -315,10 +371,11 @@ class Canvas:
         miss_x, miss_y = ray_x + slope_x, ray_y + slope_y
         return np.clip(cosine, 0.0, 1.0), miss_x * miss_x + miss_y * miss_y
 
-    def paint(self, roi: Roi, mask: np.ndarray, rgb: Sequence[Any], depth_m: Any, ir: Any) -> None:
+    def paint(self, roi: Roi, mask: np.ndarray, rgb: Sequence[Any], depth_m: Any, ir: Any,
+              scatter_mm: Any = HARD_SCATTER_MM) -> None:
         """Overwrite the planes inside ``roi`` where ``mask`` holds (values: ROI-shaped or broadcastable)."""
         ys, xs = slice(roi[1], roi[3]), slice(roi[0], roi[2])
-        for target, value in zip((*self.rgb, self.depth_m, self.ir), (*rgb, depth_m, ir)):
+        for target, value in zip((*self.rgb, self.depth_m, self.ir, self.scatter_mm), (*rgb, depth_m, ir, scatter_mm)):
             view = target[ys, xs]
             np.copyto(view, np.broadcast_to(np.asarray(value, np.float32), view.shape), where=mask)
 
@@ -335,8 +392,8 @@ def paint_torso(canvas: Canvas, behind_m: float, clothing: Tuple[float, float, f
     depth = canvas.distance + behind_m + 0.04 * ((x - canvas.centre[0]) / (1.35 * bw)) ** 2
     skin = [0.9 * s * g for s, g in zip(canvas.texture.skin, canvas.light)]
     cloth = [c * g for c, g in zip(clothing, canvas.light)]
-    canvas.paint(roi, shoulders, cloth, depth, 70.0 * canvas.ir_gain)
-    canvas.paint(roi, neck, skin, depth, 110.0 * canvas.ir_gain)
+    canvas.paint(roi, shoulders, cloth, depth, 70.0 * canvas.ir_gain, CLOTH_SCATTER_MM)
+    canvas.paint(roi, neck, skin, depth, 110.0 * canvas.ir_gain, SKIN_SCATTER_MM)
 
 
 def _mask_ir(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, material: MaskMaterial) -> Any:
@@ -372,56 +429,100 @@ def head_landmarks(canvas: Canvas, subject: Subject, yaw_deg: float = 0.0, pitch
 
 
 def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarray, layers: Sequence[np.ndarray],
-                  live: bool, subject: Subject, material: MaskMaterial) -> Tuple[List[Any], Any, Any]:
-    """RGB, depth and IR of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
+                  live: bool, subject: Subject, material: MaskMaterial) -> Tuple[List[Any], Any, Any, Any]:
+    """RGB, depth, IR and scatter of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
 
     Live layers: R, G, B, luminance, glints; skin reflects the projector's NIR, most where it faces
-    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed) and the sheen.
+    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed), the sheen and the
+    seam (0..1, dark where the mask's edge is).
     """
     if live:
         r, g, b, lum, glints = layers
         facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / subject.head_depth_m, 0.0, 1.0))
         ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * glints
         rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
-    else:
-        r, g, b, sheen = layers
-        rgb = [((material.albedo * tint) * plane + sheen) * gain
-               for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
-        ir = _mask_ir(canvas, x, y, relief, material)
-    return rgb, canvas.distance + relief, ir
+        return rgb, canvas.distance + relief, ir, SKIN_SCATTER_MM
+    r, g, b, sheen, seam = layers
+    shade = 1.0 - 0.5 * material.edge * seam
+    rgb = [((material.albedo * tint) * plane + sheen) * gain * shade
+           for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
+    ir = _mask_ir(canvas, x, y, relief, material) * (1.0 - 0.3 * material.edge * seam)
+    return rgb, canvas.distance + relief, ir, material.subsurface_mm
+
+
+def mask_region(x: np.ndarray, y: np.ndarray, box: Box, material: MaskMaterial, eye_spacing: float = 1.0) -> np.ndarray:
+    """Where a mask of ``material`` covers the head (bool): all of it, the face, its upper half or a band
+    over the eyes (``material.coverage``), less the eye holes (real eyes show through them)."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    u, v = (x - (box[0] + box[2]) / 2) / bw, (y - (box[1] + box[3]) / 2) / bh
+    face = (u / 0.47) ** 2 + ((v - 0.05) / 0.6) ** 2 < 1.0
+    region = {"head": np.ones(np.broadcast(u, v).shape, bool), "face": face, "upper": face & (v < 0.2),
+              "eyes": face & (v > -0.32) & (v < 0.02)}[material.coverage]
+    if material.eye_holes:
+        for side in (-0.21, 0.21):
+            region = region & (((u - side * eye_spacing) / 0.08) ** 2 + ((v + 0.12) * bh / bw / 0.045) ** 2 >= 1.0)
+    return region
+
+
+def _mask_layers(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, material: MaskMaterial,
+                 region: np.ndarray) -> List[Any]:
+    """One moulded or woven material: the photo smoothed and lifted, a sheen on the nose, a seam at its edge."""
+    bw = canvas.face_width
+    placed = warp_texture(canvas.texture, canvas.scale, canvas.origin, roi)
+    r, g, b, _ = cv2.split(cv2.GaussianBlur(placed, (0, 0), max(0.5, material.blur * bw)))
+    if material.weave > 0.0:  # a woven cloth: threads about 1 mm apart
+        period = max(2.0, 1e-3 * canvas.camera[0] / canvas.distance)
+        threads = 1.0 + material.weave * np.cos(np.float32(2 * np.pi / period) * x) * np.cos(
+            np.float32(2 * np.pi / period) * y)
+        r, g, b = (plane * threads for plane in (r, g, b))
+    sheen = material.lift + material.sheen * gaussian(x, y, canvas.centre[0], canvas.centre[1], 0.06 * bw, 0.12 * bw)
+    seam: Any = 0.0
+    if material.edge > 0.0 and material.coverage != "head":
+        inner = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(0.01 * bw)))
+        seam = (region & ~inner.astype(bool)).astype(np.float32)
+    return [r, g, b, sheen, seam]
+
+
+def _paint_surface(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, relief: np.ndarray, where: np.ndarray,
+                   layers: List[Any], live: bool, subject: Subject, material: MaskMaterial, yaw_deg: float,
+                   pitch_deg: float) -> None:
+    """Paint a head surface facing the camera where ``where`` holds, then the same turned by yaw/pitch."""
+    canvas.paint(roi, where, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
+    if yaw_deg or pitch_deg:
+        per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
+        centre_x, centre_y, centre_z = _head_axis(canvas, subject)
+        axis = (centre_x - roi[0], centre_y - roi[1], centre_z)
+        map_x, map_y, turned, covered = head_pose.turn_height_field(relief * per_m, where, axis, yaw_deg, pitch_deg)
+        size = (roi[2] - roi[0], roi[3] - roi[1])
+        layers = [cv2.remap(np.broadcast_to(np.asarray(layer, np.float32), size[::-1]), map_x, map_y,
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for layer in layers]
+        turned_m = np.where(covered, turned / per_m, relief)  # the skull beyond: smooth slopes for the IR shading
+        canvas.paint(roi, covered, *_head_surface(canvas, x, y, turned_m, layers, live, subject, material))
 
 
 def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMaterial, yaw_deg: float = 0.0,
                pitch_deg: float = 0.0) -> None:
-    """The face photo on a head relief: skin IR when ``live``, a rigid mask's ``material`` otherwise.
+    """The face photo on a head relief: skin IR when ``live``, a mask's ``material`` otherwise.
 
     ``subject`` shapes the head: its depth, nose and eye spacing. A turned head (``yaw_deg``,
     ``pitch_deg``: ``head_pose.turn_height_field``) is painted over the head facing the camera: a
     head's outline hardly changes as it turns (a sphere's not at all), its depth there is the
-    skull's, and the rim the turned face leaves shows the side of the head.
+    skull's, and the rim the turned face leaves shows the side of the head. A mask that covers less
+    than the head (``material.coverage``) or has eye holes is worn: the wearer's live head first,
+    then the mask ``material.thickness_m`` before it where it covers.
     """
     roi = canvas.roi(*canvas.extent)
     if roi is None:
         return
     x, y = grid(roi)
     relief, inside = head_relief_m(x, y, canvas.box, subject.head_depth_m, subject.nose_m, subject.eye_spacing)
-    bw = canvas.face_width
+    worn = not live and (material.coverage != "head" or material.eye_holes)
+    if live or worn:
+        skin = [*canvas.texture_planes(roi), eye_glints(x, y, canvas.box, subject.eye_spacing)]
+        _paint_surface(canvas, roi, x, y, relief, inside, skin, True, subject, material, yaw_deg, pitch_deg)
     if live:
-        layers = [*canvas.texture_planes(roi), eye_glints(x, y, canvas.box, subject.eye_spacing)]
-    else:
-        # One moulded material: the photo smoothed and lifted, a sheen on the nose.
-        placed = warp_texture(canvas.texture, canvas.scale, canvas.origin, roi)
-        r, g, b, _ = cv2.split(cv2.GaussianBlur(placed, (0, 0), max(0.5, material.blur * bw)))
-        layers = [r, g, b, material.lift + material.sheen * gaussian(x, y, canvas.centre[0], canvas.centre[1],
-                                                                     0.06 * bw, 0.12 * bw)]
-    canvas.paint(roi, inside, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
-    if yaw_deg or pitch_deg:
-        per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
-        centre_x, centre_y, centre_z = _head_axis(canvas, subject)
-        axis = (centre_x - roi[0], centre_y - roi[1], centre_z)
-        map_x, map_y, turned, covered = head_pose.turn_height_field(relief * per_m, inside, axis, yaw_deg, pitch_deg)
-        size = (roi[2] - roi[0], roi[3] - roi[1])
-        layers = [cv2.remap(np.broadcast_to(np.asarray(layer, np.float32), size[::-1]), map_x, map_y,
-                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for layer in layers]
-        turned_m = np.where(covered, turned / per_m, relief)  # the skull beyond: smooth slopes for the IR shading
-        canvas.paint(roi, covered, *_head_surface(canvas, x, y, turned_m, layers, live, subject, material))
+        return
+    region = mask_region(x, y, canvas.box, material, subject.eye_spacing) & inside
+    layers = _mask_layers(canvas, roi, x, y, material, region)
+    _paint_surface(canvas, roi, x, y, relief - (material.thickness_m if worn else 0.0), region, layers, False,
+                   subject, material, yaw_deg, pitch_deg)

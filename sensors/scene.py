@@ -7,6 +7,7 @@ that is wrong. ``synthetic`` renders them and re-exports these names.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
@@ -16,7 +17,8 @@ from .cast import ATTACK_KINDS, Instrument, Subject
 from .sheet import SHEET_FOLDS
 
 __all__ = [
-    "CLASSES", "SCENE_KINDS", "FACE_WIDTH_M", "BESIDE_FACE_WIDTHS", "LIGHTINGS", "DOMAINS", "DomainStyle",
+    "CLASSES", "SCENE_KINDS", "FACE_WIDTH_M", "BESIDE_FACE_WIDTHS", "LIGHTINGS", "DOMAINS", "DOMAIN_NAMES",
+    "PROTOCOL_DOMAINS", "DomainStyle", "domain_config", "domain_index",
     "SyntheticConfig", "SecondFace", "SceneSpec", "Segment", "draw_scene",
 ]
 
@@ -56,22 +58,69 @@ class SecondFace:
 
 @dataclass(frozen=True)
 class DomainStyle:
-    """What one acquisition domain changes (another camera unit, room and light)."""
+    """What one capture domain changes: the camera model, its projector, the room's light, the distance.
+
+    Domains 0-3 are the four D435 units of the ``syn:`` protocols; the named capture domains after them
+    (``DOMAIN_NAMES``) add other camera models (baseline and colour field of view), the projector off,
+    sunlight's near-infrared and near or far faces, for leave-one-domain-out benchmarks.
+    """
 
     depth_noise_mm: float  # σ at 0.6 m; stereo noise grows with z²
     hole_fraction: float  # random depth dropouts, face included
-    ir_gain: float  # projector power × IR exposure
+    ir_gain: float  # projector power × IR exposure (with the projector off: the room's near-infrared alone)
     light: Tuple[float, float, float]  # RGB gains of the room light (colour temperature)
     distance_m: Tuple[float, float]  # range the face distance is drawn from
     rgb_noise: float  # σ of colour sensor noise, 0..255 units
+    name: str = ""
+    baseline_m: float = 0.05  # stereo baseline: the width of the depth shadow beside near objects
+    fx: float = 0.0  # focal length in pixels at the camera's size (0: SyntheticConfig.fx)
+    # Share of the IR image's light that comes from the projector's dot pattern (0: projector off, no dots)
+    dot_contrast: float = 0.25
+    # Ambient near-infrared (sunlight) as a share of the projector's light on the face: it brightens IR
+    # and washes the dots out by 1 / (1 + ambient_ir)
+    ambient_ir: float = 0.0
+
+    @property
+    def emitter(self) -> bool:
+        """Whether the projector is on (its dots are in the IR image)."""
+        return self.dot_contrast > 0.0
 
 
 DOMAINS = (
-    DomainStyle(1.0, 0.01, 1.0, (1.0, 1.0, 1.0), (0.40, 0.70), 2.0),
-    DomainStyle(1.8, 0.03, 0.8, (1.08, 1.0, 0.85), (0.50, 0.85), 4.0),
-    DomainStyle(2.4, 0.05, 1.2, (0.88, 0.97, 1.1), (0.45, 0.80), 5.0),
-    DomainStyle(1.4, 0.02, 0.9, (1.0, 0.92, 0.95), (0.60, 1.00), 3.0),
+    DomainStyle(1.0, 0.01, 1.0, (1.0, 1.0, 1.0), (0.40, 0.70), 2.0, name="d435-a"),
+    DomainStyle(1.8, 0.03, 0.8, (1.08, 1.0, 0.85), (0.50, 0.85), 4.0, name="d435-b"),
+    DomainStyle(2.4, 0.05, 1.2, (0.88, 0.97, 1.1), (0.45, 0.80), 5.0, name="d435-c"),
+    DomainStyle(1.4, 0.02, 0.9, (1.0, 0.92, 0.95), (0.60, 1.00), 3.0, name="d435-d"),
+    # D415: the same colour camera, a 55 mm baseline and a narrow-field, less noisy depth; faces out to 1.2 m
+    DomainStyle(0.8, 0.01, 1.1, (1.0, 0.98, 0.95), (0.50, 1.20), 2.5, name="d415", baseline_m=0.055),
+    # D455: 95 mm baseline (less depth noise), a wide colour lens (fx 390 at 640×480): smaller faces
+    DomainStyle(0.7, 0.015, 0.9, (0.95, 1.0, 1.05), (0.40, 0.85), 3.0, name="d455", baseline_m=0.095, fx=390.0),
+    # The projector off: no dots, IR from the room's near-infrared only, stereo on bare skin far noisier
+    DomainStyle(4.0, 0.10, 0.45, (1.0, 1.0, 1.0), (0.40, 0.80), 3.0, name="d435-emitter-off", dot_contrast=0.0),
+    # Sunlight through a window: near-infrared everywhere, the dots washed out, a warm bright room
+    DomainStyle(1.6, 0.03, 1.0, (1.15, 1.08, 0.95), (0.40, 0.80), 2.0, name="d435-sunlight", ambient_ir=0.6),
+    # Close up with a short exposure: large faces, darker colour and IR
+    DomainStyle(1.0, 0.02, 0.7, (0.75, 0.75, 0.75), (0.32, 0.45), 5.0, name="d435-near"),
 )
+DOMAIN_NAMES = tuple(style.name for style in DOMAINS)
+PROTOCOL_DOMAINS = 4  # domains 0..3: the syn: protocols' four D435 units
+
+
+def domain_config(config: "SyntheticConfig", domain: int) -> "SyntheticConfig":
+    """``config`` as domain ``domain``'s camera sees: its own focal length where it has one."""
+    fx = DOMAINS[domain].fx
+    return config if not fx or fx == config.fx else dataclasses.replace(config, fx=fx)
+
+
+def domain_index(name: str) -> int:
+    """The index of the capture domain called ``name`` (one of ``DOMAIN_NAMES``).
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    if name not in DOMAIN_NAMES:
+        raise ValueError(f"domain {name!r}: expected one of {', '.join(DOMAIN_NAMES)}")
+    return DOMAIN_NAMES.index(name)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Tuple
 import cv2
 import numpy as np
 
-from .render import Box, Canvas, Roi, face_points, grid, halftone, moire, noise_bank
+from .render import SKIN_SCATTER_MM, Box, Canvas, Roi, face_points, grid, halftone, moire, noise_bank
 
 if TYPE_CHECKING:  # cast's materials build on render, which this module builds on too
     from .cast import PaperMaterial, ScreenMaterial, Subject
@@ -200,7 +200,7 @@ def paint_hand(canvas: Canvas, side: int, sheet_depth: Callable[[np.ndarray, np.
     radius_m = _FINGER_RADIUS * bw * canvas.distance / canvas.camera[0]
     depth = sheet_depth(x, y) - _HAND_BEFORE_M - radius_m * (round_ - 0.5)
     skin = [0.9 * s * g * facing for s, g in zip(canvas.texture.skin, canvas.light)]
-    canvas.paint(roi, hand, skin, depth, (90.0 + 90.0 * _HAND_LUMINANCE) * facing * canvas.ir_gain)
+    canvas.paint(roi, hand, skin, depth, (90.0 + 90.0 * _HAND_LUMINANCE) * facing * canvas.ir_gain, SKIN_SCATTER_MM)
 
 
 def paint_screen(canvas: Canvas, screen: ScreenMaterial, bend_m: float, tilt_m: float, pitch_m: float,

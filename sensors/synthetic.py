@@ -33,25 +33,25 @@ import numpy as np
 from ..frames import Extrinsics, FrameSet, Intrinsics
 from . import cast, render, sheet
 from .cast import (
-    ATTACK_KINDS, HAIR_STYLES, SPECIES, Instrument, MaskMaterial, PaperMaterial, ScreenMaterial, Subject,
-    create_instrument, create_subject, create_subject_texture,
+    ATTACK_KINDS, HAIR_STYLES, MASK_COVERAGES, MASK_FAMILIES, SPECIES, Instrument, MaskMaterial, PaperMaterial,
+    ScreenMaterial, Subject, create_instrument, create_subject, create_subject_texture,
 )
 from .render import FaceTexture, create_face_texture, load_default_texture
 from .scene import (
-    BESIDE_FACE_WIDTHS, CLASSES, DOMAINS, FACE_WIDTH_M, LIGHTINGS, SCENE_KINDS, DomainStyle, SceneSpec, SecondFace,
-    Segment, SyntheticConfig, draw_scene,
+    BESIDE_FACE_WIDTHS, CLASSES, DOMAIN_NAMES, DOMAINS, FACE_WIDTH_M, LIGHTINGS, PROTOCOL_DOMAINS, SCENE_KINDS,
+    DomainStyle, SceneSpec, SecondFace, Segment, SyntheticConfig, domain_config, domain_index, draw_scene,
 )
 from .sheet import SHEET_FOLDS
 
 __all__ = [
-    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "LIGHTINGS", "DOMAINS", "HAIR_STYLES",
+    "CLASSES", "SCENE_KINDS", "ATTACK_KINDS", "SPECIES", "SHEET_FOLDS", "LIGHTINGS", "DOMAINS", "DOMAIN_NAMES",
+    "PROTOCOL_DOMAINS", "MASK_FAMILIES", "MASK_COVERAGES", "HAIR_STYLES", "domain_index", "domain_config",
     "DomainStyle", "SyntheticConfig", "SceneSpec", "SecondFace", "Segment", "FaceTexture", "Subject", "Instrument",
     "PaperMaterial", "ScreenMaterial", "MaskMaterial", "SyntheticCamera", "create_face_texture",
     "create_subject_texture", "load_default_texture", "create_subject", "create_instrument", "draw_scene",
     "render_scene", "render_frameset", "render_sequence", "presentation",
 ]
 
-_BASELINE_M = 0.05  # D435 stereo baseline: sets the width of the depth shadow
 _REFERENCE_DISTANCE_M = 0.6  # where DomainStyle.depth_noise_mm holds
 _BASE_SHAPE = Subject("base")  # the head of scenes without a subject: the base photo's, a 3 cm nose
 _WORN_GAP_M = 0.01  # an eyes-cut print is held this close before the wearer's nose tip
@@ -85,6 +85,7 @@ def render_scene(
     """
     base = texture if texture is not None else load_default_texture()
     texture = cast.cached_subject_texture(base, scene.subject)
+    config = domain_config(config, scene.domain)
     faces: List[Dict[str, Any]] = []  # the truth of each face in view, the scene's own first
     style = DOMAINS[scene.domain]
     box, distance = _pose(scene, frame_index, config, texture)
@@ -95,6 +96,7 @@ def render_scene(
     depth_m = np.empty((h, w), np.float32)
     depth_m[:] = scene.wall_m + scene.wall_slope_m * (np.arange(w, dtype=np.float32) / w - 0.5)
     ir = wall * np.float32(32.0 * style.ir_gain)  # the wall is beyond most of the projector's light
+    scatter_mm = np.full((h, w), render.HARD_SCATTER_MM, np.float32)
     if scene.backlight:  # a window or lit wall: white in colour, sunlight's near-infrared in IR
         rgb = [plane + wall * np.float32(255.0 * scene.backlight) for plane in rgb]
         ir += wall * np.float32(90.0 * scene.backlight)
@@ -102,7 +104,7 @@ def render_scene(
         # Active IR falls off with distance; the square root keeps near faces out of saturation.
         ir_gain = style.ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
         canvas = render.Canvas(rgb, depth_m, ir, light, ir_gain, texture, box, distance,
-                                (config.fx, config.width / 2, config.height / 2))
+                               (config.fx, config.width / 2, config.height / 2), scatter_mm)
         hand_held = scene.kind in ("print", "replay")
         # Whoever presents a print or screen or wears a mask is someone else: the base neck, not the subject's.
         neck = scene.subject.neck_width if scene.subject is not None and scene.kind == "live" else \
@@ -116,7 +118,7 @@ def render_scene(
             faces.append(_paint_second_face(canvas, scene, base, config))
         landmarks = _paint_face(canvas, scene, material)
         faces.insert(0, _face_truth(box, landmarks, scene.kind, scene.subject, scene.instrument))
-    rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scene, distance, rng, config)
+    rgb_u8, depth, ir_u8 = _sense(rgb, depth_m, ir, scatter_mm, scene, distance, rng, config)
     return _frameset(rgb_u8, depth, ir_u8, scene, faces, distance, frame_index, config)
 
 
@@ -148,7 +150,7 @@ def _canvas_at(canvas: render.Canvas, texture: FaceTexture, centre: Tuple[float,
     box = (centre[0] - face_w / 2, centre[1] - face_h / 2, centre[0] + face_w / 2, centre[1] + face_h / 2)
     ir_gain = DOMAINS[scene.domain].ir_gain * float(np.sqrt(_REFERENCE_DISTANCE_M / distance))
     return render.Canvas(canvas.rgb, canvas.depth_m, canvas.ir, canvas.light, ir_gain, texture, box, distance,
-                         canvas.camera)
+                         canvas.camera, canvas.scatter_mm)
 
 
 def _paint_wearer(canvas: render.Canvas, scene: SceneSpec, base: FaceTexture, config: SyntheticConfig) -> None:
@@ -198,11 +200,18 @@ def _pose(scene: SceneSpec, frame_index: int, config: SyntheticConfig,
     return tuple(float(v) for v in box), float(distance)
 
 
-def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scene: SceneSpec, distance: float,
-           rng: np.random.Generator, config: SyntheticConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the sensors make of the scene: noise, depth holes, quantisation (inputs are overwritten)."""
+def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scatter_mm: np.ndarray, scene: SceneSpec,
+           distance: float, rng: np.random.Generator, config: SyntheticConfig
+           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the sensors make of the scene: the projector's dots, ambient near-infrared, noise, depth holes,
+    quantisation (inputs are overwritten)."""
     style = DOMAINS[scene.domain]
     h, w = depth_m.shape
+    if style.emitter:  # each surface blurs the dots by its own scatter; sunlight washes them out
+        ir = render.project_dots(ir, scatter_mm, depth_m, config.fx, style.dot_contrast / (1.0 + style.ambient_ir),
+                                 rng)
+    if style.ambient_ir:
+        ir *= np.float32(1.0 + style.ambient_ir)
     noise = render.noise_bank(h, w)
     for plane in rgb:
         plane += np.float32(style.rgb_noise) * render.cut(noise, rng, h, w)
@@ -217,9 +226,9 @@ def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scene
     holes = render.cut(noise, rng, h, w) > np.float32(NormalDist().inv_cdf(1.0 - style.hole_fraction))
     # Depth is seen from the left imager: the right imager cannot see the wall just left of a near
     # object, nor the image's left edge, so the sensor reports no depth there.
-    shadow_px = int(config.fx * _BASELINE_M * (1.0 / distance - 1.0 / scene.wall_m)) if near.any() else 0
+    shadow_px = int(config.fx * style.baseline_m * (1.0 / distance - 1.0 / scene.wall_m)) if near.any() else 0
     holes |= render.stereo_shadow(near, shadow_px)
-    holes[:, :int(config.fx * _BASELINE_M / scene.wall_m)] = True
+    holes[:, :int(config.fx * style.baseline_m / scene.wall_m)] = True
     depth[holes] = 0
     ir += np.float32(2.0) * render.cut(noise, rng, h, w)
     np.maximum(ir, 0.0, out=ir)
@@ -297,7 +306,7 @@ def render_frameset(
         >>> fs.metadata["truth"]["subject"], fs.metadata["truth"]["instrument"]
         ('S003', 'print-01')
     """
-    scene = draw_scene(rng, kind, domain, config, distance_m, centre, subject, instrument)
+    scene = draw_scene(rng, kind, domain, domain_config(config, domain), distance_m, centre, subject, instrument)
     return render_scene(scene, frame_index, rng, config, texture)
 
 
@@ -331,7 +340,8 @@ def render_sequence(
     room: Optional[SceneSpec] = None
     index = 0
     for segment in segments:
-        scene = draw_scene(rng, segment.kind, segment.domain, config, segment.distance_start_m, segment.centre,
+        scene = draw_scene(rng, segment.kind, segment.domain, domain_config(config, segment.domain),
+                           segment.distance_start_m, segment.centre,
                            segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg,
                            segment.second_face, segment.lighting)
         if room is None:
