@@ -485,9 +485,14 @@ def _mask_layers(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, materia
 
 def _paint_surface(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, relief: np.ndarray, where: np.ndarray,
                    layers: List[Any], live: bool, subject: Subject, material: MaskMaterial, yaw_deg: float,
-                   pitch_deg: float) -> None:
-    """Paint a head surface facing the camera where ``where`` holds, then the same turned by yaw/pitch."""
-    canvas.paint(roi, where, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
+                   pitch_deg: float, worn: bool = False) -> None:
+    """Paint a head surface facing the camera where ``where`` holds, then the same turned by yaw/pitch.
+
+    The head itself is painted facing first (the rim a turned face leaves shows it); a ``worn``
+    surface (a mask over the head) is painted turned only.
+    """
+    if not (yaw_deg or pitch_deg) or not worn:
+        canvas.paint(roi, where, *_head_surface(canvas, x, y, relief, layers, live, subject, material))
     if yaw_deg or pitch_deg:
         per_m = canvas.camera[0] / canvas.distance  # pixels per metre at the head
         centre_x, centre_y, centre_z = _head_axis(canvas, subject)
@@ -525,4 +530,4 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     region = mask_region(x, y, canvas.box, material, subject.eye_spacing) & inside
     layers = _mask_layers(canvas, roi, x, y, material, region)
     _paint_surface(canvas, roi, x, y, relief - (material.thickness_m if worn else 0.0), region, layers, False,
-                   subject, material, yaw_deg, pitch_deg)
+                   subject, material, yaw_deg, pitch_deg, worn=worn)

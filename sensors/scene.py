@@ -139,10 +139,15 @@ class SyntheticConfig:
     fx: float = 615.0
     depth_scale_m: float = 0.001
     serial: str = "SYNTH-1"
+    # False: the IR image without the projector's dot pattern (the flood of light alone), to look at
+    # the other near-infrared physics (shading, gloss, glints) without the dots in the way
+    projector_dots: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.serial, str) or not self.serial:
             raise ValueError(f"SyntheticConfig.serial: expected a non-empty string, got {self.serial!r}")
+        if not isinstance(self.projector_dots, bool):
+            raise ValueError(f"SyntheticConfig.projector_dots: expected a bool, got {self.projector_dots!r}")
         for name in ("width", "height"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 64 <= value <= 4096:

@@ -207,7 +207,7 @@ def _sense(rgb: Sequence[np.ndarray], depth_m: np.ndarray, ir: np.ndarray, scatt
     quantisation (inputs are overwritten)."""
     style = DOMAINS[scene.domain]
     h, w = depth_m.shape
-    if style.emitter:  # each surface blurs the dots by its own scatter; sunlight washes them out
+    if style.emitter and config.projector_dots:  # each surface blurs the dots by its own scatter; sunlight washes them out
         ir = render.project_dots(ir, scatter_mm, depth_m, config.fx, style.dot_contrast / (1.0 + style.ambient_ir),
                                  rng)
     if style.ambient_ir:

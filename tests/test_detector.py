@@ -110,7 +110,7 @@ def test_a_missing_required_stream_is_unreliable_and_a_rig_without_ir_names_what
     assert kiosk.status == "unreliable" and kiosk.reason == "required stream missing: ir"
     no_ir = _detector(engine, result, score - 0.2, required=("rgb", "depth")).check(frameset)
     assert no_ir.status == "live" and no_ir.modalities == ("rgb", "depth")
-    assert no_ir.skipped_checks == ("IR presence", "IR texture") and "not run: IR presence" in no_ir.reason
+    assert no_ir.skipped_checks == ("IR presence", "IR material") and "not run: IR presence" in no_ir.reason
 
 
 @pytest.mark.parametrize(
@@ -316,4 +316,4 @@ def test_an_ir_region_too_small_to_measure_is_unreliable_when_ir_is_required(eng
     assert kiosk.reason.startswith("physical check cannot be measured on a required stream: IR presence (too few IR "
                                    "pixels on the face")
     no_ir = _detector(engine, ok, score - 0.2, physics=tiny_region, required=("rgb", "depth")).check(_head_frameset())
-    assert no_ir.status == "live" and no_ir.skipped_checks == ("IR presence", "IR texture")
+    assert no_ir.status == "live" and no_ir.skipped_checks == ("IR presence", "IR material")

@@ -11,7 +11,7 @@ from mmdg_edge.align import FaceAligner
 from mmdg_edge.physics import check_physics
 from mmdg_edge.sensors import open_source
 from mmdg_edge.sensors.synthetic import (
-    SceneSpec, Segment, SyntheticCamera, SyntheticConfig, create_face_texture, render_frameset, render_scene,
+    DOMAINS, SceneSpec, Segment, SyntheticCamera, SyntheticConfig, create_face_texture, render_frameset, render_scene,
     render_sequence,
 )
 from mmdg_edge.temporal import box_iou
@@ -23,8 +23,9 @@ def _inner(fs):
     return slice(y0 + h // 4, y1 - h // 4), slice(x0 + w // 4, x1 - w // 4)
 
 
-def _render(kind, domain=0, seed=0):
-    return render_frameset(kind, domain, np.random.default_rng(seed), 0, distance_m=0.6, centre=(320.0, 240.0))
+def _render(kind, domain=0, seed=0, config=SyntheticConfig(projector_dots=False)):
+    """One frameset; by default without the projector's dots, so that the IR shows the materials' own light."""
+    return render_frameset(kind, domain, np.random.default_rng(seed), 0, config, distance_m=0.6, centre=(320.0, 240.0))
 
 
 def _patch_m(fs, x, y, r=2):
@@ -192,7 +193,7 @@ def test_bad_arguments_are_refused_with_the_field_named():
     with pytest.raises(ValueError, match="classes"):
         SyntheticCamera(classes=("cartoon",))
     with pytest.raises(ValueError, match="domains"):
-        SyntheticCamera(domains=(4,))
+        SyntheticCamera(domains=(len(DOMAINS),))
     with pytest.raises(ValueError, match="num_frames"):
         SyntheticCamera(num_frames=-1)
     with pytest.raises(ValueError, match="distance_m"):

@@ -8,16 +8,18 @@ import pytest
 
 from mmdg_edge.sensors import render
 from mmdg_edge.sensors.synthetic import (
-    ATTACK_KINDS, Instrument, MaskMaterial, PaperMaterial, SceneSpec, ScreenMaterial, Segment, SyntheticCamera,
-    create_instrument, create_subject, draw_scene, render_frameset, render_scene, render_sequence,
+    ATTACK_KINDS, MASK_FAMILIES, Instrument, MaskMaterial, PaperMaterial, SceneSpec, ScreenMaterial, Segment,
+    SyntheticCamera, SyntheticConfig, create_instrument, create_subject, draw_scene, render_frameset, render_scene,
+    render_sequence,
 )
 
 FX, PPX, PPY = 615.0, 320.0, 240.0
+FLOOD = SyntheticConfig(projector_dots=False)  # shading, gloss and glare without the projector's dots over them
 
 
 def _scene(kind, instrument=None, **fields):
     spec = SceneSpec(kind, 0, distance_m=0.6, centre=(320.0, 240.0), instrument=instrument, **fields)
-    return render_scene(spec, 0, np.random.default_rng(0))
+    return render_scene(spec, 0, np.random.default_rng(0), FLOOD)
 
 
 def _mirror_point(tilt_m, pitch_m):
@@ -29,11 +31,12 @@ def _mirror_point(tilt_m, pitch_m):
 def test_instruments_are_deterministic_and_their_materials_vary():
     assert create_instrument("print", 5) == create_instrument("print", 5)
     for kind in ATTACK_KINDS:
-        four = [create_instrument(kind, i) for i in range(4)]
-        assert [i.id for i in four] == [f"{kind}-{i:02d}" for i in range(4)]
-        assert len({i.material.name for i in four}) == 4  # four material families per kind
-        fifth = create_instrument(kind, 4)
-        assert fifth.material.name == four[0].material.name and fifth.material != four[0].material
+        count = len(MASK_FAMILIES) if kind == "mask" else 4  # material families per kind
+        first = [create_instrument(kind, i) for i in range(count)]
+        assert [i.id for i in first] == [f"{kind}-{i:02d}" for i in range(count)]
+        assert len({i.family for i in first}) == count
+        again = create_instrument(kind, count)
+        assert again.family == first[0].family and again.material != first[0].material
     assert all(create_instrument("mask", i).material.shading > 0.8 for i in range(8))  # never flat
     papers = [create_instrument("print", i).material for i in range(4)]
     assert len({p.halftone_period_px for p in papers}) == 4 and {p.gloss_ir > 0 for p in papers} == {True, False}
@@ -103,7 +106,7 @@ def test_paper_contrast_and_bend_come_from_the_instrument():
 def test_illumination_by_hand():
     canvas = render.Canvas([np.zeros((4, 4), np.float32)] * 3, np.zeros((4, 4), np.float32),
                            np.zeros((4, 4), np.float32), (1.0, 1.0, 1.0), 1.0, render.load_default_texture(),
-                           (0.0, 0.0, 2.0, 2.0), 0.6, (FX, PPX, PPY))
+                           (0.0, 0.0, 2.0, 2.0), 0.6, (FX, PPX, PPY), np.zeros((4, 4), np.float32))
     x, y = np.float32([[PPX, PPX + FX]]), np.float32([[PPY]])
     # facing the camera on the axis: cos 1, mirror; one focal length right (45° ray) it faces 45° away
     cosine, miss = canvas.illumination(x, y, 0.0, 0.0)
@@ -141,8 +144,8 @@ def test_mask_infrared_is_shaded_by_the_camera_illuminator():
 
 
 def test_mask_materials_tint_the_face():
-    resin, latex = create_instrument("mask", 0), create_instrument("mask", 2)
-    assert latex.material.name == "latex"
+    resin, latex = create_instrument("mask", 0), create_instrument("mask", 1)
+    assert latex.family == "latex"
 
     def red_over_blue(instrument):
         rgb = _scene("mask", instrument).rgb[200:280, 290:350].reshape(-1, 3).astype(float).mean(axis=0)

@@ -10,9 +10,11 @@ import pytest
 pytest.importorskip("skimage.data", reason="scikit-image provides the default face texture")
 
 from mmdg_edge.sensors.synthetic import (  # noqa: E402
-    SPECIES, Instrument, PaperMaterial, SceneSpec, Segment, create_instrument, create_subject, draw_scene,
-    render_scene, render_sequence,
+    SPECIES, Instrument, PaperMaterial, SceneSpec, Segment, SyntheticConfig, create_instrument, create_subject,
+    draw_scene, render_scene, render_sequence,
 )
+
+FLOOD = SyntheticConfig(projector_dots=False)  # glints and shading without the projector's dots over them
 
 
 def _print(material=None, seed=0, **fields):
@@ -94,10 +96,10 @@ def test_eyes_cut_print_shows_live_eyes_and_depth_through_its_holes():
     wearer = create_subject(5)
     spec = SceneSpec("print", 0, distance_m=0.6, centre=(320.0, 240.0), instrument=cut, subject=create_subject(2),
                      wearer=wearer)
-    fs = render_scene(spec, 0, np.random.default_rng(0))
+    fs = render_scene(spec, 0, np.random.default_rng(0), FLOOD)
     plain = render_scene(dataclasses.replace(spec, instrument=Instrument(
         "uncut", "print", "print", dataclasses.replace(cut.material, eye_holes=False)), wearer=None), 0,
-        np.random.default_rng(0))
+        np.random.default_rng(0), FLOOD)
     cx, cy, bw, bh = _geometry(fs)
     sheet = _depth_m(fs, cx, cy + 0.3 * bh)
     for side in (-0.21, 0.21):
@@ -208,7 +210,7 @@ def _head(kind="live", yaw_deg=0.0, pitch_deg=0.0, subject=None):
     instrument = create_instrument("mask", 1) if kind == "mask" else None
     spec = SceneSpec(kind, 0, distance_m=0.6, centre=(320.0, 240.0), subject=subject, instrument=instrument,
                      yaw_deg=yaw_deg, pitch_deg=pitch_deg)
-    return render_scene(spec, 0, np.random.default_rng(1))
+    return render_scene(spec, 0, np.random.default_rng(1), FLOOD)
 
 
 def _nose_tip(fs):
