@@ -345,7 +345,8 @@ class FaceAligner:
         if frameset.ir is not None:
             ir = crop_rotated(frameset.ir, centre_depth, side_depth, angle, cv2.INTER_AREA)
             ir_region = _masked(frameset.ir, mask, origin)
-            ir_patches = _patches(frameset.ir, depth_points)
+            if frameset.metadata.get("emitter") not in ("off", "interleaved"):  # the IR shows the projector's dots
+                ir_patches = _patches(frameset.ir, depth_points)
         if rgb is None and depth is None and ir is None:
             return AlignResult("unreliable", "no usable modality on the face", num_faces=num_faces)
         crop_for_blur = rgb if source == "RGB" else ir

@@ -21,7 +21,9 @@ be fooled by a good photo, a rule by a good mask; together both must be fooled a
   ``min_scatter_mm`` is vetoed. Silicone scatters nearly as skin does and passes: the benchmark
   (benchmarks/bench_material_check.py) reports what this check catches per mask family. With the
   projector off (no dots), or a face so far that a pixel spans more than ``max_material_mm_per_px``,
-  it is not measured: the verdict lists it as a check not run, never as passed.
+  it is not measured: the verdict lists it as a check not run, never as passed. (A source says the
+  projector is off with ``FrameSet.metadata["emitter"]`` "off" or "interleaved", as the RealSense
+  source does; the aligner then cuts no patches.)
 
 A check that cannot be measured (no depth stream, too few landmarks with depth, no IR pixels on the
 face) is reported as unmeasured with its reason, never as passed: the detector decides, from the
@@ -274,9 +276,10 @@ def dot_blur_px(patch: np.ndarray) -> Tuple[float, float]:
 
 def _material_check(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
                     unmeasured: Dict[str, str]) -> Optional[float]:
-    patches = crops.ir_patches or ()
+    patches = crops.ir_patches
     if not patches:
-        unmeasured["IR material"] = "no IR patches on the face"
+        unmeasured["IR material"] = ("no projector dots in the IR (emitter off or interleaved)" if patches is None
+                                     else "no IR patches on the face")
         return None
     if crops.metres_per_px is None or crops.metres_per_px * 1000 > config.max_material_mm_per_px:
         unmeasured["IR material"] = ("no intrinsics or depth to scale the dots" if crops.metres_per_px is None else

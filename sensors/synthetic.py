@@ -269,7 +269,8 @@ def _frameset(rgb: np.ndarray, depth: np.ndarray, ir: np.ndarray, scene: SceneSp
         frame_numbers={name: frame_index for name in ("rgb", "depth", "ir")},
         intrinsics={name: intr for name in ("rgb", "depth", "ir")}, depth_to_color=Extrinsics(),
         color_aligned_to_depth=True, serial=config.serial, origin="synthetic",
-        metadata={"source": "synthetic", "truth": truth},
+        metadata={"source": "synthetic", "truth": truth,
+                  "emitter": "on" if DOMAINS[scene.domain].emitter and config.projector_dots else "off"},
     )
 
 

@@ -52,10 +52,10 @@ def _skin_dots(metres_per_px, scatter_mm=2.5, seed=0):
     return _dots(float(np.hypot(0.6, scatter_mm / (metres_per_px * 1000))), seed)
 
 
-def _crops(landmarks, metres_per_px, depth_m, ir_region=None, yaw_deg=None, ir_patches=None):
+def _crops(landmarks, metres_per_px, depth_m, ir_region=None, yaw_deg=None, ir_patches="skin"):
     quality = FaceQuality(150.0, D, 50.0, 1.0, True, yaw_deg=yaw_deg)
-    if ir_patches is None and ir_region is not None:
-        ir_patches = _skin_dots(metres_per_px)
+    if isinstance(ir_patches, str):
+        ir_patches = _skin_dots(metres_per_px) if ir_region is not None else None
     return FaceCrops(None, np.full((224, 224), 600, np.uint16), None, (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0),
                      quality, ir_region=ir_region, landmarks=landmarks, shape_depth_m=depth_m,
                      metres_per_px=metres_per_px, ir_patches=ir_patches)
@@ -240,7 +240,7 @@ def test_the_material_check_is_unmeasured_without_dots_patches_or_resolution(fac
     landmarks, mpp = face
     depth = _face_depth(landmarks, mpp)
     flat = tuple(np.full((21, 21), 120, np.uint8) for _ in range(5))  # projector off: nothing fine to measure
-    for patches, why in ((flat, "no projector dots"), ((), "no IR patches")):
+    for patches, why in ((flat, "no projector dots on the face"), ((), "no IR patches"), (None, "emitter off")):
         report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng), ir_patches=patches))
         assert report.vetoes == () and report.scatter_mm is None and why in report.unmeasured["IR material"]
     far = check_physics(_crops(landmarks, 0.0025, depth, _skin_ir(rng), ir_patches=_skin_dots(mpp, 0.2)))
