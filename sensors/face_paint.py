@@ -211,12 +211,13 @@ def beard_hairs(rgb: np.ndarray, u: np.ndarray, v: np.ndarray, box: Box, subject
     bw = box[2] - box[0]
     region = soft(outline & (v > upper) & ~_mouth(u, v, places) & skin, 0.02 * bw)
     ragged = _smooth_noise(rng, region.shape, (max(2, int(0.04 * bw)),) * 2)  # an uneven edge, a full middle
-    region = np.clip((region - 0.5 + 0.15 * np.clip(ragged, -1.5, 1.5)) / 0.3 + 0.5, 0.0, 1.0)
+    region = np.clip((region - 0.5 + 0.15 * np.clip(ragged, -1.5, 1.5)) / 0.5 + 0.5, 0.0, 1.0)
+    region *= np.sqrt(np.clip((v - upper) / 0.08, 0.0, 1.0))  # sparser towards the cheekbones
     # Hairs a pixel or two across: a fine grain; a full beard's run down in strands.
     grain = cv2.GaussianBlur(rng.standard_normal(region.shape, dtype=np.float32), (0, 0), 0.7)
     grain /= max(float(grain.std()), 1e-6)
     strands = _smooth_noise(rng, region.shape, (4, 1))
-    texture = 1.0 + 0.12 * grain + 0.08 * subject.beard * strands
+    texture = 1.0 + 0.12 * grain + 0.15 * subject.beard * strands
     amount = np.clip(region * texture * np.float32(0.15 + 0.75 * subject.beard), 0.0, 1.0)
     return amount, np.float32(subject.hair_colour) * (0.9 + 0.1 * np.clip(strands, -1.5, 1.5))[..., None]
 

@@ -139,7 +139,7 @@ def test_beard_darkens_chin_and_jaw_in_colour_and_near_infrared_alike():
     chin, above, teeth = _region(0.0, 0.2, 0.45, 0.58), _region(0.0, 0.6, -0.85, 0.0), _region(0.0, 0.1, 0.3, 0.35)
     stubble, _, _ = _drops(beard=0.25)
     luma, nir, change = _drops(beard=0.9)
-    assert luma[chin].mean() > 60 and 15 < stubble[chin].mean() < 0.6 * luma[chin].mean()  # measured 83 and 34
+    assert luma[chin].mean() > 60 and 15 < stubble[chin].mean() < 0.6 * luma[chin].mean()  # measured 81 and 34
     assert nir[chin].mean() == pytest.approx(luma[chin].mean(), rel=0.05)  # hair is dark in near-infrared too
     assert change[above].max() == 0.0 and change[teeth].max() == 0.0
 
@@ -260,9 +260,9 @@ def test_face_mesh_sees_the_geometry_warps(aligner):
     for name, pair in MESH_MEASURES.items():
         low, high = (measure(Subject("x", **{name: value}), *pair) for value in cast._GEOMETRY_LIMITS[name])
         grown[name] = high - low
-    # Measured (face-box units): mouth 0.071, nose wings 0.018, eye opening 0.0045, jaw 0.053,
-    # cheeks 0.075, nose 0.037. The landmark model's shape prior damps them: the mouth's corners
-    # moved 0.108 in the texture.
+    # Measured (face-box units): mouth 0.071, nose wings 0.018, eye opening 0.0044, jaw 0.053,
+    # cheeks 0.075, nose 0.035. The landmark model's shape prior damps them: in the texture the
+    # mouth's corners moved 0.216 apart.
     assert grown["mouth_width"] > 0.05 and grown["jaw_width"] > 0.035 and grown["cheek_fullness"] > 0.05, grown
     assert grown["nose_length"] > 0.025 and grown["nose_width"] > 0.01 and grown["eye_size"] > 0.003, grown
 
@@ -282,7 +282,7 @@ def test_drawn_subjects_correlate_less_with_each_other_than_with_themselves(alig
         return same, other
 
     same, other = correlations(create_subject)
-    assert max(other) < min(same), (max(other), min(same))  # measured 0.86 < 0.91
-    assert np.median(other) < np.median(same) - 0.4  # measured 0.43 against 0.96
+    assert max(other) < min(same), (max(other), min(same))  # measured 0.84 < 0.91
+    assert np.median(other) < np.median(same) - 0.4  # measured 0.45 against 0.97
     _, tinted_only = correlations(lambda i: dataclasses.replace(create_subject(i), **new_subject_fields))
-    assert np.median(other) < np.median(tinted_only) - 0.1  # measured 0.43 against 0.63
+    assert np.median(other) < np.median(tinted_only) - 0.1  # measured 0.45 against 0.63
