@@ -1,6 +1,7 @@
 """Who and what stands in front of the synthetic camera: subjects, attack instruments, their faces.
 
-``Subject`` (drawn by ``create_subject``) is a person: skin tone, hair, glasses, proportions, head shape.
+``Subject`` (drawn by ``create_subject``) is a person: skin tone, hair, glasses, proportions, head shape,
+the face's geometry (``face_warp``) and what grows and shows on it (``face_paint``).
 ``Instrument`` (drawn by ``create_instrument``) is one print, screen or mask with its ``PaperMaterial``,
 ``ScreenMaterial`` or ``MaskMaterial``. ``create_subject_texture`` turns the base face photo into a
 subject's face; ``cached_subject_texture`` makes each once, so subjects cost nothing per frame.
@@ -17,16 +18,21 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .render import _BANK_SEED, _LUMA, BASE_NECK_WIDTH, HARD_SCATTER_MM, Colour, FaceTexture, _skin_colour
+from .face_paint import (
+    bare_skin, beard_hairs, draw_glasses, grow_hair, lip_mask, paint_skin_marks, paint_wrinkles, prepare_brows,
+    recolour_lips, restyle_hair, soft,
+)
+from .face_warp import HEAD, face_units, features, warp_face
+from .render import BASE_NECK_WIDTH, HARD_SCATTER_MM, Colour, FaceTexture, _LUMA, _skin_colour
 from .sheet import SHEET_FOLDS
 
 HAIR_STYLES = ("photo", "long", "receding", "buzz", "bald")
 MASK_COVERAGES = ("head", "face", "upper", "eyes")  # what a mask covers: render.mask_region
 HANDS = ("none", "left", "right")  # which side of the image a hand holds a print from
-# The head ellipse of head_relief_m in face-box units (centre height, half width, half height):
-# what a live or mask render shows of a texture.
-_HEAD = (-0.12, 0.6, 0.67)
-_EYE_ROW = -0.12  # the eyes' height in face-box units (the corneal glints sit there)
+# Allowed ranges of the geometry fields (face_warp.GEOMETRY_FIELDS): the warp never folds within them.
+_GEOMETRY_LIMITS = {"eye_size": (0.85, 1.2), "nose_width": (0.75, 1.3), "nose_length": (0.85, 1.15),
+                    "mouth_width": (0.8, 1.25), "jaw_width": (0.8, 1.2), "cheek_fullness": (0.85, 1.15),
+                    "forehead_height": (0.8, 1.25)}
 
 
 def _check_fields(owner: Any, limits: dict) -> None:
@@ -43,9 +49,13 @@ def _check_fields(owner: Any, limits: dict) -> None:
 class Subject:
     """A synthetic person: their face (derived from the base photo) and the shape of their head.
 
-    The defaults are the base photo's own face on the original head. ``create_subject`` in
-    ``synthetic`` draws distinct ones; any field may also be set by hand. Hair much lighter than the
-    skin (blond on dark skin) defeats OpenCV's Haar face detector: ``create_subject`` avoids it.
+    The defaults are the base photo's own face on the original head: each field at its default
+    leaves the photo as it is. ``create_subject`` draws distinct ones; any field may also be set by
+    hand. Hair much lighter than the skin (blond on dark skin) defeats OpenCV's Haar face detector:
+    ``create_subject`` avoids it. Geometry fields (``face_warp.GEOMETRY_FIELDS``) are ratios to the
+    photo's own feature (1.0: as photographed) and reshape it by a smooth warp; marks (beard,
+    freckles, moles, mottle, wrinkles) are amounts (0: none) painted at random places that
+    ``marks_seed`` fixes.
     """
 
     id: str
@@ -60,20 +70,48 @@ class Subject:
     head_depth_m: float = 0.09  # how far the sides of the head lie behind the face plane
     nose_m: float = 0.03  # nose tip out of the face plane (2-4 cm on adults)
     neck_width: float = BASE_NECK_WIDTH  # relative to the face width; adults' run ~0.7-0.85
+    mirror: bool = False  # the photo flipped left to right: the other parting, the other asymmetries
+    eye_size: float = 1.0  # the eyes scaled about their centres
+    nose_width: float = 1.0  # nose wings' distance from the midline (the head relief's nose follows)
+    nose_length: float = 1.0  # root to tip (the head relief's nose follows)
+    mouth_width: float = 1.0  # corner to corner
+    jaw_width: float = 1.0  # the lower face's width, about the midline
+    cheek_fullness: float = 1.0  # the cheeks' outline's distance from the midline
+    forehead_height: float = 1.0  # brows to hairline
+    brow_thickness: float = 1.0  # relative to the base photo's brows
+    brow_darkness: float = 0.0  # 0: brows of the hair's colour (when repainted); 1: half as bright
+    lip_colour: Optional[Colour] = None  # mean RGB of the lips; None: the photo's, tinted like the skin
+    beard: float = 0.0  # 0: none; below ~0.4 stubble; up to 1, a full beard
+    freckles: float = 0.0  # 1: 220 over nose and cheeks
+    moles: int = 0
+    mottle: float = 0.0  # blotchy redness and paleness
+    wrinkles: float = 0.0  # forehead lines, crow's feet, folds beside the nose and mouth
+    marks_seed: int = 0  # fixes where the marks fall (and the hairs of brows and beard)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
             raise ValueError(f"Subject.id: expected a non-empty string, got {self.id!r}")
         if self.hair_style not in HAIR_STYLES:
             raise ValueError(f"Subject.hair_style: expected one of {HAIR_STYLES}, got {self.hair_style!r}")
-        if not isinstance(self.glasses, bool):
-            raise ValueError(f"Subject.glasses: expected a bool, got {self.glasses!r}")
-        for name in ("skin_tone", "hair_colour", "glasses_colour"):
-            if not isinstance(getattr(self, name), tuple) or len(getattr(self, name)) != 3:
-                raise ValueError(f"Subject.{name}: expected an (R, G, B) tuple, got {getattr(self, name)!r}")
+        for name in ("glasses", "mirror"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Subject.{name}: expected a bool, got {getattr(self, name)!r}")
+        for name in ("skin_tone", "hair_colour", "glasses_colour", "lip_colour"):
+            value = getattr(self, name)
+            if not (isinstance(value, tuple) and len(value) == 3) and not (name == "lip_colour" and value is None):
+                raise ValueError(f"Subject.{name}: expected an (R, G, B) tuple{' or None' * (name == 'lip_colour')}, "
+                                 f"got {value!r}")
+        for name in ("moles", "marks_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"Subject.{name}: expected an int >= 0, got {value!r}")
         _check_fields(self, {"skin_tone": (1.0, 255.0), "hair_colour": (0.0, 255.0), "glasses_colour": (0.0, 255.0),
                              "width_scale": (0.8, 1.2), "height_scale": (0.8, 1.2), "eye_spacing": (0.9, 1.1),
-                             "head_depth_m": (0.05, 0.14), "nose_m": (0.01, 0.05), "neck_width": (0.4, 1.0)})
+                             "head_depth_m": (0.05, 0.14), "nose_m": (0.01, 0.05), "neck_width": (0.4, 1.0),
+                             **_GEOMETRY_LIMITS, "brow_thickness": (0.5, 2.0), "brow_darkness": (0.0, 1.0),
+                             "beard": (0.0, 1.0), "freckles": (0.0, 1.0), "moles": (0, 8), "mottle": (0.0, 1.0),
+                             "wrinkles": (0.0, 1.0),
+                             **({} if self.lip_colour is None else {"lip_colour": (1.0, 255.0)})})
 
 
 @dataclass(frozen=True)
@@ -220,6 +258,10 @@ _SKIN_TONES = np.float64([(238, 204, 180), (222, 182, 152), (204, 160, 126), (18
                           (118, 82, 58), (96, 66, 48)])
 _HAIR_COLOURS = np.float64([(26, 22, 20), (60, 42, 30), (104, 74, 48), (128, 64, 36), (196, 164, 108),
                             (158, 154, 150), (82, 58, 40)])
+# Ranges create_subject draws the geometry fields from: within _GEOMETRY_LIMITS, most faces' span.
+_GEOMETRY_DRAWS = {"eye_size": (0.9, 1.12), "nose_width": (0.85, 1.2), "nose_length": (0.9, 1.1),
+                   "mouth_width": (0.88, 1.15), "jaw_width": (0.9, 1.12), "cheek_fullness": (0.93, 1.08),
+                   "forehead_height": (0.88, 1.15)}
 _LUMA64 = np.float64([0.299, 0.587, 0.114])  # render's _LUMA in float64: drawn subjects stay bit for bit
 _GOLDEN = 0.6180339887498949  # index × golden ratio (mod 1) spreads consecutive subjects over the skin scale
 
@@ -239,7 +281,10 @@ def create_subject(index: int) -> Subject:
     """A synthetic person, the same for the same index and visibly different from its neighbours.
 
     Skin tones walk the scale by the golden ratio, hair colours and styles cycle with coprime
-    periods, a third wear glasses; proportions, head depth and nose (2-4 cm) are drawn per index.
+    periods, a third wear glasses, every other one is the photo mirrored; proportions, head depth
+    and nose (2-4 cm) are drawn per index, and so are the face's geometry (eyes, nose, mouth, jaw,
+    cheeks, forehead), brows and lips, and its marks: stubble or a beard on two in five, freckles
+    on three in ten, up to three moles, mottle and wrinkles on all to varying degrees.
 
     Args:
         index: 0, 1, 2, ... (any int >= 0; it is also the seed).
@@ -276,7 +321,24 @@ def create_subject(index: int) -> Subject:
         width_scale=float(rng.uniform(0.92, 1.08)), height_scale=float(rng.uniform(0.93, 1.07)),
         eye_spacing=float(rng.uniform(0.95, 1.05)), head_depth_m=float(rng.uniform(0.08, 0.10)),
         nose_m=float(rng.uniform(0.02, 0.04)), neck_width=float(rng.uniform(0.7, 0.85)),
+        mirror=index % 2 == 1, **_draw_looks(index, skin),
     )
+
+
+def _draw_looks(index: int, skin: np.ndarray) -> Dict[str, Any]:
+    """Subject fields beyond the original ones, from a generator of their own (the original draws stay put)."""
+    rng = _rng_for("subject looks", index)
+    looks: Dict[str, Any] = {name: float(rng.uniform(*limits)) for name, limits in _GEOMETRY_DRAWS.items()}
+    beard = rng.random()
+    looks["beard"] = float(rng.uniform(0.15, 0.35) if beard < 0.2 else rng.uniform(0.55, 1.0) if beard < 0.4 else 0.0)
+    looks["freckles"] = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.3 else 0.0
+    looks.update(moles=int(rng.integers(0, 4)), mottle=float(rng.uniform(0.0, 0.8)),
+                 wrinkles=float(rng.uniform(0.0, 1.0)), brow_thickness=float(rng.uniform(0.8, 1.8)),
+                 brow_darkness=float(rng.uniform(0.0, 0.8)), marks_seed=index)
+    # Lips: the skin's colour, darker and redder (less green and blue), by a drawn amount.
+    lips = skin * np.float64([rng.uniform(0.8, 0.95), rng.uniform(0.52, 0.66), rng.uniform(0.56, 0.72)])
+    looks["lip_colour"] = tuple(float(c) for c in np.clip(lips, 1.0, 255.0))
+    return looks
 
 
 _POSE_RANGES = ("bend_m", "tilt_m", "pitch_m", "fold_m")  # material fields that are ranges: each scene draws from them
@@ -430,112 +492,14 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
     return Instrument(id=f"{species}-{index:02d}", species=species, kind=kind, material=material)
 
 
-def _face_units(texture: FaceTexture) -> Tuple[np.ndarray, np.ndarray]:
-    """Texture pixel centres in face-box units: (x - centre) / width as a row, (y - centre) / height as a column."""
-    fb, (h, w) = texture.face_box, texture.planes.shape[:2]
-    u = (np.arange(w, dtype=np.float32)[None, :] - (fb[0] + fb[2]) / 2) / (fb[2] - fb[0])
-    v = (np.arange(h, dtype=np.float32)[:, None] - (fb[1] + fb[3]) / 2) / (fb[3] - fb[1])
-    return u, v
-
-
-def _soft(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
-
-
-def _space_eyes(rgb: np.ndarray, u: np.ndarray, v: np.ndarray, texture: FaceTexture, spacing: float) -> np.ndarray:
-    """Move the eyes apart (spacing > 1) or together: a horizontal warp confined to the eye band."""
-    if spacing == 1.0:
-        return rgb
-    fb = texture.face_box
-    weight = np.exp(-0.5 * ((v - _EYE_ROW) / 0.12) ** 2) * np.clip(1.0 - np.abs(u) / 0.5, 0.0, 1.0)
-    map_x = np.arange(rgb.shape[1], dtype=np.float32)[None, :] - (spacing - 1.0) * u * (fb[2] - fb[0]) * weight
-    map_y = np.broadcast_to(np.arange(rgb.shape[0], dtype=np.float32)[:, None], map_x.shape)
-    return cv2.remap(rgb, map_x, np.ascontiguousarray(map_y), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _restyle_hair(rgb: np.ndarray, u: np.ndarray, v: np.ndarray, subject: Subject, base_skin: Sequence[float]
-                  ) -> Tuple[np.ndarray, np.ndarray]:
-    """The photo with its hair cut to ``subject.hair_style`` and dyed, and how much of each pixel is hair."""
-    hsv = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
-    hue, sat, val = (hsv[..., i].astype(np.float32) for i in range(3))
-    r2 = (u / _HEAD[1]) ** 2 + ((v - _HEAD[0]) / _HEAD[2]) ** 2
-    skull = r2 < 1.0
-    around = ((u / 0.85) ** 2 + ((v - _HEAD[0]) / 0.85) ** 2 < 1.0) & (v < 0.35)  # a hairdo reaches past the skull
-    face = (u / 0.46) ** 2 + ((v - 0.08) / 0.52) ** 2 < 1.0  # cheeks, eyes, brows, mouth; a fringe above
-    background = (sat < 45) & ~face
-    # Hair is yellower (hue) and darker than skin, or dark and saturated where it is in shadow.
-    colour = ((hue >= 16.5) & (hue <= 40) & (sat >= 70) & (val < 190)) | ((val < 120) & (sat > 120) & (hue <= 40))
-    hair = colour & around & (~face | (v < -0.28))
-    hair = cv2.morphologyEx(hair.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    hair = cv2.morphologyEx(hair, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
-    lum = rgb @ _LUMA
-    hair_lum = max(20.0, float(np.median(lum[hair]))) if hair.any() else 90.0
-    rng = np.random.default_rng(_BANK_SEED + 2)
-    h, w = lum.shape
-    strands = cv2.resize(rng.standard_normal((max(2, h // 10), max(2, w // 2)), dtype=np.float32), (w, h),
-                         interpolation=cv2.INTER_CUBIC)  # stretched vertically: strands, not blotches
-    mottle = cv2.resize(rng.standard_normal((max(2, h // 8), max(2, w // 8)), dtype=np.float32), (w, h),
-                        interpolation=cv2.INTER_CUBIC)
-    # Skin where hair was: the room light falls off towards the skull's outline, as on a bald head.
-    new_skin = np.float32(base_skin) * (0.72 + 0.28 * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)) + 0.02 * mottle)[..., None]
-    shade = lum / hair_lum  # each hair pixel's brightness relative to the hair's
-    style, amount = subject.hair_style, 1.0
-    if style == "long":
-        beside = skull & ~face & (np.abs(u) > 0.4) & (v > -0.3) & ~hair
-        shade = np.where(beside, 0.85 + 0.3 * strands, shade)
-        hair |= beside
-    elif style == "receding":
-        bare = ((u / 0.42) ** 2 + ((v + 0.3) / 0.4) ** 2 < 1.0) & (v < -0.25)
-        soft = _soft(bare, 2.0)[..., None]
-        rgb = rgb * (1.0 - soft) + new_skin * soft
-        hair &= ~bare
-    elif style in ("buzz", "bald"):
-        scalp = skull & (~face | (v < -0.27)) & (v < 0.35)
-        rgb = np.where((around & ~skull & ~background)[..., None], np.float32(
-            np.median(rgb[background], axis=0) if background.any() else (200.0, 195.0, 190.0)), rgb)
-        soft = _soft(scalp, 1.5)[..., None]
-        rgb = rgb * (1.0 - soft) + new_skin * soft
-        hair = scalp if style == "buzz" else np.zeros_like(hair)
-        shade = 0.9 + 0.15 * mottle
-        amount = 0.45  # stubble: the scalp shows through
-    mask = _soft(hair)[..., None] * amount
-    dyed = np.float32(subject.hair_colour) * shade[..., None]
-    return rgb * (1.0 - mask) + dyed * mask, mask[..., 0]
-
-
-def _draw_glasses(planes: List[np.ndarray], texture: FaceTexture, subject: Subject) -> None:
-    """Frames around both eyes (lenses slightly dark), drawn into every plane; frame colour per plane.
-
-    Seen from the front the temples run backwards, foreshortened to nothing: only rims and bridge show.
-    """
-    fb = texture.face_box
-    bw, bh = fb[2] - fb[0], fb[3] - fb[1]
-    cx, cy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2 + _EYE_ROW * bh
-    s = 4.0  # cv2 draws with 2 fractional bits: sub-pixel frames at texture scale
-    frame = np.zeros(planes[0].shape, np.uint8)
-    lens = np.zeros_like(frame)
-    thickness = max(1, int(round(0.014 * bw)))  # cv2's shift scales coordinates, not thickness
-    axes = (int(0.15 * bw * s), int(0.1 * bh * s))
-    for side in (-1, 1):
-        centre = (int((cx + side * 0.22 * subject.eye_spacing * bw) * s), int(cy * s))
-        cv2.ellipse(lens, centre, axes, 0, 0, 360, 255, -1, cv2.LINE_AA, 2)
-        cv2.ellipse(frame, centre, axes, 0, 0, 360, 255, thickness, cv2.LINE_AA, 2)
-    bridge = [(int((cx + side * (0.22 * subject.eye_spacing - 0.15) * bw) * s), int((cy - 0.02 * bh) * s))
-              for side in (-1, 1)]
-    cv2.line(frame, bridge[0], bridge[1], 255, thickness, cv2.LINE_AA, 2)
-    frame_w, lens_w = frame.astype(np.float32) / 255.0, lens.astype(np.float32) / 255.0
-    colours = list(subject.glasses_colour) + [float(np.float32(subject.glasses_colour) @ _LUMA) / 255.0]
-    for plane, colour in zip(planes, colours):
-        plane *= 1.0 - 0.08 * lens_w
-        plane += frame_w * (colour - plane)
-
-
 def create_subject_texture(texture: FaceTexture, subject: Subject) -> FaceTexture:
-    """The base photo turned into ``subject``'s face: hair, skin tone, glasses, proportions.
+    """The base photo turned into ``subject``'s face: geometry, hair, brows, beard, skin tone and
+    marks, lips, glasses, proportions.
 
     Works in the base texture's face-box units, so any photo with a frontal face can be the base.
     The luminance plane keeps the base skin's values: skin reflects near-infrared almost regardless
-    of melanin, so a darker subject is darker in colour but not in IR.
+    of melanin, so a darker subject is darker in colour but not in IR; freckles, moles, blotches and
+    lips barely show there, brows and beards (hair) do.
 
     Args:
         texture: the base face (``load_default_texture()`` or ``create_face_texture(photo)``).
@@ -544,26 +508,45 @@ def create_subject_texture(texture: FaceTexture, subject: Subject) -> FaceTextur
     Returns:
         A new texture; its face box is the base box stretched by the subject's proportions.
     """
-    u, v = _face_units(texture)
-    rgb = _space_eyes(np.array(texture.planes[..., :3]), u, v, texture, subject.eye_spacing)
-    rgb, hair = _restyle_hair(rgb, u, v, subject, texture.skin)
+    if subject.mirror:
+        fb, width = texture.face_box, texture.planes.shape[1]
+        texture = FaceTexture(texture.planes[:, ::-1], (width - 1 - fb[2], fb[1], width - 1 - fb[0], fb[3]),
+                              texture.skin)
+    u, v = face_units(texture)
+    fb = texture.face_box
+    places = features(subject)
+    rgb = warp_face(np.array(texture.planes[..., :3]), u, v, fb, subject)
+    rgb, hair = restyle_hair(rgb, u, v, subject, texture.skin)
+    lips = None if subject.lip_colour is None else lip_mask(rgb, u, v, places)  # found before the skin's tint
+    rgb, brows = prepare_brows(rgb, u, v, fb, subject, hair, _rng_for("marks brows", subject.marks_seed))
+    beard = beard_hairs(rgb, u, v, fb, subject, places, _rng_for("marks beard", subject.marks_seed))
     lum = (rgb @ _LUMA) / np.float32(255.0)
-    skull = (u / _HEAD[1]) ** 2 + ((v - _HEAD[0]) / _HEAD[2]) ** 2 < 1.0
+    skull = (u / HEAD[1]) ** 2 + ((v - HEAD[0]) / HEAD[2]) ** 2 < 1.0
     hsv = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
     below = (np.abs(u) < 0.5) & (v > 0.3) & (hsv[..., 1] > 30) & (hsv[..., 2] > 60)  # neck, not the clothes
-    skin = _soft((skull | below) & (hsv[..., 1] > 20), 2.0) * (1.0 - hair)
+    skin = soft((skull | below) & (hsv[..., 1] > 20), 2.0) * (1.0 - hair)
     gain = np.float32(subject.skin_tone) / np.float32(texture.skin)
     rgb = rgb * (1.0 + skin[..., None] * (gain - 1.0))
     planes = [np.ascontiguousarray(rgb[..., i], dtype=np.float32) for i in range(3)] + [lum.astype(np.float32)]
+    if lips is not None:
+        recolour_lips(planes, lips, subject.lip_colour)
+    for hairs in (brows, beard):  # over the tinted skin, which then shows beneath them
+        if hairs is not None:
+            grow_hair(planes, hairs)
+            skin = skin * (1.0 - hairs[0])
+    if subject.mottle or subject.freckles or subject.moles or subject.wrinkles:
+        bare = bare_skin(skin, u, v, subject, places)
+        paint_skin_marks(planes, bare, fb, subject, {name: _rng_for(f"marks {name}", subject.marks_seed)
+                                                     for name in ("mottle", "freckles", "moles")})
+        paint_wrinkles(planes, bare, fb, subject, places, _rng_for("marks wrinkles", subject.marks_seed))
     if subject.glasses:
-        _draw_glasses(planes, texture, subject)
+        draw_glasses(planes, texture, subject)
     stacked = np.clip(np.dstack(planes), 0.0, None)
     h, w = stacked.shape[:2]
     size = (max(8, int(round(w * subject.width_scale))), max(8, int(round(h * subject.height_scale))))
     if size != (w, h):
         stacked = cv2.resize(stacked, size, interpolation=cv2.INTER_LINEAR)
     sx, sy = size[0] / w, size[1] / h
-    fb = texture.face_box
     box = (fb[0] * sx, fb[1] * sy, fb[2] * sx, fb[3] * sy)
     stacked = np.ascontiguousarray(stacked, dtype=np.float32)
     stacked.setflags(write=False)

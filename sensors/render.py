@@ -240,22 +240,26 @@ def gaussian(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: 
     return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
 
 
-def head_relief_m(x: np.ndarray, y: np.ndarray, box: Box, head_depth_m: float = 0.09, nose_m: float = 0.03,
-                  eye_spacing: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
-    """Depth behind the face plane (metres) of a head whose face box is ``box``, and its mask.
+def head_relief_m(x: np.ndarray, y: np.ndarray, box: Box, subject: Subject) -> Tuple[np.ndarray, np.ndarray]:
+    """Depth behind the face plane (metres) of ``subject``'s head whose face box is ``box``, and its mask.
 
     An ellipsoid (sides ``head_depth_m`` back, steep at the ears as a skull is) with a nose
     ``nose_m`` out of the face plane (~1 cm more before the cheeks) and shallow eye sockets. The
-    head's centre sits above the box centre: the box runs brow to chin.
+    head's centre sits above the box centre: the box runs brow to chin. The nose follows the
+    texture's: ``nose_width`` widens it, ``nose_length`` stretches it down from the eye row, where
+    its root is.
     """
     bw, bh = box[2] - box[0], box[3] - box[1]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     r2 = ((x - cx) / (0.6 * bw)) ** 2 + ((y - (cy - 0.12 * bh)) / (0.67 * bh)) ** 2
     inside = r2 < 1.0
-    relief = head_depth_m * (1.0 - np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)))
-    relief -= nose_m * gaussian(x, y, cx, cy + 0.05 * bh, 0.07 * bw, 0.13 * bh)
+    relief = subject.head_depth_m * (1.0 - np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)))
+    # The nose's centre lies 0.17 box heights below the eye row; a longer nose moves it and its spread alike.
+    nose_y = cy + (0.05 + (subject.nose_length - 1.0) * 0.17) * bh
+    relief -= subject.nose_m * gaussian(x, y, cx, nose_y, 0.07 * subject.nose_width * bw,
+                                        0.13 * subject.nose_length * bh)
     for side in (-0.2, 0.2):
-        relief += 0.01 * gaussian(x, y, cx + side * eye_spacing * bw, cy - 0.12 * bh, 0.07 * bw, 0.05 * bh)
+        relief += 0.01 * gaussian(x, y, cx + side * subject.eye_spacing * bw, cy - 0.12 * bh, 0.07 * bw, 0.05 * bh)
     return relief, inside
 
 
@@ -274,8 +278,7 @@ def face_points(box: Box, subject: Subject) -> np.ndarray:
     bw, bh = box[2] - box[0], box[3] - box[1]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     rows = cy + np.linspace(-0.05, 0.1, 301) * bh
-    relief, _ = head_relief_m(np.full_like(rows, cx), rows, box, subject.head_depth_m, subject.nose_m,
-                              subject.eye_spacing)
+    relief, _ = head_relief_m(np.full_like(rows, cx), rows, box, subject)
     eye_x = 0.21 * subject.eye_spacing * bw
     return np.float64([[cx - eye_x, cy - 0.12 * bh], [cx + eye_x, cy - 0.12 * bh], [cx, rows[np.argmin(relief)]]])
 
@@ -422,8 +425,7 @@ def head_landmarks(canvas: Canvas, subject: Subject, yaw_deg: float = 0.0, pitch
     points = face_points(canvas.box, subject)
     if not (yaw_deg or pitch_deg):
         return points
-    relief, _ = head_relief_m(points[:, 0], points[:, 1], canvas.box, subject.head_depth_m, subject.nose_m,
-                              subject.eye_spacing)
+    relief, _ = head_relief_m(points[:, 0], points[:, 1], canvas.box, subject)
     surface = np.column_stack([points, relief * canvas.camera[0] / canvas.distance])
     return head_pose.turn_points(surface, _head_axis(canvas, subject), yaw_deg, pitch_deg)[:, :2]
 
@@ -520,7 +522,7 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     if roi is None:
         return
     x, y = grid(roi)
-    relief, inside = head_relief_m(x, y, canvas.box, subject.head_depth_m, subject.nose_m, subject.eye_spacing)
+    relief, inside = head_relief_m(x, y, canvas.box, subject)
     worn = not live and (material.coverage != "head" or material.eye_holes)
     if live or worn:
         skin = [*canvas.texture_planes(roi), eye_glints(x, y, canvas.box, subject.eye_spacing)]

@@ -91,3 +91,15 @@ def synthetic_landmarks():
     frameset = render_scene(SceneSpec("live", 0, distance_m=0.6), 0, np.random.default_rng(0))
     result = FaceAligner().align(frameset)
     return result.landmarks, result.crops.box
+
+
+@pytest.fixture(scope="session")
+def new_subject_fields():
+    """The Subject fields added with face geometry, mirror and marks, and their defaults (which change nothing)."""
+    import dataclasses
+
+    from mmdg_edge.sensors.synthetic import Subject
+
+    before = {"id", "skin_tone", "hair_colour", "hair_style", "glasses", "glasses_colour", "width_scale",
+              "height_scale", "eye_spacing", "head_depth_m", "nose_m", "neck_width"}
+    return {field.name: field.default for field in dataclasses.fields(Subject) if field.name not in before}

@@ -8,7 +8,10 @@ The digests below are SHA-256 of the raw bytes of rgb, depth and ir, frameset af
 rendered by the code before subjects and instruments were added (commit 61feef7), computed by
 ``_digest`` on the renders built here, with numpy 2.4.6 and OpenCV 4.14.0. Other numpy or OpenCV
 builds may round a float differently somewhere, so the comparison only runs on those versions.
+``SUBJECTS_BEFORE`` holds the same for subjects, made before the face geometry, mirror and marks
+fields existed (commit 995f6a3): with those fields at their defaults a subject is what it was.
 """
+import dataclasses
 import hashlib
 import json
 
@@ -17,7 +20,10 @@ import numpy as np
 import pytest
 
 
-from mmdg_edge.sensors.synthetic import Segment, SyntheticCamera, SyntheticConfig, render_frameset, render_sequence
+from mmdg_edge.sensors.synthetic import (
+    Segment, Subject, SyntheticCamera, SyntheticConfig, create_subject, create_subject_texture, load_default_texture,
+    render_frameset, render_sequence,
+)
 
 FLOOD = SyntheticConfig(projector_dots=False)
 
@@ -42,6 +48,12 @@ WITH_DOTS = {
 # SHA-256 of json.dumps(truths, sort_keys=True) of the camera's and the sequence's framesets, with the
 # keys added since (NEW_TRUTH_KEYS: "species", "subject", "instrument", then the new scenes' keys) left out.
 BEFORE_TRUTHS = "33b17fd51028fd663590cd2b92d85f64abd621ea16cbbe74af812eb961472b67"
+# Subject("x") and create_subject(0..5) with the fields added since at their defaults: their textures
+# (planes, face box, skin; SHA-256 of the bytes, float64 for the box and skin) and one live render each.
+SUBJECTS_BEFORE = {
+    "textures": "da06244b433f451b439dd642f4b15c383102a5861368031b7817555693ba4b0b",
+    "renders": "06eaba3dd533bf6aa4da2910fbb16ed6b7e89420b2ac2f25741fc0421dd25859",
+}
 NEW_TRUTH_KEYS = ("species", "subject", "instrument", "wearer", "yaw_deg", "pitch_deg", "faces", "brightness",
                   "backlight")
 
@@ -87,3 +99,16 @@ def test_camera_and_scripted_sequence_render_bit_for_bit_as_before():
     assert all(fs.origin == "synthetic" for fs in camera + sequence)
     assert {fs.metadata["truth"]["subject"] for fs in camera} == {None}
     assert {fs.metadata["truth"]["instrument"] for fs in camera} == {None}
+
+
+def test_subjects_with_the_new_fields_at_their_defaults_render_bit_for_bit_as_before(new_subject_fields):
+    base = load_default_texture()
+    subjects = [dataclasses.replace(create_subject(i), **new_subject_fields) for i in range(6)]
+    sha = hashlib.sha256()
+    for subject in [Subject("x")] + subjects:
+        texture = create_subject_texture(base, subject)
+        for part in (texture.planes, np.float64(texture.face_box), np.float64(texture.skin)):
+            sha.update(part.tobytes())
+    assert sha.hexdigest() == SUBJECTS_BEFORE["textures"]
+    renders = [render_frameset("live", i % 4, np.random.default_rng(i), i, FLOOD, subject=s) for i, s in enumerate(subjects)]
+    assert _digest(renders) == SUBJECTS_BEFORE["renders"]

@@ -231,7 +231,9 @@ def test_a_turned_head_moves_its_nose_to_the_turned_side(kind, yaw_deg):
     # the nose tip (~nose_m before the face plane, head_depth_m before the head's centre) swings round the centre
     px_per_m = 615.0 / 0.6
     expected = (subject.head_depth_m + subject.nose_m - 0.003) * px_per_m * np.sin(np.radians(yaw_deg))
-    assert tx - fx == pytest.approx(expected, abs=4) and abs(ty - fy) <= 2
+    # Vertically it stays within 3 px: S003's nose is 10 % longer than the photo's (nose_length), and
+    # along a longer ridge the nearest point slides a row or two further than the 1 px of the photo's nose.
+    assert tx - fx == pytest.approx(expected, abs=4) and abs(ty - fy) <= 3
     assert turned.metadata["truth"]["yaw_deg"] == yaw_deg and turned.metadata["truth"]["label"] == (
         "live" if kind == "live" else "attack")
 
