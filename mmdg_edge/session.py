@@ -6,7 +6,8 @@ goes through the detector's two stages, prepare (validate, freshness, align, phy
 finish (engine, decision), and its verdict is then counted by the session tracker.
 
 Pipelined (``StreamSession.run(..., pipelined=True)``, what ``Detector.stream`` does with a real-time
-source): the engine scores frameset N on one worker thread while the caller's thread prepares N+1;
+source): the engine scores frameset N on one worker thread while the caller's thread prepares N+1,
+taken from the source as late as lets its preparation end when the engine is free (``_Pace``);
 onnxruntime and torch release the GIL, so the aligner and the engine really run at once. The
 results are those of the framesets in turn: one worker scores in the order framesets were prepared,
 and the session's state is touched on the caller's thread only, in frameset order (the face track
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Tuple
 
@@ -86,27 +88,32 @@ class StreamSession:
         if not pipelined:
             for frameset, skipped in framesets:
                 yield self.check(frameset, skipped)
-            return
-        steps = iter(framesets)
+        else:
+            yield from self._pipelined(iter(framesets))
+
+    def _pipelined(self, framesets: Iterator[Tuple[Any, int]]) -> Iterator[StreamResult]:
         scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdg-edge-engine")
-        pending: Optional[Tuple["_Prepared", "Future[Verdict]", int]] = None
-        failure: Optional[Exception] = None
+        pace, pending, failure = _Pace(), None, None
         try:
             while True:
+                if pending is not None and pace.answer_first(pending):
+                    yield self._result(pending, pace)
+                    pending = None
                 try:
-                    frameset, skipped = next(steps)
+                    frameset, skipped = next(framesets)
                 except StopIteration:
                     break
                 except Exception as exc:  # the source failed: answer what it gave before, then raise
                     failure = exc
                     break
                 prepared = self._prepare(frameset)  # while the worker scores the frameset before
-                step = (prepared, scorer.submit(self._detector._finish, prepared), skipped)
+                pace.prepared(prepared)
+                step = _Step(prepared, skipped, scorer.submit(self._detector._finish, prepared), time.perf_counter())
                 if pending is not None:
-                    yield self._count(pending[0], pending[1].result(), pending[2])
+                    yield self._result(pending, pace)
                 pending = step
             if pending is not None:
-                yield self._count(pending[0], pending[1].result(), pending[2])
+                yield self._result(pending, pace)
         finally:
             scorer.shutdown(wait=True, cancel_futures=True)
         if failure is not None:
@@ -127,12 +134,61 @@ class StreamSession:
             self._epoch = epoch
         return self._detector._prepare(frameset, self)
 
+    def _result(self, step: "_Step", pace: "_Pace") -> StreamResult:
+        verdict = step.verdict.result()
+        pace.scored(verdict)
+        return self._count(step.prepared, verdict, step.skipped)
+
     def _count(self, prepared: "_Prepared", verdict: Verdict, skipped: int) -> StreamResult:
         """The verdict into the session's votes, in frameset order."""
         if prepared.new_track:
             self.tracker.reset()
         frameset = prepared.frameset
         return StreamResult(frameset, verdict, self.tracker.update(verdict, _capture_time_ms(frameset)), skipped)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A prepared frameset of a pipelined stream, handed to the scoring worker at ``submitted_s``."""
+
+    prepared: "_Prepared"
+    skipped: int
+    verdict: "Future[Verdict]"
+    submitted_s: float
+
+
+class _Pace:
+    """When a pipelined stream takes its next frameset, from running estimates of the two stages' times.
+
+    Taken at once, a frameset prepared while a slow engine still scores the one before waits in the
+    queue for that run to end, so the camera picture it shows is a whole engine run older than it had
+    to be (a slow engine's verdicts come about twice as late). So the next frameset is taken when the
+    engine run under way has about a preparation's time left; and where it has less than that, its
+    verdict is awaited and handed out first, rather than kept waiting behind the next preparation.
+    """
+
+    _WEIGHT = 0.3  # of the newest measurement in each running estimate (the first one sets it)
+
+    def __init__(self) -> None:
+        self.prepare_s: Optional[float] = None
+        self.engine_s: Optional[float] = None  # until the engine has run once: wait for its verdicts
+
+    def prepared(self, prepared: "_Prepared") -> None:
+        self.prepare_s = self._update(self.prepare_s, prepared.elapsed_ms / 1000.0)
+
+    def scored(self, verdict: Verdict) -> None:
+        if "engine" in verdict.timings_ms:  # decided before the engine: nothing learnt about it
+            self.engine_s = self._update(self.engine_s, verdict.timings_ms["engine"] / 1000.0)
+
+    def answer_first(self, step: _Step) -> bool:
+        """Wait until the next frameset is due; True where ``step`` was scored by then (hand it out first)."""
+        engine_s = self.engine_s if step.prepared.verdict is None and self.engine_s is not None else 0.0
+        lead_s = step.submitted_s + engine_s - (self.prepare_s or 0.0) - time.perf_counter()
+        wait([step.verdict], timeout=lead_s if lead_s > 0 else None)
+        return step.verdict.done()
+
+    def _update(self, estimate: Optional[float], seconds: float) -> float:
+        return seconds if estimate is None else estimate + self._WEIGHT * (seconds - estimate)
 
 
 def _capture_time_ms(frameset: Any) -> Optional[float]:

@@ -276,3 +276,13 @@ def test_a_pipelined_stream_keeps_order_under_varying_engine_latency_and_leaves_
     next(stream), next(stream)
     stream.close()  # a kiosk loop that stops mid-stream
     assert _threads_left() == []
+
+
+def test_a_slow_engine_scores_a_frameset_taken_when_it_is_almost_free_not_one_that_waited_in_a_queue(engine):
+    """Taken at once, the next frameset would wait a whole engine run before its own: verdicts twice as old."""
+    slow = _Engine(engine, delays_s=(0.3,))
+    ages = []
+    for result in Detector(slow, threshold=0.5).stream(_camera(200, 0.01)):
+        ages.append(time.monotonic() - result.frameset.received_s)  # from its arrival to its verdict
+    steady = sorted(ages[2:])  # from the third on, the engine's time is known
+    assert len(steady) >= 3 and steady[len(steady) // 2] < 0.45, ages  # one run (0.3 s) and a preparation
