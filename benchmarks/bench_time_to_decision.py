@@ -30,6 +30,9 @@ and the paper configuration's dynamic INT8 ONNX export (``engines.export``, as
 its live sessions never open and its "to open" is the projection alone. Both on CPU onnxruntime
 with its default threads.
 
+The first run exports the paper model (207 s on a shared 2-core CPU), later runs reuse it from
+``--cache``; the measurements take 213 s there with the defaults, ``--quick`` about 30 s.
+
     python benchmarks/bench_time_to_decision.py [--live 20] [--attacks 9] [--int8-live 2]
         [--int8-attacks 3] [--int8-model FILE.onnx] [--quick]
 """

@@ -2,8 +2,9 @@
 
 One straight line per frameset: validate (once) and check freshness → find the face and its landmarks,
 cut it (aligner) → physical checks on the landmark regions → encode → engine → output check →
-decision. A physical veto decides "attack" before the engine (``DetectorConfig.skip_engine_on_veto``). `check` never raises and never answers "live" on anything unexpected: every failure becomes
-a non-live Verdict with its reason. A stream the detector requires that is missing, blank or
+decision; a physical veto decides "attack" before the engine (``DetectorConfig.skip_engine_on_veto``).
+`check` never raises and never answers "live" on anything unexpected: every failure becomes a
+non-live Verdict with its reason. A stream the detector requires that is missing, blank or
 malformed, a physical check that cannot be measured on it, or a frameset from another camera than
 the device profile's makes the verdict "unreliable"; "error" is for failures of the SDK or engine.
 Physical cues can veto "live" but never grant it. A score inside a band around the threshold is
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
     from .align import FaceAligner
     from .engines.base import Engine
+
+__all__ = ["Detector", "DetectorConfig", "StreamResult", "StreamSession", "resolve_model_path"]
 
 logger = logging.getLogger(__name__)
 

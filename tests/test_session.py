@@ -265,8 +265,8 @@ def test_a_pipelined_stream_keeps_order_under_varying_engine_latency_and_leaves_
     detector = Detector(varying, threshold=0.5)
     results = list(detector.stream(_camera(60, 0.01)))
     numbers = [r.frameset.frame_number for r in results]
-    assert numbers == sorted(set(numbers)) and numbers[-1] == 60 and len(results) + sum(r.skipped for r in results) == 60
-    assert len(results) >= 6
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 60 and len(results) >= 6
+    assert len(results) + sum(r.skipped for r in results) == 60
     in_turn = Detector(engine, threshold=0.5).open_session()  # the framesets scored, one at a time in their order
     for result in results:  # each verdict is its own frameset's, whatever the order the work finished in
         result.frameset.received_s = time.monotonic()  # as fresh as when the stream took it
