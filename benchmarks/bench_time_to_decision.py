@@ -26,8 +26,8 @@ rows take turns on every presentation, so load from other processes hits each al
 
 Engines: the bundled demo model (``Detector.load("demo")``, as ``mmdg-edge live --source demo``),
 and the paper configuration's dynamic INT8 ONNX export (``engines.export``, as
-``bench_engines.py``). Its weights are random (timing only): its scores sit by the threshold, so
-its live sessions never open and its "to open" is the projection alone. Both on CPU onnxruntime
+``bench_engines.py``). Its weights are random (timing only): no live session of it opened in our
+runs, so its "to open" is the projection alone. Both on CPU onnxruntime
 with its default threads.
 
 The first run exports the paper model (207 s on a shared 2-core CPU), later runs reuse it from
