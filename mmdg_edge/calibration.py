@@ -190,8 +190,13 @@ def collect_scores(detector: "Detector", framesets: Iterable[Any], label: str = 
         low quality, errors); serial and firmware are the one camera's.
 
     Raises:
-        ValueError: framesets from more than one camera, or one whose ground truth contradicts ``label``.
+        ValueError: a detector that would leave out the attacks its physical checks veto (they bring
+            no score), framesets from more than one camera, or one whose ground truth contradicts ``label``.
     """
+    if detector.config.use_physics and detector.config.skip_engine_on_veto:
+        raise ValueError("detector: its physical vetoes decide before the engine (DetectorConfig.skip_engine_on_veto),"
+                         " so the attacks they catch would bring no score and the threshold would be chosen on the "
+                         "others alone; score with DetectorConfig(use_physics=False), as `mmdg-edge calibrate` does")
     scores: List[float] = []
     skipped, serial, firmware = 0, None, ""
     for index, frameset in enumerate(framesets):

@@ -2,8 +2,9 @@
 
 One straight line per frameset: validate (once) and check freshness → find the face and its landmarks,
 cut it (aligner) → physical checks on the landmark regions → encode → engine → output check →
-decision. `check` never raises and never answers "live" on anything unexpected: every failure becomes
-a non-live Verdict with its reason. A stream the detector requires that is missing, blank or
+decision; a physical veto decides "attack" before the engine (``DetectorConfig.skip_engine_on_veto``).
+`check` never raises and never answers "live" on anything unexpected: every failure becomes a
+non-live Verdict with its reason. A stream the detector requires that is missing, blank or
 malformed, a physical check that cannot be measured on it, or a frameset from another camera than
 the device profile's makes the verdict "unreliable"; "error" is for failures of the SDK or engine.
 Physical cues can veto "live" but never grant it. A score inside a band around the threshold is
@@ -13,10 +14,15 @@ Physical cues can veto "live" but never grant it. A score inside a band around t
 opens one): the session alone holds what a stream builds up — the face track, the freshness guard
 (frozen or replayed streams) and the session decisions — so streams never share state.
 
-Thread safety: one Detector may be shared by threads and streams; each call holds an internal lock
-(the face models and engines need not be re-entrant), so shared use is serialised. For parallel
-throughput give each thread its own Detector. A session is for one stream: do not share one session
-between threads.
+The work per frameset is two stages: prepare (validate, freshness, align, physics, encode) and
+finish (engine, decision). ``check`` runs them one after the other; a stream of a real-time source
+runs them pipelined (``mmdg_edge.session``): the engine scores one frameset while the next is aligned.
+
+Thread safety: one Detector may be shared by threads and streams. The prepare stage holds one internal
+lock, the engine another (the face models and engines need not be re-entrant), so shared use is
+serialised per model: one call's aligner may run beside another call's engine, never two of either.
+For parallel throughput give each thread its own Detector. A session is for one stream: do not share
+one session between threads.
 """
 from __future__ import annotations
 
@@ -35,18 +41,21 @@ from .assets import DEMO_MODEL, bundled
 from .bundle import is_bundle, read_bundle
 from .errors import BundleError, ProfileMismatch
 from .frames import MAX_PIXELS, MODALITIES, FrameSet, Verdict
-from .freshness import FreshnessConfig, StreamGuard, check_frameset
+from .freshness import FreshnessConfig, check_frameset
 from .physics import DEPTH_CHECKS, IR_CHECKS, OPTIONAL_CHECKS, PhysicsConfig, check_physics
 from .preprocess import PreprocessConfig, encode
 from .profile import DeviceProfile
-from .temporal import SessionDecision, SessionTracker, TemporalConfig
-from .tracking import FaceTrack, TrackConfig
+from .session import StreamResult, StreamSession
+from .temporal import SessionTracker, TemporalConfig
+from .tracking import TrackConfig
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from .align import FaceAligner
     from .engines.base import Engine
+
+__all__ = ["Detector", "DetectorConfig", "StreamResult", "StreamSession", "resolve_model_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +74,13 @@ class DetectorConfig:
         uncertainty_band: scores within ± band of the threshold are "uncertain" (a device
             profile's band wins).
         use_physics: run the depth/IR vetoes (off only to calibrate the model alone).
+        skip_engine_on_veto: a physical veto decides "attack" without encoding or running the engine
+            (the verdict's score is None): a print or a screen costs no model time. False runs the
+            engine anyway and carries its score in the vetoed verdict (to log what the model made of
+            the attack); the verdict is "attack" either way.
+        pipeline_realtime: ``stream`` of a real-time source (``is_realtime``) aligns the next
+            frameset while the engine scores the current one, on one worker thread; False scores
+            one frameset at a time. Recordings and lists are always scored one at a time.
         max_yaw_deg, max_pitch_deg, max_roll_deg: a head turned further (pose from the landmarks)
             is "uncertain": the model and the face-shape check are not made for it. The pitch limit
             is wider: the landmarks' eye-mouth plane leans back about 10° on a face looking
@@ -78,6 +94,8 @@ class DetectorConfig:
     required: Tuple[str, ...] = MODALITIES
     uncertainty_band: float = 0.05
     use_physics: bool = True
+    skip_engine_on_veto: bool = True
+    pipeline_realtime: bool = True
     max_yaw_deg: float = 45.0
     max_pitch_deg: float = 40.0
     max_roll_deg: float = 30.0
@@ -98,16 +116,23 @@ class DetectorConfig:
                              f"{self.max_yaw_deg}, {self.max_pitch_deg}, {self.max_roll_deg}")
         if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
             raise ValueError(f"DetectorConfig.max_pixels: expected a positive int, got {self.max_pixels!r}")
+        for name in ("use_physics", "skip_engine_on_veto", "pipeline_realtime"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"DetectorConfig.{name}: expected True or False, got {getattr(self, name)!r}")
 
 
-@dataclass(frozen=True)
-class StreamResult:
-    """One step of `Detector.stream`: the frameset, its verdict and the session decision after it."""
+@dataclass
+class _Prepared:
+    """A frameset after the prepare stage: its verdict where that was decided without the engine, else
+    the engine's inputs and what the decision needs."""
 
     frameset: Any
-    verdict: Verdict
-    session: SessionDecision
-    skipped: int = 0  # live sources: framesets dropped just before this one because scoring was busy
+    common: Dict[str, Any]  # the verdict's fields known so far, timings_ms among them
+    verdict: Optional[Verdict] = None
+    inputs: Optional[Tuple[np.ndarray, np.ndarray]] = None
+    vetoes: Tuple[str, ...] = ()
+    new_track: bool = False  # the stream's face track changed at this frameset
+    elapsed_ms: float = 0.0
 
 
 def resolve_model_path(model: PathLike) -> Path:
@@ -197,7 +222,7 @@ class Detector:
         self.config = config
         self._threshold, self._band = float(threshold), float(band)
         self._preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
-        self._lock = threading.Lock()
+        self._align_lock, self._engine_lock, self._reported_lock = threading.Lock(), threading.Lock(), threading.Lock()
         self._reported: Set[Tuple[str, str]] = set()
 
     @property
@@ -296,38 +321,62 @@ class Detector:
             score, threshold, modalities used, face box, quality, origin, skipped checks and
             per-stage timings.
         """
-        return self._guarded(frameset, None)
+        return self._finish(self._prepare(frameset, None))
 
-    def _guarded(self, frameset: Any, session: Optional["StreamSession"]) -> Verdict:
-        with self._lock:
+    def _prepare(self, frameset: Any, session: Optional[StreamSession]) -> _Prepared:
+        """The prepare stage (validate, freshness, align, physics, encode); never raises."""
+        with self._align_lock:
             start = time.perf_counter()
             timings: Dict[str, float] = {}
+            prepared = _Prepared(frameset, dict(threshold=self._threshold, timings_ms=timings, origin="unknown"))
             try:
-                verdict = self._check(frameset, session, timings)
+                prepared.verdict = self._until_engine(prepared, session)
             except Exception as exc:  # fail closed: any failure is a denial with its reason
-                self._log_once(exc)
-                verdict = Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self._threshold, origin="unknown",
-                                  timings_ms=timings)
-            verdict.timings_ms["total"] = (time.perf_counter() - start) * 1000.0
-            return verdict
+                prepared.verdict = self._failure(exc, timings)
+            prepared.elapsed_ms = (time.perf_counter() - start) * 1000.0
+            return prepared
+
+    def _finish(self, prepared: _Prepared) -> Verdict:
+        """The finish stage (engine, output check, decision) of a prepared frameset; never raises."""
+        verdict, engine_ms = prepared.verdict, 0.0
+        if verdict is None:
+            with self._engine_lock:
+                start = time.perf_counter()
+                try:
+                    verdict = self._run_engine(prepared)
+                except Exception as exc:  # fail closed, as in the prepare stage
+                    verdict = self._failure(exc, prepared.common["timings_ms"])
+                engine_ms = (time.perf_counter() - start) * 1000.0
+        verdict.timings_ms["total"] = prepared.elapsed_ms + engine_ms
+        return verdict
+
+    def _failure(self, exc: Exception, timings: Dict[str, float]) -> Verdict:
+        self._log_once(exc)
+        return Verdict("error", f"{type(exc).__name__}: {exc}", threshold=self._threshold, origin="unknown",
+                       timings_ms=timings)
 
     def _log_once(self, exc: Exception) -> None:
         """Log an unexpected failure with its traceback the first time; at most 64 distinct ones are
         remembered, so messages carrying per-frame values cannot grow the set without bound."""
         key = (type(exc).__name__, str(exc)[:200])
-        if key in self._reported:
-            return
-        if len(self._reported) < 64:
-            self._reported.add(key)
+        with self._reported_lock:  # both stages report, from two threads in a pipelined stream
+            if key in self._reported:
+                return
+            first = len(self._reported) < 64
+            if first:
+                self._reported.add(key)
+        if first:
             logger.exception("unexpected failure while checking a frameset")
         else:
             logger.debug("unexpected failure while checking a frameset: %s", key)
 
-    def _check(self, frameset: Any, session: Optional["StreamSession"], timings: Dict[str, float]) -> Verdict:
-        clock = _Clock(timings)
+    def _until_engine(self, prepared: _Prepared, session: Optional[StreamSession]) -> Optional[Verdict]:
+        """Everything before the engine: the verdict where it is decided here, else None with the
+        engine's inputs and the vetoes in ``prepared``."""
+        frameset, common = prepared.frameset, prepared.common
+        clock = _Clock(common["timings_ms"])
         if not isinstance(frameset, FrameSet):
-            return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", threshold=self._threshold)
-        common: Dict[str, Any] = dict(threshold=self._threshold, timings_ms=timings, origin="unknown")
+            return Verdict("error", f"expected a FrameSet, got {type(frameset).__name__}", **common)
         try:
             frameset.validate(self.config.max_pixels)
         except ValueError as exc:  # a stream of the wrong shape or dtype: the input, not the SDK, is at fault
@@ -354,7 +403,7 @@ class Detector:
         clock.lap("validate")
         result = self.aligner.align(frameset, session.face.prior() if session is not None else None)
         if session is not None:
-            session.follow(result)
+            prepared.new_track = session.follow(result)
         clock.lap("align")
         if result.status != "ok" or result.crops is None:
             status = result.status if result.status in ("no_face", "unreliable") else "error"
@@ -376,15 +425,21 @@ class Detector:
         if unmeasurable:
             return Verdict("unreliable", "physical check cannot be measured on a required stream: " + unmeasurable,
                            **common)
-        inputs, mask = encode([crops], self._preprocess)
+        if vetoes and self.config.skip_engine_on_veto:
+            return self._decide(None, vetoes, common)
+        prepared.inputs, prepared.vetoes = encode([crops], self._preprocess), vetoes
         clock.lap("encode")
-        output = self.engine.run(inputs, mask)
+        return None
+
+    def _run_engine(self, prepared: _Prepared) -> Verdict:
+        clock = _Clock(prepared.common["timings_ms"])
+        output = self.engine.run(*prepared.inputs)
         clock.lap("engine")
         try:
             score = _score(output)
         except ValueError as exc:
-            return Verdict("error", str(exc), **common)
-        return self._decide(score, vetoes, common)
+            return Verdict("error", str(exc), **prepared.common)
+        return self._decide(score, prepared.vetoes, prepared.common)
 
     def _off_pose(self, quality: Any) -> str:
         """Why the head is turned too far to judge ("" when it is not, or its pose is unknown)."""
@@ -412,7 +467,8 @@ class Detector:
                     skipped.append(check)
         return report.vetoes, tuple(skipped), "; ".join(unmeasurable)
 
-    def _decide(self, score: float, vetoes: Tuple[str, ...], common: Dict[str, Any]) -> Verdict:
+    def _decide(self, score: Optional[float], vetoes: Tuple[str, ...], common: Dict[str, Any]) -> Verdict:
+        """The verdict from the model's score and the vetoes; score None where a veto decided before the engine."""
         threshold, band = self._threshold, self._band
         if vetoes:
             return Verdict("attack", "physical veto: " + "; ".join(vetoes), score=score, **common)
@@ -447,7 +503,8 @@ class Detector:
         stream may repeat its pixels (a frozen or replayed feed is "unreliable"). A real-time
         source (``is_realtime``, e.g. a RealSense camera) is read on a background thread and only
         its newest frameset is scored, so a slow engine skips frames (``StreamResult.skipped``)
-        instead of falling behind; recordings and lists are scored frame by frame.
+        instead of falling behind; its next frameset is aligned while the engine scores the current
+        one (``DetectorConfig.pipeline_realtime``). Recordings and lists are scored frame by frame.
 
         Args:
             framesets: a source from ``open_source`` or any iterable of FrameSets.
@@ -461,69 +518,21 @@ class Detector:
         from .sensors.latest import LatestOnly
 
         session = self.open_session(tracker, allow_recorded=allow_recorded)
-        realtime = bool(getattr(framesets, "is_realtime", False))
-        latest = LatestOnly(framesets) if realtime else None
+        if not getattr(framesets, "is_realtime", False):
+            yield from session.run((frameset, 0) for frameset in framesets)
+            return
+        latest = LatestOnly(framesets)
         try:
-            for frameset in latest if latest is not None else framesets:
-                yield session.check(frameset, latest.skipped_before if latest is not None else 0)
+            yield from session.run(((frameset, latest.skipped_before) for frameset in latest),
+                                   pipelined=self.config.pipeline_realtime)
         finally:
-            if latest is not None:
-                latest.close()
+            latest.close()
 
 
 def _is_blank(image: np.ndarray) -> bool:
     """Every pixel the same value. No sensor delivers that on a scene: a dead IR sensor gives zeros,
     which the IR presence check would read as a screen (an attack) instead of a fault."""
     return bool(image.min() == image.max())
-
-
-class StreamSession:
-    """One stream's state, kept apart from every other stream's: the face track (where the face is,
-    and when it becomes another one), the freshness guard and the session decisions.
-
-    Create it with ``Detector.open_session()``; feed it the stream's framesets in order. Not
-    thread-safe: one session per stream.
-    """
-
-    def __init__(self, detector: Detector, tracker: SessionTracker) -> None:
-        self._detector = detector
-        self.tracker = tracker
-        self.guard = StreamGuard(detector.config.freshness)
-        self.face = FaceTrack(detector.config.track)
-        self._epoch: Optional[int] = None
-
-    def check(self, frameset: Any, skipped: int = 0) -> StreamResult:
-        """The verdict of one frameset of this stream and the session decision after it.
-
-        Args:
-            frameset: the stream's next frameset.
-            skipped: framesets the caller dropped just before this one (reported back).
-        """
-        epoch = frameset.stream_epoch if isinstance(frameset, FrameSet) else None
-        if epoch != self._epoch:  # the source restarted (or this is its first frameset): no face carries over
-            self.face.clear()
-            self._epoch = epoch
-        verdict = self._detector._guarded(frameset, self)
-        return StreamResult(frameset, verdict, self.tracker.update(verdict, _capture_time_ms(frameset)), skipped)
-
-    def follow(self, result: Any) -> None:
-        """Take the aligner's result for this stream's frameset; a different face ends the session's track."""
-        changed = self.face.follow(result)
-        if changed:
-            logger.debug("a new face track: %s", changed)
-            self.tracker.reset()
-
-
-def _capture_time_ms(frameset: Any) -> Optional[float]:
-    """The frameset's capture time for the session tracker; None (a track break) where it has none or
-    its timestamps are not numbers (an invalid frameset, already denied)."""
-    try:
-        stamp = frameset.timestamp_ms if isinstance(frameset, FrameSet) else None
-    except (TypeError, ValueError):
-        return None
-    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
-        return None
-    return float(stamp)
 
 
 class _Clock:

@@ -310,11 +310,14 @@ def test_record_never_overwrites(tmp_path):
 
 def test_calibration_refuses_mixed_labels_and_too_few_attacks():
     from mmdg_edge.calibration import calibrate_scores, collect_scores
-    from mmdg_edge.detector import Detector
+    from mmdg_edge.detector import Detector, DetectorConfig
     from mmdg_edge.sensors.synthetic import SyntheticCamera
 
+    with pytest.raises(ValueError, match="vetoes decide before the engine"):  # vetoed attacks would go missing
+        collect_scores(Detector.load("demo"), SyntheticCamera(seed=3, num_frames=6), "attack")
+    model_alone = Detector.load("demo", config=DetectorConfig(use_physics=False))
     with pytest.raises(ValueError, match="labelled 'attack'"):
-        collect_scores(Detector.load("demo"), SyntheticCamera(seed=3, num_frames=6), "live")
+        collect_scores(model_alone, SyntheticCamera(seed=3, num_frames=6), "live")
     with pytest.raises(ValueError, match="at least 368"):
         calibrate_scores([0.9] * 20, [0.1] * 20, 0.01)
 

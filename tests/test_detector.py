@@ -101,6 +101,40 @@ def test_physical_veto_denies_a_high_score(engine, score):
     assert "near-infrared" in _detector(engine, ok, score - 0.2).check(dark).reason
 
 
+class _CountingEngine:
+    """The real engine, counting its calls."""
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, 0
+
+    def run(self, crops, mask):
+        self.calls += 1
+        return self.engine.run(crops, mask)
+
+    def __getattr__(self, name):  # metadata, describe(), ... of the real engine
+        return getattr(self.engine, name)
+
+
+def test_a_vetoed_frameset_never_reaches_the_engine_unless_told_to(engine, score):
+    ok = _Result("ok", "", _crops(), 1)
+    flat = _head_frameset()
+    flat.depth = np.rint(600 + np.random.default_rng(0).normal(0, 0.7, (H, W))).astype(np.uint16)  # a sheet + noise
+    counting = _CountingEngine(engine)
+    skipping = Detector(counting, ScriptedAligner(ok), threshold=score - 0.2)
+    vetoed = skipping.check(flat)
+    assert vetoed.status == "attack" and vetoed.reason.startswith("physical veto: the nose stands")
+    assert vetoed.score is None and counting.calls == 0
+    assert set(vetoed.timings_ms) == {"validate", "align", "physics", "total"}  # neither encoded nor run
+    assert skipping.check(_head_frameset()).status == "live" and counting.calls == 1  # no veto: the model decides
+    carrying = Detector(counting, ScriptedAligner(ok), threshold=score - 0.2,
+                        config=DetectorConfig(skip_engine_on_veto=False))
+    carried = carrying.check(flat)
+    assert counting.calls == 2 and carried.status == "attack" and carried.reason == vetoed.reason
+    assert carried.score == pytest.approx(score, abs=1e-6)  # the model's score, kept for the record
+    with pytest.raises(TypeError, match="DetectorConfig.skip_engine_on_veto: expected True or False"):
+        DetectorConfig(skip_engine_on_veto="no")
+
+
 def test_a_missing_required_stream_is_unreliable_and_a_rig_without_ir_names_what_did_not_run(engine):
     result = _Result("ok", "", _crops(mask=(True, True, False)), 1)
     frameset = _head_frameset()

@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from mmdg_edge.align import AlignResult
@@ -134,3 +135,30 @@ def test_live_options_that_do_not_fit_the_source_or_mode_are_refused(monkeypatch
                           ([], "no display to open a window on")]:
         result = CliRunner().invoke(main, ["live", "--source", "demo", *args])
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_vetoed_attack_without_a_score_is_recorded_drawn_printed_and_counted(tmp_path):
+    """The demo recording's print (framesets 10-18) is vetoed before the engine: score None everywhere."""
+    jsonschema = pytest.importorskip("jsonschema", reason="the dev extra validates records")
+    from mmdg_edge.records import load_schema
+    from mmdg_edge.sensors import open_source
+
+    out, sheet = io.StringIO(), tmp_path / "sheet.png"
+    with open_source("demo") as frames:
+        summary = run_headless(Detector.load("demo", engine="onnxruntime"), frames, out, max_frames=14,
+                               allow_recorded=True, contact_sheet=str(sheet))
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    for record in records:
+        jsonschema.validate(record, load_schema())
+    vetoed = records[10:]
+    assert all(r["status"] == "attack" and r["score"] is None and r["reason"].startswith("physical veto: the nose")
+               for r in vetoed), vetoed
+    assert [r["session"] for r in vetoed] == ["pending", "pending", "attack", "attack"]  # 3 attack votes decide
+    assert summary.verdicts == {"live": 10, "attack": 4} and sheet.stat().st_size > 0
+    frameset = FrameSet(rgb=np.zeros((120, 160, 3), np.uint8))
+    scored, unscored = (render_panel(frameset, Verdict("attack", "physical veto: flat", score=score, threshold=0.5))
+                        for score in (0.9, None))
+    bar = BANNER_HEIGHT - 18 + 6
+    assert (scored[bar, 20] == 255).all() and not (unscored[bar, 20] == 255).all()  # an empty score bar
+    printed = CliRunner().invoke(main, ["check", "demo", "--max-frames", "11"]).output.splitlines()
+    assert printed[-2].split()[:3] == ["10", "attack", "-"] and "physical veto" in printed[-2]

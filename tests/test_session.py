@@ -3,6 +3,7 @@ different face at the same place starts a new track, and a source that restarts 
 followed instead of denied (issue 20, findings 4-7)."""
 import dataclasses
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -116,8 +117,6 @@ def _camera_frames(count, start_number, start_ms, epoch, seed):
 
 
 def _check(session, frameset):
-    import time
-
     frameset.received_s = time.monotonic()  # just arrived
     return session.check(frameset)
 
@@ -162,3 +161,134 @@ def test_a_second_face_in_view_denies_by_default(engine):
     fooled = Detector(ConstantEngine(engine, 0.9), threshold=0.5, config=DetectorConfig(required=("rgb",)))
     verdict = fooled.check(FrameSet(rgb=frame))
     assert verdict.status == "unreliable" and "2 faces in view > 1" in verdict.reason
+
+
+class _Signalling:
+    """An aligner that says, before aligning, that the detector has taken the frameset."""
+
+    def __init__(self, aligner, taken):
+        self.aligner, self.taken = aligner, taken
+
+    def align(self, frameset, prior=None):
+        self.taken.release()
+        return self.aligner.align(frameset, prior)
+
+
+class _RealTimeList:
+    """A list dressed as a real-time source that hands out its next frameset only once the detector has
+    taken the one before (``taken``), so however the work is scheduled nothing is dropped."""
+
+    is_realtime = True
+
+    def __init__(self, frames, taken):
+        self.frames, self.taken = frames, taken
+
+    def __iter__(self):
+        for index, frameset in enumerate(self.frames):
+            if index and not self.taken.acquire(timeout=30):
+                raise AssertionError("the detector never took the frameset before")
+            yield frameset
+
+
+class _Engine:
+    """A wrapped engine that may raise on some calls, sleeps a varying time per call and notes its threads."""
+
+    def __init__(self, engine, fail_on=(), delays_s=(0.0,)):
+        self.engine, self.fail_on, self.delays_s = engine, set(fail_on), delays_s
+        self.calls, self.threads = 0, set()
+
+    def run(self, crops, mask):
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delays_s[self.calls % len(self.delays_s)])
+        if self.calls in self.fail_on:
+            raise RuntimeError(f"engine fault on call {self.calls}")
+        return self.engine.run(crops, mask)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+def _pipelined_or_not(engine, frames, pipelined):
+    """Results of ``frames`` through ``Detector.stream`` as a real-time source, pipelined or not."""
+    taken = threading.Semaphore(0)
+    detector = Detector(engine, threshold=0.5, config=DetectorConfig(pipeline_realtime=pipelined))
+    detector.aligner = _Signalling(detector.aligner, taken)
+    return list(detector.stream(_RealTimeList(frames, taken), allow_recorded=True))
+
+
+def _steps(results):
+    return [(r.frameset.frame_number, r.verdict.status, r.verdict.reason, r.verdict.score, r.session.status,
+             r.session.track_id, r.session.opened, r.skipped) for r in results]
+
+
+def test_pipelining_a_real_time_source_changes_no_result(engine, subject):
+    """Live, then a print held up at the same place (a new face track, vetoed: no engine), then live again."""
+    frames = list(render_sequence([Segment("live", 7, distance_start_m=0.6, centre=CENTRE, subject=subject),
+                                   Segment("print", 5, distance_start_m=0.6, centre=CENTRE, subject=subject,
+                                           instrument=create_instrument("print", 1)),
+                                   Segment("live", 6, distance_start_m=0.6, centre=CENTRE, subject=subject)], seed=5))
+    fooled = ConstantEngine(engine, 0.9)
+    in_turn = _steps(Detector(fooled, threshold=0.5).stream(frames, allow_recorded=True))  # a list: one at a time
+    plain, pipelined = _Engine(fooled), _Engine(fooled)
+    assert _steps(_pipelined_or_not(plain, frames, False)) == in_turn
+    assert _steps(_pipelined_or_not(pipelined, frames, True)) == in_turn
+    assert [s[6] for s in in_turn].count(True) == 2 and len({s[5] for s in in_turn}) == 3  # two doors, three tracks
+    assert [s[4] for s in in_turn][7:12] == ["pending", "pending", "attack", "attack", "attack"]
+    assert plain.threads == {threading.current_thread().name} and pipelined.threads == {"mmdg-edge-engine_0"}
+
+
+def test_an_engine_that_raises_in_a_pipelined_stream_denies_that_frameset_and_the_stream_goes_on(engine):
+    frames = _lane("live", 11, create_subject(5))
+    faulty = _Engine(ConstantEngine(engine, 0.9), fail_on={3})
+    results = _pipelined_or_not(faulty, frames, True)
+    statuses = [r.verdict.status for r in results]
+    assert len(results) == 12 and statuses[2] == "error" and "engine fault on call 3" in results[2].verdict.reason
+    assert statuses[:2] + statuses[3:] == ["live"] * 11
+    assert [r.session.opened for r in results].index(True) == 7  # five live verdicts in a row after the error
+
+
+def _camera(count, interval_s=0.005):
+    """A real-time camera: a frameset every ``interval_s`` whether or not anyone keeps up."""
+    class Camera:
+        is_realtime = True
+
+        def __iter__(self):
+            for frameset in _camera_frames(count, 1, 1000.0, 0, 11):
+                time.sleep(interval_s)
+                frameset.received_s = time.monotonic()
+                yield frameset
+
+    return Camera()
+
+
+def _threads_left():
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("mmdg-edge"))
+
+
+def test_a_pipelined_stream_keeps_order_under_varying_engine_latency_and_leaves_no_thread(engine):
+    varying = _Engine(engine, delays_s=(0.0, 0.03, 0.005, 0.02, 0.0, 0.045))
+    detector = Detector(varying, threshold=0.5)
+    results = list(detector.stream(_camera(60, 0.01)))
+    numbers = [r.frameset.frame_number for r in results]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 60 and len(results) >= 6
+    assert len(results) + sum(r.skipped for r in results) == 60
+    in_turn = Detector(engine, threshold=0.5).open_session()  # the framesets scored, one at a time in their order
+    for result in results:  # each verdict is its own frameset's, whatever the order the work finished in
+        result.frameset.received_s = time.monotonic()  # as fresh as when the stream took it
+        assert _steps([result]) == _steps([in_turn.check(result.frameset, result.skipped)])
+    assert varying.threads == {"mmdg-edge-engine_0"} and _threads_left() == []
+    stream = detector.stream(_camera(30, 0.01))
+    next(stream), next(stream)
+    stream.close()  # a kiosk loop that stops mid-stream
+    assert _threads_left() == []
+
+
+def test_a_slow_engine_scores_a_frameset_taken_when_it_is_almost_free_not_one_that_waited_in_a_queue(engine):
+    """Taken at once, the next frameset would wait a whole engine run before its own: verdicts twice as old."""
+    slow = _Engine(engine, delays_s=(0.3,))
+    ages = []
+    for result in Detector(slow, threshold=0.5).stream(_camera(200, 0.01)):
+        ages.append(time.monotonic() - result.frameset.received_s)  # from its arrival to its verdict
+    steady = sorted(ages[2:])  # from the third on, the engine's time is known
+    assert len(steady) >= 3 and steady[len(steady) // 2] < 0.45, ages  # one run (0.3 s) and a preparation

@@ -212,12 +212,13 @@ def test_fp16_export_stays_within_1e_2_of_fp32(tiny_checkpoint, ort_engine, rand
 def test_int8_demo_model_agrees_with_fp32_on_every_verdict_of_the_demo_recording(tmp_path):
     pytest.importorskip("pyrealsense2", reason="the demo recording plays through pyrealsense2")
     from mmdg_edge.assets import ASSETS
-    from mmdg_edge.detector import Detector
+    from mmdg_edge.detector import Detector, DetectorConfig
     from mmdg_edge.engines import create_engine
     from mmdg_edge.sensors import open_source
 
     int8 = quantize_onnx(ASSETS / "demo.onnx", tmp_path / "demo.int8.onnx", "dynamic")
-    detectors = [Detector(create_engine("onnxruntime", path, intra_op_num_threads=1))
+    scoring = DetectorConfig(skip_engine_on_veto=False)  # the model's score on the vetoed print and replay too
+    detectors = [Detector(create_engine("onnxruntime", path, intra_op_num_threads=1), config=scoring)
                  for path in (ASSETS / "demo.onnx", int8)]
     with open_source("demo") as frames:
         pairs = [[d.check(frameset) for d in detectors] for frameset in frames]
