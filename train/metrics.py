@@ -86,6 +86,30 @@ def threshold_for_apcer(
     return max(thresholds)
 
 
+def threshold_for_bpcer(live_scores: Sequence[float], target: float) -> float:
+    """The highest threshold whose BPCER on these bona fide scores is at most ``target`` (so APCER is
+    the lowest possible): the ⌊target·n⌋+1-th lowest live score, so that at most ⌊target·n⌋ live
+    scores lie below it (fewer where scores tie). Choose it on validation scores.
+
+    Args:
+        live_scores: live probabilities of bona fide samples (or presentations), finite.
+        target: the BPCER bound in [0, 1), e.g. 0.05.
+
+    Raises:
+        ValueError: no scores, non-finite scores, or a target outside [0, 1).
+
+    >>> threshold_for_bpcer([0.9, 0.2, 0.8, 0.7], 0.25), threshold_for_bpcer([0.9, 0.2, 0.8, 0.7], 0.05)
+    (0.7, 0.2)
+    """
+    scores = np.sort(np.asarray(live_scores, np.float64).ravel())
+    if scores.size == 0 or not np.isfinite(scores).all():
+        raise ValueError(f"live_scores: expected finite bona fide scores, got {scores.size} with "
+                         f"{int((~np.isfinite(scores)).sum())} NaN or infinite")
+    if not 0.0 <= target < 1.0:
+        raise ValueError(f"target: expected a BPCER in [0, 1), got {target}")
+    return float(scores[int(np.floor(target * scores.size + 1e-9))])
+
+
 def _attack_groups(labels: np.ndarray, species: Optional[Sequence[Any]]) -> Dict[str, np.ndarray]:
     """Indices of the attacks per species name ("attack" for all when species is None)."""
     attacks = labels == 0

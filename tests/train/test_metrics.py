@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from mmdg_edge.train.metrics import compute_metrics, error_rates, threshold_at_eer, threshold_for_apcer
+from mmdg_edge.train.metrics import (
+    compute_metrics, error_rates, threshold_at_eer, threshold_for_apcer, threshold_for_bpcer,
+)
 from mmdg_edge.stats import Rate
 from mmdg_edge.train.reporting import format_table, iso_report, save_det_plot, save_roc_plot
 
@@ -57,6 +59,28 @@ def test_threshold_for_apcer_by_hand(target, rejected_above, apcer, bpcer):
     assert t == np.nextafter(rejected_above, np.inf)
     rates = error_rates(SCORES, LABELS, t)
     assert (rates[0].value, rates[1].value) == (apcer, bpcer)
+
+
+@pytest.mark.parametrize("target, threshold, rejected", [(0.0, 0.3, 0), (0.24, 0.3, 0), (0.25, 0.7, 1),
+                                                          (0.5, 0.8, 2), (0.99, 0.9, 3)])
+def test_threshold_for_bpcer_by_hand(target, threshold, rejected):
+    # the live scores of SCORES sorted: 0.3, 0.7, 0.8, 0.9; ⌊target·4⌋ of them may fall below
+    t = threshold_for_bpcer(np.array(SCORES)[np.array(LABELS) == 1], target)
+    assert t == threshold
+    apcer, bpcer = error_rates(SCORES, LABELS, t)
+    assert bpcer.errors == rejected and bpcer.value <= target
+    # any higher threshold rejects one more live score than the target allows
+    assert error_rates(SCORES, LABELS, np.nextafter(t, 1.0))[1].value > target
+
+
+def test_threshold_for_bpcer_ties_reject_fewer_and_bad_input_is_named():
+    assert threshold_for_bpcer([0.5, 0.5, 0.5, 0.9], 0.5) == 0.5  # 0 below 0.5, though 2 were allowed
+    with pytest.raises(ValueError, match="target"):
+        threshold_for_bpcer([0.5], 1.0)
+    with pytest.raises(ValueError, match="live_scores"):
+        threshold_for_bpcer([0.5, float("nan")], 0.05)
+    with pytest.raises(ValueError, match="live_scores"):
+        threshold_for_bpcer([], 0.05)
 
 
 def test_threshold_for_apcer_allowing_every_attack_accepts_everything():
