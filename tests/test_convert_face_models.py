@@ -1,12 +1,12 @@
 """scripts/convert_face_models.py: the bundled ONNX files are what it makes from the source models,
 its PRelu rewrite is the same function, and it refuses a source it does not know."""
 import hashlib
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from script_modules import loaded
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = REPO / "tests" / "data" / "face_models"
@@ -15,12 +15,8 @@ SOURCES = REPO / "tests" / "data" / "face_models"
 @pytest.fixture(scope="module")
 def convert():
     pytest.importorskip("tflite2onnx", reason="the converter (tflite2onnx, dev extra) makes the face models")
-    spec = importlib.util.spec_from_file_location("convert_face_models", REPO / "scripts" / "convert_face_models.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with loaded("scripts/convert_face_models.py") as module:
+        yield module
 
 
 def test_the_script_reproduces_the_bundled_models_byte_for_byte(convert, tmp_path):

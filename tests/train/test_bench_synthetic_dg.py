@@ -1,9 +1,7 @@
 """benchmarks/bench_synthetic_dg.py: folds keep people, instruments and the held-out target apart;
 presentation scores, the paired test, and a quick run whose printed table adds up."""
-import importlib.util
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +11,8 @@ from mmdg_edge.sensors.synthetic import DOMAIN_NAMES, MASK_FAMILIES
 from mmdg_edge.stats import clopper_pearson
 from mmdg_edge.train.synthetic_data import SyntheticCrops
 
-REPO = Path(__file__).resolve().parents[2]
+from script_modules import loaded
+
 RATE = r"(\d+)/(\d+)\s+([\d.]+) \[\s*([\d.]+),\s*([\d.]+)\]"
 ROW = re.compile(rf"^(?P<name>\S.*?)\s+(?P<variant>plain|MMDG\+\+ \(both\))\s+(?P<runs>\d+)\s+APCER\s+{RATE}\s+"
                  rf"BPCER\s+{RATE}\s+HTER\s+(?P<hter>[\d.]+) ±")
@@ -27,12 +26,8 @@ RUN = re.compile(rf"^  (?P<variant>plain|MMDG\+\+ \(both\))\s+APCER\s+{RATE}\s+B
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_synthetic_dg", REPO / "benchmarks" / "bench_synthetic_dg.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with loaded("benchmarks/bench_synthetic_dg.py") as module:
+        yield module
 
 
 def _ids(presentations):
