@@ -203,16 +203,21 @@ class MaskMaterial:
     edge: float = 0.0  # how dark the mask's edge shows at forehead, jaw and chin (0: not at all, 1: a dark seam)
     weave: float = 0.0  # a woven cloth's thread pattern, amplitude
     thickness_m: float = 0.004  # how far a worn mask stands before the wearer's face
+    glasses: bool = False  # real glasses worn over the mask (mask_wear: frames stand before it)
+    wig: bool = False  # real hair over the mask's top and sides
+    wig_colour: Colour = (60.0, 42.0, 30.0)  # mean RGB of the wig's hair
 
     def __post_init__(self) -> None:
         _check_fields(self, {"albedo": (0.05, 1.5), "tint": (0.2, 1.5), "lift": (0.0, 120.0), "sheen": (0.0, 120.0),
                              "blur": (0.0, 0.05), "ir_level": (0.0, 255.0), "shading": (0.0, 1.0),
                              "gloss_ir": (0.0, 255.0), "gloss_spread": (0.005, 0.5), "subsurface_mm": (0.0, 5.0),
-                             "edge": (0.0, 1.0), "weave": (0.0, 0.5), "thickness_m": (0.0, 0.02)})
+                             "edge": (0.0, 1.0), "weave": (0.0, 0.5), "thickness_m": (0.0, 0.02),
+                             "wig_colour": (0.0, 255.0)})
         if self.coverage not in MASK_COVERAGES:
             raise ValueError(f"MaskMaterial.coverage: expected one of {MASK_COVERAGES}, got {self.coverage!r}")
-        if not isinstance(self.eye_holes, bool):
-            raise ValueError(f"MaskMaterial.eye_holes: expected a bool, got {self.eye_holes!r}")
+        for name in ("eye_holes", "glasses", "wig"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"MaskMaterial.{name}: expected a bool, got {getattr(self, name)!r}")
 
 
 Material = Union[PaperMaterial, ScreenMaterial, MaskMaterial]
@@ -444,7 +449,8 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
     matte laptops and OLED phones, each with its own glare; masks cycle the ``MASK_FAMILIES`` (resin,
     latex, silicone, paper, fabric: each its own 850 nm albedo, subsurface scatter, gloss and edges),
     worn whole or with the eyes cut out by turns, all shaded by the camera's illuminator;
-    "partial_mask" covers the upper face or a band over the eyes.
+    "partial_mask" covers the upper face or a band over the eyes. Every third mask (index 2, 5, ...)
+    is worn with real glasses, every fourth (3, 7, ...) with a wig.
 
     Args:
         species: one of ``SPECIES`` ("print", "replay", "mask", "folded_print", ...), or a name of your
@@ -485,6 +491,9 @@ def create_instrument(species: str, index: int, kind: Optional[str] = None) -> I
     extra = {}
     if kind == "mask":
         extra["shading"] = float(rng.uniform(0.9, 1.0))
+        # worn over it, by periods coprime with the families': glasses on every third, a wig on every fourth
+        extra.update(glasses=index % 3 == 2, wig=index % 4 == 3,
+                     wig_colour=tuple(float(c) for c in _HAIR_COLOURS[index % len(_HAIR_COLOURS)]))
         if species not in _SPECIES_FORMS:  # a whole mask: worn as its family's forms say, by turns
             worn = _MASK_FORMS.get(name, ({},))
             form = worn[(index // len(families)) % len(worn)]

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..assets import SYNTHETIC_FACE, bundled
 from ..errors import SourceError
-from . import head_pose
+from . import head_pose, mask_wear
 
 if TYPE_CHECKING:  # cast builds on FaceTexture: importing it here at run time would be a cycle
     from .cast import MaskMaterial, Subject
@@ -435,8 +435,8 @@ def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarr
     """RGB, depth, IR and scatter of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
 
     Live layers: R, G, B, luminance, glints; skin reflects the projector's NIR, most where it faces
-    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed), the sheen and the
-    seam (0..1, dark where the mask's edge is).
+    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed), the sheen, the
+    seam (0..1, dark where the mask's edge is), and what is worn over it (``mask_wear.wear_layers``).
     """
     if live:
         r, g, b, lum, glints = layers
@@ -444,12 +444,17 @@ def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarr
         ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * glints
         rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
         return rgb, canvas.distance + relief, ir, SKIN_SCATTER_MM
-    r, g, b, sheen, seam = layers
+    r, g, b, sheen, seam, *worn = layers
     shade = 1.0 - 0.5 * material.edge * seam
     rgb = [((material.albedo * tint) * plane + sheen) * gain * shade
            for plane, tint, gain in zip((r, g, b), material.tint, canvas.light)]
     ir = _mask_ir(canvas, x, y, relief, material) * (1.0 - 0.3 * material.edge * seam)
-    return rgb, canvas.distance + relief, ir, material.subsurface_mm
+    if not (material.glasses or material.wig):
+        return rgb, canvas.distance + relief, ir, material.subsurface_mm
+    rgb, depth_m, ir = mask_wear.dress(canvas, rgb, canvas.distance + relief, ir, worn, material)
+    frame, _, wig, _ = (np.asarray(layer) for layer in worn)
+    scatter = np.where(frame > 0.5, HARD_SCATTER_MM, np.where(wig > 0.5, CLOTH_SCATTER_MM, material.subsurface_mm))
+    return rgb, depth_m, ir, scatter
 
 
 def mask_region(x: np.ndarray, y: np.ndarray, box: Box, material: MaskMaterial, eye_spacing: float = 1.0) -> np.ndarray:
@@ -467,8 +472,9 @@ def mask_region(x: np.ndarray, y: np.ndarray, box: Box, material: MaskMaterial, 
 
 
 def _mask_layers(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, material: MaskMaterial,
-                 region: np.ndarray) -> List[Any]:
-    """One moulded or woven material: the photo smoothed and lifted, a sheen on the nose, a seam at its edge."""
+                 region: np.ndarray, eyes: np.ndarray) -> List[Any]:
+    """One moulded or woven material: the photo smoothed and lifted, a sheen on the nose, a seam at its
+    edge; then the glasses and wig worn over it."""
     bw = canvas.face_width
     placed = warp_texture(canvas.texture, canvas.scale, canvas.origin, roi)
     r, g, b, _ = cv2.split(cv2.GaussianBlur(placed, (0, 0), max(0.5, material.blur * bw)))
@@ -482,7 +488,7 @@ def _mask_layers(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, materia
     if material.edge > 0.0 and material.coverage != "head":
         inner = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(0.01 * bw)))
         seam = (region & ~inner.astype(bool)).astype(np.float32)
-    return [r, g, b, sheen, seam]
+    return [r, g, b, sheen, seam, *mask_wear.wear_layers(canvas, roi, x, y, material, eyes)]
 
 
 def _paint_surface(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, relief: np.ndarray, where: np.ndarray,
@@ -530,6 +536,8 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     if live:
         return
     region = mask_region(x, y, canvas.box, material, subject.eye_spacing) & inside
-    layers = _mask_layers(canvas, roi, x, y, material, region)
+    layers = _mask_layers(canvas, roi, x, y, material, region, face_points(canvas.box, subject)[:2])
+    if material.glasses or material.wig:  # worn beyond a face mask: the rims round its eye holes, the hair
+        region = region | (((layers[5] > 0.5) | (layers[7] > 0.5)) & inside)
     _paint_surface(canvas, roi, x, y, relief - (material.thickness_m if worn else 0.0), region, layers, False,
                    subject, material, yaw_deg, pitch_deg, worn=worn)

@@ -8,7 +8,8 @@ Seeded and deterministic. The physics the real sensors see is what separates the
 - replay: the photo on a screen in a dark bezel: planar depth, almost no IR (screens emit no
   near-infrared), scanlines, moiré and a blue glow in RGB, unaffected by the room light;
 - mask: head-shaped depth, but material IR (no skin variation, no glints: one value on the default
-  mask, shaded by the camera's illuminator on an instrument's) and a smoothed RGB with a sheen.
+  mask, shaded by the camera's illuminator on an instrument's) and a smoothed RGB with a sheen;
+  glasses and a wig worn over it stand before it (``mask_wear``).
 Here: the rendering of scenes and scripted segments (``scene``: where who stands, the room, the
 head's pose, a second face) into framesets, and the camera. Subjects (``create_subject``: faces,
 heads) and instruments (``create_instrument``: papers, screens, masks, folded or hand-held prints)

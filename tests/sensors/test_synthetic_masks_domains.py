@@ -139,3 +139,39 @@ def test_projector_off_and_sunlight_change_the_infrared():
     face = (slice(int(y0 + 0.3 * h), int(y0 + 0.6 * h)), slice(int(x0 + 0.3 * w), int(x0 + 0.7 * w)))
     assert np.median(sun.ir[face]) > 1.3 * np.median(on.ir[face]) > 1.3 * np.median(off.ir[face])
     assert dataclasses.replace(DOMAINS[0], dot_contrast=0.0).emitter is False
+
+
+def test_glasses_worn_over_a_mask_stand_before_it_and_darken_their_rims():
+    dressed = _scene("mask", _mask(glasses=True), config=FLOOD)
+    bare = _scene("mask", _mask(), config=FLOOD)
+    x0, y0, w, h = _box(dressed)
+    # the rim's lowest point under the left eye (eye 0.21 face widths left, 0.12 heights up; rim 0.1 heights below)
+    ex, ey = int(x0 + w / 2 - 0.21 * w), int(y0 + h / 2 - 0.12 * h + 0.1 * h)
+    rim = (slice(ey - 1, ey + 2), slice(ex - 2, ex + 3))
+    assert dressed.rgb[rim][..., 1].mean() < bare.rgb[rim][..., 1].mean() - 60  # dark acetate on a light mask
+    assert np.median(bare.depth[rim].astype(float)) - np.median(dressed.depth[rim].astype(float)) == \
+        pytest.approx(12, abs=3)  # the frames stand 12 mm before the mask
+    cheek = (slice(int(y0 + 0.6 * h), int(y0 + 0.65 * h)), slice(int(x0 + 0.25 * w), int(x0 + 0.3 * w)))
+    np.testing.assert_array_equal(dressed.rgb[cheek], bare.rgb[cheek])  # nothing else changes
+
+
+def test_a_wig_over_a_mask_covers_its_top_and_spreads_the_dots_as_fibres_do():
+    dark = (26.0, 22.0, 20.0)
+    wigged = _scene("mask", _mask(wig=True, wig_colour=dark, subsurface_mm=0.2))
+    bare = _scene("mask", _mask(subsurface_mm=0.2))
+    x0, y0, w, h = _box(wigged)
+    cx, top = int(x0 + w / 2), int(y0 + 0.02 * h)
+    crown = (slice(top - 12, top + 13), slice(cx - 12, cx + 13))
+    assert wigged.rgb[crown].mean() < 45 < bare.rgb[crown].mean()  # dark hair where the mask's was light
+    assert dot_blur_px(wigged.ir[crown])[0] > dot_blur_px(bare.ir[crown])[0] + 0.1  # fibres 0.8 mm, resin 0.2 mm
+    assert np.median(bare.depth[crown].astype(float)) - np.median(wigged.depth[crown].astype(float)) == \
+        pytest.approx(15, abs=3)  # the hair's volume
+
+
+def test_masks_are_drawn_with_glasses_and_wigs_by_turns():
+    worn = [(create_instrument("mask", i).material.glasses, create_instrument("mask", i).material.wig) for i in range(12)]
+    assert [i for i, (glasses, _) in enumerate(worn) if glasses] == [2, 5, 8, 11]
+    assert [i for i, (_, wig) in enumerate(worn) if wig] == [3, 7, 11]
+    assert {create_instrument("mask", i).family for i in (2, 5, 8, 11)} == {"silicone", "resin", "paper", "latex"}
+    with pytest.raises(ValueError, match="MaskMaterial.glasses"):
+        MaskMaterial(glasses=1)
