@@ -203,7 +203,7 @@ class MaskMaterial:
     edge: float = 0.0  # how dark the mask's edge shows at forehead, jaw and chin (0: not at all, 1: a dark seam)
     weave: float = 0.0  # a woven cloth's thread pattern, amplitude
     thickness_m: float = 0.004  # how far a worn mask stands before the wearer's face
-    glasses: bool = False  # real glasses worn over the mask (mask_wear: frames stand before it)
+    glasses: bool = False  # real glasses worn over the mask (wear: frames stand before it)
     wig: bool = False  # real hair over the mask's top and sides
     wig_colour: Colour = (60.0, 42.0, 30.0)  # mean RGB of the wig's hair
 

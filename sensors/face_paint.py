@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .face_warp import EYE_ROW, FEATURES, HEAD
-from .render import _BANK_SEED, _LUMA, Box, FaceTexture
+from .face_warp import FEATURES, HEAD
+from .render import _BANK_SEED, _LUMA, Box, FaceTexture, glasses_centres
+from .wear import glasses_planes
 
 if TYPE_CHECKING:  # cast's Subject is painted by this module
     from .cast import Subject
@@ -106,25 +107,10 @@ def restyle_hair(rgb: np.ndarray, u: np.ndarray, v: np.ndarray, subject: Subject
 
 def draw_glasses(planes: List[np.ndarray], texture: FaceTexture, subject: Subject) -> None:
     """Frames around both eyes (lenses slightly dark), drawn into every plane; frame colour per plane.
-
-    Seen from the front the temples run backwards, foreshortened to nothing: only rims and bridge show.
-    """
-    fb = texture.face_box
-    bw, bh = fb[2] - fb[0], fb[3] - fb[1]
-    cx, cy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2 + EYE_ROW * bh
-    s = _SUPERSAMPLE
-    frame = np.zeros(planes[0].shape, np.uint8)
-    lens = np.zeros_like(frame)
-    thickness = max(1, int(round(0.014 * bw)))  # cv2's shift scales coordinates, not thickness
-    axes = (int(0.15 * bw * s), int(0.1 * bh * s))
-    for side in (-1, 1):
-        centre = (int((cx + side * 0.22 * subject.eye_spacing * bw) * s), int(cy * s))
-        cv2.ellipse(lens, centre, axes, 0, 0, 360, 255, -1, cv2.LINE_AA, 2)
-        cv2.ellipse(frame, centre, axes, 0, 0, 360, 255, thickness, cv2.LINE_AA, 2)
-    bridge = [(int((cx + side * (0.22 * subject.eye_spacing - 0.15) * bw) * s), int((cy - 0.02 * bh) * s))
-              for side in (-1, 1)]
-    cv2.line(frame, bridge[0], bridge[1], 255, thickness, cv2.LINE_AA, 2)
-    frame_w, lens_w = frame.astype(np.float32) / 255.0, lens.astype(np.float32) / 255.0
+    (``render`` stands the same frames before the face: ``wear.glasses_planes``.)"""
+    height, width = planes[0].shape
+    frame_w, lens_w = glasses_planes((0, 0, width, height), texture.face_box,
+                                     glasses_centres(texture.face_box, subject.eye_spacing))
     colours = list(subject.glasses_colour) + [float(np.float32(subject.glasses_colour) @ _LUMA) / 255.0]
     for plane, colour in zip(planes, colours):
         plane *= 1.0 - 0.08 * lens_w

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
 import cv2
 import numpy as np
 
-from .render import Box, FaceTexture, gaussian
+from .render import EYE_ROW, Box, FaceTexture, gaussian
 
 if TYPE_CHECKING:  # cast's Subject builds on this module's warp
     from .cast import Subject
@@ -30,7 +30,6 @@ __all__ = ["HEAD", "EYE_ROW", "FEATURES", "GEOMETRY_FIELDS", "face_units", "disp
 # The head ellipse of render.head_relief_m (centre height, half width, half height): what a live or
 # mask render shows of a texture.
 HEAD = (-0.12, 0.6, 0.67)
-EYE_ROW = -0.12  # the eyes' height (the corneal glints sit there)
 # The image's right-hand feature of each pair (the left one mirrors it) and the midline's features.
 FEATURES: Dict[str, Tuple[float, float]] = {
     "eye": (0.23, -0.12), "brow": (0.26, -0.235), "nose_root": (0.0, -0.145), "nose_tip": (0.0, 0.17),

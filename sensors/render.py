@@ -18,7 +18,7 @@ import numpy as np
 
 from ..assets import SYNTHETIC_FACE, bundled
 from ..errors import SourceError
-from . import head_pose, mask_wear
+from . import head_pose, wear
 
 if TYPE_CHECKING:  # cast builds on FaceTexture: importing it here at run time would be a cycle
     from .cast import MaskMaterial, Subject
@@ -41,6 +41,8 @@ DEFAULT_FACE_BOX: Box = (33.0, 34.0, 128.0, 129.0)
 SKIN_SCATTER_MM = 2.5
 HARD_SCATTER_MM = 0.3  # plaster, paper, plastic: the dots stay sharp
 CLOTH_SCATTER_MM = 0.8
+EYE_ROW = -0.12  # the eyes' height from the face box's centre, box heights (glints, eye holes, glasses)
+_GLASSES_OUT = 0.22  # a pair of glasses' rims centre this far either side, face widths × eye spacing
 _DOT_PX = 0.6  # σ of one projector dot as the IR imager resolves it (optics and pixel), pixels
 _DOT_SPACING_PX = 5.0  # the dots' mean spacing at 640×480
 _DOT_LEVELS_PX = (0.0, 1.0, 2.0, 4.0)  # scatter blurs the dot bank is made at; between them, blended
@@ -271,6 +273,13 @@ def eye_glints(x: np.ndarray, y: np.ndarray, box: Box, eye_spacing: float = 1.0)
     return sum(gaussian(x, y, cx + side * eye_spacing * bw, cy - 0.12 * bh, sigma, sigma) for side in (-0.21, 0.21))
 
 
+def glasses_centres(box: Box, eye_spacing: float = 1.0) -> np.ndarray:
+    """Where a pair of glasses' rims centre on a face ``box`` (2×2 pixels, the image's left first)."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2 + EYE_ROW * bh
+    return np.float64([[cx - _GLASSES_OUT * eye_spacing * bw, cy], [cx + _GLASSES_OUT * eye_spacing * bw, cy]])
+
+
 def face_points(box: Box, subject: Subject) -> np.ndarray:
     """Where the renderer puts a face's landmarks when it faces the camera, 3×2 image pixels: the eyes
     (the glints' centres; the image's left one first) and the nose tip (the nearest point of
@@ -434,16 +443,21 @@ def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarr
                   live: bool, subject: Subject, material: MaskMaterial) -> Tuple[List[Any], Any, Any, Any]:
     """RGB, depth, IR and scatter of a head whose surface lies ``relief`` behind the face plane, from its ``layers``.
 
-    Live layers: R, G, B, luminance, glints; skin reflects the projector's NIR, most where it faces
-    the camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed), the sheen, the
-    seam (0..1, dark where the mask's edge is), and what is worn over it (``mask_wear.wear_layers``).
+    Live layers: R, G, B, luminance, glints and, for a subject with glasses, their frames (which stand
+    before the face in hard plastic); skin reflects the projector's NIR, most where it faces the
+    camera, and corneas mirror it. Mask layers: R, G, B (the photo smoothed), the sheen, the
+    seam (0..1, dark where the mask's edge is), and what is worn over it (``wear.wear_layers``).
     """
     if live:
-        r, g, b, lum, glints = layers
+        r, g, b, lum, glints, *frame = layers
         facing = 0.75 + 0.25 * np.sqrt(np.clip(1.0 - relief / subject.head_depth_m, 0.0, 1.0))
         ir = (90.0 + 90.0 * lum) * facing * canvas.ir_gain + 120.0 * glints
         rgb = [plane * gain for plane, gain in zip((r, g, b), canvas.light)]
-        return rgb, canvas.distance + relief, ir, SKIN_SCATTER_MM
+        if not frame:
+            return rgb, canvas.distance + relief, ir, SKIN_SCATTER_MM
+        rim = np.asarray(frame[0]) > 0.5  # the glasses painted on the photo, standing before the face
+        return (rgb, canvas.distance + relief - wear.GLASSES_STANDOFF_M * rim, ir,
+                np.where(rim, HARD_SCATTER_MM, SKIN_SCATTER_MM))
     r, g, b, sheen, seam, *worn = layers
     shade = 1.0 - 0.5 * material.edge * seam
     rgb = [((material.albedo * tint) * plane + sheen) * gain * shade
@@ -451,7 +465,7 @@ def _head_surface(canvas: Canvas, x: np.ndarray, y: np.ndarray, relief: np.ndarr
     ir = _mask_ir(canvas, x, y, relief, material) * (1.0 - 0.3 * material.edge * seam)
     if not (material.glasses or material.wig):
         return rgb, canvas.distance + relief, ir, material.subsurface_mm
-    rgb, depth_m, ir = mask_wear.dress(canvas, rgb, canvas.distance + relief, ir, worn, material)
+    rgb, depth_m, ir = wear.dress(canvas, rgb, canvas.distance + relief, ir, worn, material)
     frame, _, wig, _ = (np.asarray(layer) for layer in worn)
     scatter = np.where(frame > 0.5, HARD_SCATTER_MM, np.where(wig > 0.5, CLOTH_SCATTER_MM, material.subsurface_mm))
     return rgb, depth_m, ir, scatter
@@ -472,7 +486,7 @@ def mask_region(x: np.ndarray, y: np.ndarray, box: Box, material: MaskMaterial, 
 
 
 def _mask_layers(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, material: MaskMaterial,
-                 region: np.ndarray, eyes: np.ndarray) -> List[Any]:
+                 region: np.ndarray, glasses: np.ndarray) -> List[Any]:
     """One moulded or woven material: the photo smoothed and lifted, a sheen on the nose, a seam at its
     edge; then the glasses and wig worn over it."""
     bw = canvas.face_width
@@ -488,7 +502,7 @@ def _mask_layers(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, materia
     if material.edge > 0.0 and material.coverage != "head":
         inner = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(0.01 * bw)))
         seam = (region & ~inner.astype(bool)).astype(np.float32)
-    return [r, g, b, sheen, seam, *mask_wear.wear_layers(canvas, roi, x, y, material, eyes)]
+    return [r, g, b, sheen, seam, *wear.wear_layers(canvas, roi, x, y, material, glasses)]
 
 
 def _paint_surface(canvas: Canvas, roi: Roi, x: np.ndarray, y: np.ndarray, relief: np.ndarray, where: np.ndarray,
@@ -532,11 +546,13 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     worn = not live and (material.coverage != "head" or material.eye_holes)
     if live or worn:
         skin = [*canvas.texture_planes(roi), eye_glints(x, y, canvas.box, subject.eye_spacing)]
+        if live and subject.glasses:
+            skin.append(wear.glasses_planes(roi, canvas.box, glasses_centres(canvas.box, subject.eye_spacing))[0])
         _paint_surface(canvas, roi, x, y, relief, inside, skin, True, subject, material, yaw_deg, pitch_deg)
     if live:
         return
     region = mask_region(x, y, canvas.box, material, subject.eye_spacing) & inside
-    layers = _mask_layers(canvas, roi, x, y, material, region, face_points(canvas.box, subject)[:2])
+    layers = _mask_layers(canvas, roi, x, y, material, region, glasses_centres(canvas.box, subject.eye_spacing))
     if material.glasses or material.wig:  # worn beyond a face mask: the rims round its eye holes, the hair
         region = region | (((layers[5] > 0.5) | (layers[7] > 0.5)) & inside)
     _paint_surface(canvas, roi, x, y, relief - (material.thickness_m if worn else 0.0), region, layers, False,

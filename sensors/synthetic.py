@@ -9,7 +9,7 @@ Seeded and deterministic. The physics the real sensors see is what separates the
   near-infrared), scanlines, moiré and a blue glow in RGB, unaffected by the room light;
 - mask: head-shaped depth, but material IR (no skin variation, no glints: one value on the default
   mask, shaded by the camera's illuminator on an instrument's) and a smoothed RGB with a sheen;
-  glasses and a wig worn over it stand before it (``mask_wear``).
+  glasses and a wig worn over it stand before it (``wear``), as a person's glasses do.
 Here: the rendering of scenes and scripted segments (``scene``: where who stands, the room, the
 head's pose, a second face) into framesets, and the camera. Subjects (``create_subject``: faces,
 heads) and instruments (``create_instrument``: papers, screens, masks, folded or hand-held prints)

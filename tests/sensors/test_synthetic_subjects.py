@@ -114,6 +114,21 @@ def test_live_subjects_pass_the_physical_checks():
     assert vetoed == []  # the face region is drawn by the landmarks: a receding hairline adds no neck to it
 
 
+def test_glasses_stand_before_the_face_keep_the_dots_sharp_and_pass_the_physical_checks():
+    wearer = next(s for s in SUBJECTS if s.glasses)
+    bare = dataclasses.replace(wearer, glasses=False)
+    aligner = FaceAligner()
+    for seed in range(3):
+        worn, plain = _live(wearer, seed, distance_m=0.5), _live(bare, seed, distance_m=0.5)
+        x0, y0, x1, y1 = worn.metadata["truth"]["box"]
+        w, h = x1 - x0, y1 - y0
+        # the lowest point of the left rim: 0.22 face widths left of centre, 0.1 heights below the eyes
+        x, y = x0 + w / 2 - 0.22 * wearer.eye_spacing * w, y0 + h / 2 - 0.12 * h + 0.1 * h
+        assert _depth_m(plain, x, y, r=1) - _depth_m(worn, x, y, r=1) == pytest.approx(0.012, abs=0.003)
+        result = aligner.align(worn)
+        assert result.status == "ok" and check_physics(result.crops).vetoes == ()
+
+
 def test_proportions_stretch_the_face_box():
     wide = dataclasses.replace(SUBJECTS[0], width_scale=1.1, height_scale=0.95)
     fs = render_scene(SceneSpec("live", 0, distance_m=0.6, subject=wide), 0, np.random.default_rng(0))

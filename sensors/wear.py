@@ -1,10 +1,12 @@
-"""What an attacker wears over a mask to pass for a person: real glasses and a wig.
+"""What the camera sees worn on a head as objects of their own: glasses on people and masks, wigs on masks.
 
-Both are physical, not painted on: the glasses' frames stand before the mask (the depth camera
-sees them) and their lenses dim what lies behind in colour and near-infrared; a wig's hair stands
-off the head, reflects the projector's 850 nm light as hair does (melanin absorbs little there:
-dark hair shows mid-grey) and spreads its dots as fibres do. ``wear_layers`` draws them as planes
-over the head's region of interest, which ``render`` turns with the head like every other layer;
+Physical, not only painted on: glasses' frames stand before the face or mask (the depth camera
+sees them) in hard plastic that keeps the projector's dots sharp, and their lenses dim what lies
+behind in colour and near-infrared; a wig's hair stands off the head, reflects the projector's
+850 nm light as hair does (melanin absorbs little there: dark hair shows mid-grey) and spreads its
+dots as fibres do. ``glasses_planes`` draws the rims (``face_paint`` paints a person's glasses with
+it, ``render`` stands them off the face); ``wear_layers`` draws what a mask wears as planes over
+the head's region of interest, which ``render`` turns with the head like every other layer;
 ``dress`` puts them on a painted mask surface.
 """
 from __future__ import annotations
@@ -18,9 +20,9 @@ if TYPE_CHECKING:  # render and cast import this module
     from .cast import MaskMaterial
     from .render import Canvas, Roi
 
-__all__ = ["GLASSES_STANDOFF_M", "WIG_STANDOFF_M", "wear_layers", "dress"]
+__all__ = ["GLASSES_STANDOFF_M", "WIG_STANDOFF_M", "glasses_planes", "wear_layers", "dress"]
 
-GLASSES_STANDOFF_M = 0.012  # the frames before the mask's surface at the eyes
+GLASSES_STANDOFF_M = 0.012  # the frames before the face's (or mask's) surface at the eyes
 WIG_STANDOFF_M = 0.015  # the hair's volume over the scalp
 _FRAME_RGB = (28.0, 26.0, 30.0)
 _FRAME_IR = 60.0  # dark acetate at the face's distance, before the IR gain
@@ -29,17 +31,17 @@ _LENS_DIM = 0.1  # what a clear lens takes from colour and near-infrared (reflec
 _SHIFT = 2  # cv2 draws with 2 fractional bits: sub-pixel rims
 
 
-def _glasses(roi: "Roi", box: Sequence[float], eyes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Frame and lens coverage (0..1) over ``roi``: two rims round the ``eyes`` (2×2 image pixels) and
-    a bridge (the temples run backwards, foreshortened to nothing from the front), as
-    ``face_paint.draw_glasses`` paints them on a live face's photo."""
+def glasses_planes(roi: Sequence[int], box: Sequence[float], centres: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Frame and lens coverage (0..1) over ``roi`` (x0, y0, x1, y1) of a face ``box``: two rims round
+    ``centres`` (2×2 pixels, ``render.glasses_centres``) and a bridge (the temples run backwards,
+    foreshortened to nothing from the front)."""
     bw, bh = box[2] - box[0], box[3] - box[1]
     size = (roi[3] - roi[1], roi[2] - roi[0])
     frame, lens = np.zeros(size, np.uint8), np.zeros(size, np.uint8)
     s = 1 << _SHIFT
     thickness = max(1, int(round(0.014 * bw)))
     axes = (int(0.15 * bw * s), int(0.1 * bh * s))
-    centres = [(int((x - roi[0]) * s), int((y - roi[1]) * s)) for x, y in eyes]
+    centres = [(int((x - roi[0]) * s), int((y - roi[1]) * s)) for x, y in np.asarray(centres)]
     for centre in centres:
         cv2.ellipse(lens, centre, axes, 0, 0, 360, 255, -1, cv2.LINE_AA, _SHIFT)
         cv2.ellipse(frame, centre, axes, 0, 0, 360, 255, thickness, cv2.LINE_AA, _SHIFT)
@@ -62,15 +64,15 @@ def _wig(x: np.ndarray, y: np.ndarray, box: Sequence[float]) -> Tuple[np.ndarray
 
 
 def wear_layers(canvas: "Canvas", roi: "Roi", x: np.ndarray, y: np.ndarray, material: "MaskMaterial",
-                eyes: np.ndarray) -> List[Any]:
+                glasses: np.ndarray) -> List[Any]:
     """Frame, lens, wig coverage and strand planes over ``roi`` (0.0 for what ``material`` does not wear);
-    ``eyes``: the eyes' image pixels (2×2, ``render.face_points``)."""
+    ``glasses``: where the rims centre (2×2 image pixels, ``render.glasses_centres``)."""
     frame: Any = 0.0
     lens: Any = 0.0
     wig: Any = 0.0
     strands: Any = 0.0
     if material.glasses:
-        frame, lens = _glasses(roi, canvas.box, eyes)
+        frame, lens = glasses_planes(roi, canvas.box, glasses)
     if material.wig:
         wig, strands = _wig(x, y, canvas.box)
     return [frame, lens, wig, strands]
