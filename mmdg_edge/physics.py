@@ -32,7 +32,7 @@ streams it requires, whether that makes the frameset unreliable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -134,26 +134,35 @@ class PhysicsReport:
 
 
 def _solve(design: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Least-squares coefficients through the normal equations (a few columns, tens of rows: far cheaper
-    than an SVD per model, and the columns are scaled to eye-corner distances, so well conditioned)."""
-    gram = design.T @ design
-    return np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)), design.T @ depth)
+    """Least-squares coefficients through the normal equations, for one design (rows × columns) or a
+    stack of them (models × rows × columns, a column of zeros where a model has fewer): a few columns,
+    tens of rows, so far cheaper than an SVD per model, and the columns are scaled to eye-corner
+    distances, so well conditioned; the ridge gives a padding column the coefficient 0."""
+    gram = np.swapaxes(design, -1, -2) @ design
+    ridge = 1e-12 * np.trace(gram, axis1=-2, axis2=-1)[..., None, None] * np.eye(gram.shape[-1])
+    return np.linalg.solve(gram + ridge, (np.swapaxes(design, -1, -2) @ depth[..., None]))[..., 0]
 
 
-def _trimmed_fit(design: np.ndarray, depth: np.ndarray, trim: float,
-                 kept: np.ndarray) -> Tuple[np.ndarray, float]:
-    """Least squares, then again without the worst ``trim`` share of points, never dropping the ``kept``
-    ones (the nose: no model may explain a face by leaving out its nose); (coefficients, trimmed RMS)."""
-    coeffs = _solve(design, depth)
-    use = np.ones(len(depth), bool)
+def _trimmed_fits(designs: Sequence[np.ndarray], depth: np.ndarray, trim: float,
+                  kept: np.ndarray) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Least squares of every design at once, then again without each model's worst ``trim`` share of
+    points, never dropping the ``kept`` ones (the nose: no model may explain a face by leaving out its
+    nose); (coefficients per model, trimmed RMS per model)."""
+    columns = max(design.shape[1] for design in designs)
+    stack = np.zeros((len(designs), len(depth), columns))
+    for i, design in enumerate(designs):
+        stack[i, :, :design.shape[1]] = design
+    coeffs = _solve(stack, depth)
+    use = np.ones((len(designs), len(depth)), bool)
     drop = int(trim * len(depth))
     if drop:
-        error = np.abs(depth - design @ coeffs)
-        error[kept] = -1.0
-        use[np.argsort(error)[len(depth) - drop:]] = False
-        coeffs = _solve(design[use], depth[use])
-    residual = (depth - design @ coeffs)[use]
-    return coeffs, float(np.sqrt(np.mean(residual ** 2)))
+        error = np.abs(depth - (stack @ coeffs[..., None])[..., 0])
+        error[:, kept] = -1.0
+        np.put_along_axis(use, np.argsort(error, axis=1, kind="stable")[:, len(depth) - drop:], False, axis=1)
+        coeffs = _solve(stack * use[..., None], depth * use)
+    residual = np.where(use, depth - (stack @ coeffs[..., None])[..., 0], 0.0)
+    rms = np.sqrt((residual ** 2).sum(axis=1) / use.sum(axis=1))
+    return [c[:design.shape[1]] for c, design in zip(coeffs, designs)], rms
 
 
 def _sheets(u: np.ndarray, v: np.ndarray) -> List[Tuple[str, np.ndarray]]:
@@ -215,10 +224,12 @@ def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Op
     midline_m = _height_above(u, v, depth_m, midline_rows, nose, True)
     kept = np.isin(np.asarray(SHAPE_POINTS)[valid], NOSE_POINTS)
     u, v, relief, d = u[valid], v[valid], relief[valid], depth_m[valid]
-    face, face_rms = _trimmed_fit(np.stack([np.ones_like(u), u, v, relief], axis=1), d, config.trim, kept)
-    sheet, sheet_rms = min(((name, _trimmed_fit(design, d, config.trim, kept)[1]) for name, design in _sheets(u, v)),
-                           key=lambda fit: fit[1])
-    return ShapeFit(nose_m, midline_m, float(face[3]), sheet, sheet_rms, face_rms, int(valid.sum()))
+    sheets = _sheets(u, v)
+    coeffs, rms = _trimmed_fits([np.stack([np.ones_like(u), u, v, relief], axis=1)] + [design for _, design in sheets],
+                                d, config.trim, kept)
+    best = 1 + int(np.argmin(rms[1:]))
+    return ShapeFit(nose_m, midline_m, float(coeffs[0][3]), sheets[best - 1][0], float(rms[best]), float(rms[0]),
+                    int(valid.sum()))
 
 
 def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
