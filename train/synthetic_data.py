@@ -90,15 +90,21 @@ def render_crops(domains: Sequence[int], count: int, seed: int, classes: Optiona
 class Presentation:
     """One presentation: ``subject``'s face before the camera for ``num_frames`` framesets in capture
     domain ``domain`` (an index of ``DOMAINS``), bona fide (``instrument`` None) or shown by
-    ``instrument`` (a print, screen or mask of that face)."""
+    ``instrument`` (a print, screen or mask of that face); in a room lit as ``lighting`` says (one of
+    ``LIGHTINGS``), the head turned by ``yaw_deg`` and tilted by ``pitch_deg`` (people and masks
+    only), at ``distance_m`` (None: drawn from the domain's range)."""
 
     subject: "Subject"
     instrument: Optional["Instrument"]
     domain: int
     num_frames: int = 4
+    lighting: str = "room"
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    distance_m: Optional[float] = None
 
     def __post_init__(self) -> None:
-        from ..sensors.synthetic import DOMAINS, Instrument, Subject
+        from ..sensors.synthetic import DOMAINS, Instrument, Segment, Subject
 
         if not isinstance(self.subject, Subject):
             raise ValueError(f"Presentation.subject: expected a Subject, got {type(self.subject).__name__}")
@@ -110,6 +116,12 @@ class Presentation:
             raise ValueError(f"Presentation.domain: expected an int in 0..{len(DOMAINS) - 1}, got {self.domain!r}")
         if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
             raise ValueError(f"Presentation.num_frames: expected an int ≥ 1, got {self.num_frames!r}")
+        if self.distance_m is not None and not 0.2 <= self.distance_m <= 3.0:
+            raise ValueError(f"Presentation.distance_m: expected None or 0.2..3.0 m, got {self.distance_m!r}")
+        try:  # the room and the pose as the scene checks them
+            Segment(self.kind, self.num_frames, lighting=self.lighting, yaw_deg=self.yaw_deg, pitch_deg=self.pitch_deg)
+        except ValueError as exc:
+            raise ValueError(f"Presentation: {exc}") from None
 
     @property
     def kind(self) -> str:
@@ -156,8 +168,11 @@ def render_presentations(presentations: Sequence[Presentation], seed: int, align
         for index, item in enumerate(presentations):
             rng = np.random.default_rng([seed, index])
             distance_m = float(rng.uniform(*DOMAINS[item.domain].distance_m))
+            if item.distance_m is not None:
+                distance_m = item.distance_m
             segment = Segment(item.kind, item.num_frames, domain=int(item.domain), distance_start_m=distance_m,
-                              subject=item.subject, instrument=item.instrument)
+                              subject=item.subject, instrument=item.instrument, yaw_deg=item.yaw_deg,
+                              pitch_deg=item.pitch_deg, lighting=item.lighting)
             for frameset in render_sequence([segment], seed=int(rng.integers(2**31))):
                 yield index, frameset
 

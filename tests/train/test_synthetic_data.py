@@ -52,11 +52,27 @@ def test_render_crops_numbers_each_frameset_as_its_own_presentation():
     ("domain", dict(domain=99), "Presentation.domain"),
     ("domain", dict(domain=True), "Presentation.domain"),
     ("num_frames", dict(num_frames=0), "Presentation.num_frames"),
+    ("lighting", dict(lighting="disco"), "Segment.lighting"),
+    ("yaw_deg", dict(yaw_deg=60.0), "Segment.yaw_deg"),
+    ("distance_m", dict(distance_m=5.0), "Presentation.distance_m"),
 ])
 def test_a_bad_presentation_names_its_field(field, kwargs, match):
     good = dict(subject=create_subject(0), instrument=None, domain=0, num_frames=2)
     with pytest.raises(ValueError, match=match):
         Presentation(**{**good, **kwargs})
+
+
+def test_a_presentation_is_staged_in_its_room_pose_and_distance():
+    person = create_subject(3)
+    room, dim, backlit, turned, far = (
+        render_presentations([Presentation(person, None, 0, 1, **staging)], seed=2).images[0].astype(float)
+        for staging in ({}, dict(lighting="dim"), dict(lighting="backlit"), dict(yaw_deg=30.0), dict(distance_m=1.1)))
+    assert dim[0].mean() < 0.5 * room[0].mean()  # the colour crop in a dim room
+    assert backlit[0].mean() > room[0].mean() + 10  # a bright window behind the head fills the crop's corners
+    assert np.abs(turned[0] - room[0]).mean() > 10
+    assert far[2].mean() < room[2].mean() - 10  # the face nearly twice as far: more of the dark room around it
+    with pytest.raises(ValueError, match="yaw_deg"):  # a print turns with its sheet, not by yaw
+        Presentation(person, create_instrument("print", 0), 0, 1, yaw_deg=10.0)
 
 
 def test_render_presentations_refuses_an_empty_list_and_other_items():
