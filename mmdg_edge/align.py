@@ -215,8 +215,10 @@ class FaceAligner:
 
     def _detection_image(self, frameset: FrameSet) -> Tuple[np.ndarray, str]:
         if frameset.rgb is not None:
-            grey = cv2.cvtColor(frameset.rgb, cv2.COLOR_RGB2GRAY)
-            if frameset.ir is None or grey[::4, ::4].mean() >= self.config.dark_rgb_level:
+            if frameset.ir is None:
+                return frameset.rgb, "RGB"
+            grey = cv2.cvtColor(np.ascontiguousarray(frameset.rgb[::4, ::4]), cv2.COLOR_RGB2GRAY)  # every 16th pixel
+            if grey.mean() >= self.config.dark_rgb_level:
                 return frameset.rgb, "RGB"
         ir = frameset.ir
         return (ir if ir.dtype == np.uint8 else _ir_to_uint8(ir)), "IR"
@@ -364,8 +366,9 @@ class FaceAligner:
 
     def _shows_a_face(self, rgb: np.ndarray, points: np.ndarray) -> bool:
         """Whether the colour face (inside its landmarks' silhouette) is lit and has any contrast at all."""
-        mask, origin = _region_mask(points, rgb.shape[:2])
-        face = _masked(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, origin)
+        mask, (x0, y0) = _region_mask(points, rgb.shape[:2])
+        around = np.ascontiguousarray(rgb[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]])
+        face = cv2.cvtColor(around, cv2.COLOR_RGB2GRAY)[mask] if mask.size else around[:0, :0]
         if face.size == 0:
             return False
         return face.mean() >= self.config.dark_rgb_level and face.std() >= self.config.min_rgb_contrast
