@@ -17,7 +17,7 @@ Per condition and face finder (BlazeFace + Face Mesh, the default; Haar + Face M
 - opened: presentations that opened the door exactly once (the session level).
 And the time of everything but the model inside ``Detector.stream`` at 640×480 (p50).
 
-    python benchmarks/bench_face_geometry.py [--people 6] [--frames 8]
+    python benchmarks/bench_face_geometry.py [--people 6] [--frames 8] [--model demo|OTHER.onnx]
 """
 from __future__ import annotations
 
@@ -87,12 +87,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=6, help="held-out people per condition")
     parser.add_argument("--frames", type=int, default=8, help="framesets per presentation (≥ 5 to open)")
+    parser.add_argument("--model", default="demo", help="the model deciding what the geometry lets through: "
+                                                        "'demo' (default) or a .onnx path (another release's)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    learned = Detector.load("demo", engine="onnxruntime", intra_op_num_threads=1)
+    learned = Detector.load(args.model, engine="onnxruntime", intra_op_num_threads=1)
     haar = Detector(learned.engine, FaceAligner(detector=HaarFaceDetector(), mesh=learned.aligner.mesh))
     data = _presentations(args.people, args.frames)
-    print(f"Held-out synthetic people ({args.people} per condition, {args.frames} framesets each), demo model, "
+    print(f"Held-out synthetic people ({args.people} per condition, {args.frames} framesets each), model {args.model}, "
           "Detector.stream at 640×480, 1 thread")
     print(f"{'condition':<12}{'finder':<10}{'found':>8}{'lm err':>10}{'BPCER':>8}{'physics':>9}{'opened 1×':>11}")
     timings = {"BlazeFace": [], "Haar": []}
