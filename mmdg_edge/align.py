@@ -471,10 +471,13 @@ def _sample_depth(depth: np.ndarray, points: np.ndarray, depth_scale_m: float, h
     inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
     windows = depth[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)].reshape(len(points), -1).astype(np.float64)
     windows[~inside.reshape(len(points), -1) | (windows == 0)] = np.nan
-    enough = np.sum(np.isfinite(windows), axis=1) * 3 >= windows.shape[1]
+    valid = np.sum(np.isfinite(windows), axis=1)
+    enough = valid * 3 >= windows.shape[1]
     out = np.full(len(points), np.nan)
-    if enough.any():
-        out[enough] = np.nanmedian(windows[enough], axis=1) * depth_scale_m
+    if enough.any():  # nanmedian by sorting (NaN sorts last): the middle of each row's valid values
+        ordered, count = np.sort(windows[enough], axis=1), valid[enough]
+        rows = np.arange(len(count))
+        out[enough] = 0.5 * (ordered[rows, (count - 1) // 2] + ordered[rows, count // 2]) * depth_scale_m
     on_image = (centres[:, 0] >= 0) & (centres[:, 0] < w) & (centres[:, 1] >= 0) & (centres[:, 1] < h)
     out[~on_image] = np.nan
     return out
