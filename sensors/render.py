@@ -261,7 +261,7 @@ def head_relief_m(x: np.ndarray, y: np.ndarray, box: Box, subject: Subject) -> T
     relief -= subject.nose_m * gaussian(x, y, cx, nose_y, 0.07 * subject.nose_width * bw,
                                         0.13 * subject.nose_length * bh)
     for side in (-0.2, 0.2):
-        relief += 0.01 * gaussian(x, y, cx + side * subject.eye_spacing * bw, cy - 0.12 * bh, 0.07 * bw, 0.05 * bh)
+        relief += 0.01 * gaussian(x, y, cx + side * subject.eye_spacing * bw, cy + EYE_ROW * bh, 0.07 * bw, 0.05 * bh)
     return relief, inside
 
 
@@ -270,7 +270,7 @@ def eye_glints(x: np.ndarray, y: np.ndarray, box: Box, eye_spacing: float = 1.0)
     bw, bh = box[2] - box[0], box[3] - box[1]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     sigma = max(0.8, 0.02 * bw)
-    return sum(gaussian(x, y, cx + side * eye_spacing * bw, cy - 0.12 * bh, sigma, sigma) for side in (-0.21, 0.21))
+    return sum(gaussian(x, y, cx + side * eye_spacing * bw, cy + EYE_ROW * bh, sigma, sigma) for side in (-0.21, 0.21))
 
 
 def glasses_centres(box: Box, eye_spacing: float = 1.0) -> np.ndarray:
@@ -289,7 +289,7 @@ def face_points(box: Box, subject: Subject) -> np.ndarray:
     rows = cy + np.linspace(-0.05, 0.1, 301) * bh
     relief, _ = head_relief_m(np.full_like(rows, cx), rows, box, subject)
     eye_x = 0.21 * subject.eye_spacing * bw
-    return np.float64([[cx - eye_x, cy - 0.12 * bh], [cx + eye_x, cy - 0.12 * bh], [cx, rows[np.argmin(relief)]]])
+    return np.float64([[cx - eye_x, cy + EYE_ROW * bh], [cx + eye_x, cy + EYE_ROW * bh], [cx, rows[np.argmin(relief)]]])
 
 
 def torso_mask(x: np.ndarray, y: np.ndarray, box: Box, neck_width: float = BASE_NECK_WIDTH) -> Tuple[np.ndarray, np.ndarray]:
@@ -481,7 +481,7 @@ def mask_region(x: np.ndarray, y: np.ndarray, box: Box, material: MaskMaterial, 
               "eyes": face & (v > -0.32) & (v < 0.02)}[material.coverage]
     if material.eye_holes:
         for side in (-0.21, 0.21):
-            region = region & (((u - side * eye_spacing) / 0.08) ** 2 + ((v + 0.12) * bh / bw / 0.045) ** 2 >= 1.0)
+            region = region & (((u - side * eye_spacing) / 0.08) ** 2 + ((v - EYE_ROW) * bh / bw / 0.045) ** 2 >= 1.0)
     return region
 
 
@@ -554,6 +554,6 @@ def paint_head(canvas: Canvas, live: bool, subject: Subject, material: MaskMater
     region = mask_region(x, y, canvas.box, material, subject.eye_spacing) & inside
     layers = _mask_layers(canvas, roi, x, y, material, region, glasses_centres(canvas.box, subject.eye_spacing))
     if material.glasses or material.wig:  # worn beyond a face mask: the rims round its eye holes, the hair
-        region = region | (((layers[5] > 0.5) | (layers[7] > 0.5)) & inside)
+        region = region | (wear.covering(layers[-4:]) & inside)
     _paint_surface(canvas, roi, x, y, relief - (material.thickness_m if worn else 0.0), region, layers, False,
                    subject, material, yaw_deg, pitch_deg, worn=worn)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:  # render and cast import this module
+if TYPE_CHECKING:  # render and face_paint import this module
     from .cast import MaskMaterial
     from .render import Canvas, Roi
 
-__all__ = ["GLASSES_STANDOFF_M", "WIG_STANDOFF_M", "glasses_planes", "wear_layers", "dress"]
+__all__ = ["GLASSES_STANDOFF_M", "WIG_STANDOFF_M", "glasses_planes", "wear_layers", "covering", "dress"]
 
 GLASSES_STANDOFF_M = 0.012  # the frames before the face's (or mask's) surface at the eyes
 WIG_STANDOFF_M = 0.015  # the hair's volume over the scalp
@@ -76,6 +76,12 @@ def wear_layers(canvas: "Canvas", roi: "Roi", x: np.ndarray, y: np.ndarray, mate
     if material.wig:
         wig, strands = _wig(x, y, canvas.box)
     return [frame, lens, wig, strands]
+
+
+def covering(worn: Sequence[Any]) -> Any:
+    """Where the frames or the hair of ``wear_layers``' planes cover the head (bool; False: nothing worn)."""
+    frame, _, wig, _ = (np.asarray(layer) for layer in worn)
+    return (frame > 0.5) | (wig > 0.5)
 
 
 def dress(canvas: "Canvas", rgb: List[Any], depth_m: Any, ir: Any, layers: Sequence[Any],
