@@ -276,6 +276,21 @@ def test_a_face_found_in_colour_but_dark_is_unreliable_not_a_crash(aligner):
     assert result.status == "unreliable" and "colour face is too dark" in result.reason
 
 
+def test_dark_skin_in_a_dim_room_is_a_face_not_a_dark_crop(aligner):
+    """The colour face's floor is for a lens in the dark, not for a skin tone: a dark-skinned synthetic
+    person in a dim room (face mean grey about 20, with contrast) is cropped from colour."""
+    from mmdg_edge.sensors.synthetic import Segment, create_subject, render_sequence
+
+    frameset = next(iter(render_sequence([Segment("live", 1, domain=2, subject=create_subject(902), lighting="dim",
+                                                  distance_start_m=0.6)], seed=12002)))
+    result = aligner.align(frameset)
+    assert result.status == "ok" and result.source == "RGB" and result.crops.rgb is not None
+    grey = cv2.cvtColor(result.crops.rgb, cv2.COLOR_RGB2GRAY)
+    assert 12 < grey[80:150, 70:150].mean() < 25  # darker than the frame-level switch to IR (25)
+    refused = FaceAligner(AlignConfig(min_face_level=25.0), aligner.detector, aligner.mesh).align(frameset)
+    assert refused.status == "unreliable" and "colour face is too dark" in refused.reason
+
+
 def test_config_refuses_impossible_values():
     with pytest.raises(ValueError, match="crop_eye_widths"):
         AlignConfig(crop_eye_widths=0.5)
