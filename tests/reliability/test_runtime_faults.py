@@ -63,8 +63,8 @@ def _detector(engine):
     """The demo engine behind an aligner that finds the same face in every frameset (the fake camera's
     pixels are flat: no quality limit applies), measured on that frameset's pixels. The flat depth is
     vetoed, so the engine is told to run on vetoed framesets too: these faults are the engine's."""
-    anything = AlignConfig(min_face_px=1.0, min_blur=0.0, dark_rgb_level=0.0, min_rgb_contrast=0.0,
-                           min_depth_coverage=0.0)
+    anything = AlignConfig(min_face_px=1.0, min_blur=0.0, dark_rgb_level=0.0, min_face_level=0.0,
+                           min_rgb_contrast=0.0, min_depth_coverage=0.0)
     return Detector(engine, fixed_face_aligner(LANDMARKS, anything), threshold=0.5,
                     config=DetectorConfig(skip_engine_on_veto=False))
 
