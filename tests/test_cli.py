@@ -114,9 +114,16 @@ def test_a_corrupt_recording_is_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1 and "bad.db3" in result.stderr and "Traceback" not in result.stderr
 
 
+def _with_ctrl_c():
+    """Give the command Ctrl-C's default disposition: a shell that starts the test run in the
+    background (``make test &``) has its children ignore SIGINT, and Python then never raises
+    KeyboardInterrupt (what an ignored signal should mean to a command)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(args, signum, tmp_path):
     process = subprocess.Popen([EXE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=tmp_path)
+                               cwd=tmp_path, preexec_fn=_with_ctrl_c)
     first = process.stdout.readline()  # work has begun
     time.sleep(0.3)
     process.send_signal(signum)
@@ -146,7 +153,7 @@ def test_interrupting_check_and_record_exit_130_with_what_they_did(tmp_path):
     code, _, err = _interrupt(["check", "synthetic", "--max-frames", 100000, "--format", "json"], signal.SIGINT, tmp_path)
     assert code == 130 and "verdicts:" in err
     process = subprocess.Popen([EXE, "record", "--source", "synthetic", "--output", "take.db3"], stderr=subprocess.PIPE,
-                               text=True, cwd=tmp_path)
+                               text=True, cwd=tmp_path, preexec_fn=_with_ctrl_c)
     time.sleep(8)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
