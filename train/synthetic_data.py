@@ -116,7 +116,8 @@ class Presentation:
             raise ValueError(f"Presentation.domain: expected an int in 0..{len(DOMAINS) - 1}, got {self.domain!r}")
         if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
             raise ValueError(f"Presentation.num_frames: expected an int ≥ 1, got {self.num_frames!r}")
-        if self.distance_m is not None and not 0.2 <= self.distance_m <= 3.0:
+        if self.distance_m is not None and (isinstance(self.distance_m, bool) or not isinstance(
+                self.distance_m, (int, float, np.integer, np.floating)) or not 0.2 <= self.distance_m <= 3.0):
             raise ValueError(f"Presentation.distance_m: expected None or 0.2..3.0 m, got {self.distance_m!r}")
         try:  # the room and the pose as the scene checks them
             Segment(self.kind, self.num_frames, lighting=self.lighting, yaw_deg=self.yaw_deg, pitch_deg=self.pitch_deg)

@@ -55,6 +55,7 @@ def test_render_crops_numbers_each_frameset_as_its_own_presentation():
     ("lighting", dict(lighting="disco"), "Segment.lighting"),
     ("yaw_deg", dict(yaw_deg=60.0), "Segment.yaw_deg"),
     ("distance_m", dict(distance_m=5.0), "Presentation.distance_m"),
+    ("distance_m", dict(distance_m="far"), "Presentation.distance_m"),
 ])
 def test_a_bad_presentation_names_its_field(field, kwargs, match):
     good = dict(subject=create_subject(0), instrument=None, domain=0, num_frames=2)
