@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
 import cv2
 import numpy as np
 
-from .render import EYE_ROW, Box, FaceTexture, gaussian
+from .render import EYE_ROW, NOSE_ROOT_ROW, NOSE_TIP_ROW, Box, FaceTexture, gaussian
 
 if TYPE_CHECKING:  # cast's Subject builds on this module's warp
     from .cast import Subject
@@ -32,7 +32,7 @@ __all__ = ["HEAD", "EYE_ROW", "FEATURES", "GEOMETRY_FIELDS", "face_units", "disp
 HEAD = (-0.12, 0.6, 0.67)
 # The image's right-hand feature of each pair (the left one mirrors it) and the midline's features.
 FEATURES: Dict[str, Tuple[float, float]] = {
-    "eye": (0.23, -0.12), "brow": (0.26, -0.235), "nose_root": (0.0, -0.145), "nose_tip": (0.0, 0.17),
+    "eye": (0.23, -0.12), "brow": (0.26, -0.235), "nose_root": (0.0, NOSE_ROOT_ROW), "nose_tip": (0.0, NOSE_TIP_ROW),
     "nose_wing": (0.16, 0.14), "mouth_corner": (0.24, 0.275), "upper_lip": (0.0, 0.27), "lower_lip": (0.0, 0.415),
     "chin": (0.0, 0.59), "jaw": (0.40, 0.33), "cheek": (0.46, 0.05), "hairline": (0.0, -0.47),
 }

@@ -42,6 +42,9 @@ SKIN_SCATTER_MM = 2.5
 HARD_SCATTER_MM = 0.3  # plaster, paper, plastic: the dots stay sharp
 CLOTH_SCATTER_MM = 0.8
 EYE_ROW = -0.12  # the eyes' height from the face box's centre, box heights (glints, eye holes, glasses)
+# The base photo's nose root (between the eyes) and tip, box heights from the face box's centre: the head
+# relief's nose rises from the one to the other, as the painted nose does (face_warp.FEATURES).
+NOSE_ROOT_ROW, NOSE_TIP_ROW = -0.145, 0.17
 _GLASSES_OUT = 0.22  # a pair of glasses' rims centre this far either side, face widths × eye spacing
 _DOT_PX = 0.6  # σ of one projector dot as the IR imager resolves it (optics and pixel), pixels
 _DOT_SPACING_PX = 5.0  # the dots' mean spacing at 640×480
@@ -246,20 +249,24 @@ def head_relief_m(x: np.ndarray, y: np.ndarray, box: Box, subject: Subject) -> T
     """Depth behind the face plane (metres) of ``subject``'s head whose face box is ``box``, and its mask.
 
     An ellipsoid (sides ``head_depth_m`` back, steep at the ears as a skull is) with a nose
-    ``nose_m`` out of the face plane (~1 cm more before the cheeks) and shallow eye sockets. The
-    head's centre sits above the box centre: the box runs brow to chin. The nose follows the
-    texture's: ``nose_width`` widens it, ``nose_length`` stretches it down from the eye row, where
-    its root is.
+    ``nose_m`` out of the face plane at its tip (~1 cm more before the cheeks) and shallow eye sockets.
+    The head's centre sits above the box centre: the box runs brow to chin. The nose follows the
+    texture's: it rises from its root (a third of its height there) to the painted tip and falls
+    within a centimetre below it to the lip; ``nose_width`` widens it, ``nose_length`` moves the tip
+    away from the root (tests/sensors/test_synthetic_faces.py).
     """
     bw, bh = box[2] - box[0], box[3] - box[1]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     r2 = ((x - cx) / (0.6 * bw)) ** 2 + ((y - (cy - 0.12 * bh)) / (0.67 * bh)) ** 2
     inside = r2 < 1.0
     relief = subject.head_depth_m * (1.0 - np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)))
-    # The nose's centre lies 0.17 box heights below the eye row; a longer nose moves it and its spread alike.
-    nose_y = cy + (0.05 + (subject.nose_length - 1.0) * 0.17) * bh
-    relief -= subject.nose_m * gaussian(x, y, cx, nose_y, 0.07 * subject.nose_width * bw,
-                                        0.13 * subject.nose_length * bh)
+    length = (NOSE_TIP_ROW - NOSE_ROOT_ROW) * subject.nose_length * bh
+    tip_y = cy + NOSE_ROOT_ROW * bh + length
+    # Half-Gaussians: 0.65 of the length above the tip (the root stands at exp(-0.5/0.65²) ≈ 0.31 of the
+    # tip), 0.045 box heights below it (the columella down to the lip).
+    spread_y = np.where(y < tip_y, 0.65 * length, 0.045 * bh)
+    relief -= subject.nose_m * np.exp(-0.5 * (((x - cx) / (0.07 * subject.nose_width * bw)) ** 2
+                                              + ((y - tip_y) / spread_y) ** 2))
     for side in (-0.2, 0.2):
         relief += 0.01 * gaussian(x, y, cx + side * subject.eye_spacing * bw, cy + EYE_ROW * bh, 0.07 * bw, 0.05 * bh)
     return relief, inside
@@ -283,10 +290,10 @@ def glasses_centres(box: Box, eye_spacing: float = 1.0) -> np.ndarray:
 def face_points(box: Box, subject: Subject) -> np.ndarray:
     """Where the renderer puts a face's landmarks when it faces the camera, 3×2 image pixels: the eyes
     (the glints' centres; the image's left one first) and the nose tip (the nearest point of
-    ``subject``'s head relief, a little above the nose's centre where the skull's curve lifts it)."""
+    ``subject``'s head relief: the nose's tip, a little above it where the skull's curve lifts it)."""
     bw, bh = box[2] - box[0], box[3] - box[1]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    rows = cy + np.linspace(-0.05, 0.1, 301) * bh
+    rows = cy + np.linspace(-0.05, 0.4, 901) * bh
     relief, _ = head_relief_m(np.full_like(rows, cx), rows, box, subject)
     eye_x = 0.21 * subject.eye_spacing * bw
     return np.float64([[cx - eye_x, cy + EYE_ROW * bh], [cx + eye_x, cy + EYE_ROW * bh], [cx, rows[np.argmin(relief)]]])

@@ -13,6 +13,7 @@ from mmdg_edge.align import FaceAligner
 from mmdg_edge.face_mesh import LEFT_EYE_OUTER, NOSE_TIP, RIGHT_EYE_OUTER, SHAPE_POINTS
 from mmdg_edge.frames import FaceCrops, FaceQuality
 from mmdg_edge.physics import PhysicsConfig, check_physics, dot_blur_px, fit_face_shape
+from mmdg_edge.sensors.cast import Subject
 from mmdg_edge.sensors.synthetic import SceneSpec, render_scene
 
 D = 0.6  # metres
@@ -164,6 +165,17 @@ def test_something_held_before_the_nose_is_too_much_relief(face, rng):
     depth[SHAPE_POINTS.index(NOSE_TIP)] -= 0.05
     report = check_physics(_crops(landmarks, mpp, depth, _skin_ir(rng)))
     assert report.vetoes and "something stands before the face" in report.vetoes[0]
+
+
+def test_a_large_nose_on_a_round_head_is_a_face_not_something_before_it():
+    """A 4 cm nose (the synthetic people's largest) on a deep, round head, its relief peaking at the
+    painted tip: 60 mm out of the eye corners and cheeks, inside max_nose_m (it was 55 mm)."""
+    subject = Subject("large nose", nose_m=0.04, head_depth_m=0.12)
+    frameset = render_scene(SceneSpec("live", 0, distance_m=D, subject=subject), 0, np.random.default_rng(0))
+    crops = FaceAligner().align(frameset).crops
+    report = check_physics(crops)
+    assert 0.055 < report.shape.nose_m < PhysicsConfig().max_nose_m, report.shape
+    assert report.vetoes == (), report.vetoes
 
 
 def test_sheet_limit_grows_with_the_stereo_noise_beyond_0_8_m(face, rng):

@@ -13,6 +13,11 @@ fields existed (commit 995f6a3): with those fields at their defaults a subject i
 renders leave out subjects with glasses: their frames now stand before the face in depth and keep
 the projector's dots sharp (test_synthetic_subjects); the four others were hashed on commit 43d3e8f,
 which still reproduced 995f6a3's digest of all six.
+
+The head relief's nose was redrawn to peak at the painted nose tip (it peaked mid-nose, 2 cm above
+it): that changed depth and IR around the nose of heads (live and mask) and nothing else, checked
+pixel by pixel on a live render. The live, mask, camera, sequence and subject-render digests were
+hashed again then; the print, replay and empty ones and the truths still hold from before.
 """
 import dataclasses
 import hashlib
@@ -31,22 +36,22 @@ from mmdg_edge.sensors.synthetic import (
 FLOOD = SyntheticConfig(projector_dots=False)
 
 BEFORE = {
-    "live": "d53aa065d186c7d006e4aac1c501561ed04bcea442a7e5e3fc4038f48e5cc25d",
+    "live": "1f77ccf70656a51dcc5534040577cd79debc475cc02256652e1234827f2e1eb5",
     "print": "e4bf84484f6d7b074f39b4de43ca0575cea3f312a4ea2aafb28a394b18de0b58",
     "replay": "59eaa5d1e6aaecb8c84a3a29e46feb4b9fc96f6c4eee4fe2952ba4f116b57f09",
-    "mask": "2d8a02b1c5de0bff50ff9813f5481161348d0c702c5f26bd7e2891fe7d2f0e71",
+    "mask": "5523dda21a740897e44a9940fb9f57dd383985d89002306f770d8d1626e83144",
     "empty": "779bd93fd1406e52f5e18cf46eb2861bebfe5ba3290a2ffac9380b72b5a79ce6",
-    "camera": "4398817cb1ba340e5b52de3d5d55266df2ed1c23e072d9e63787cda6e93f4015",
-    "sequence": "27a252323d2e6b4cc7c2af4f80abb149f8007b4d3725df9214018a822e824b02",
+    "camera": "b2ce1a7e12f61eda76a72af7a3437679ca02f7d295cce3e61159f1010fec16be",
+    "sequence": "45ba75d95e74b605ad0cd415560aad07e78e4282802eb30ac2ba410fc47a0d4e",
 }
 WITH_DOTS = {
-    "live": "f2518b4d473e26b706d5f6cfeb9be3e7b10c3bcf92d7b28418b737ea3af88b8b",
+    "live": "27f39ecf378889c85158b4a201bfb680cd3463de1d9d13c7404b9a074b3c7ee9",
     "print": "94ba29e0f2314dadcc63011df12dd6e1066831a73d69088481eff6ead61886f7",
     "replay": "57147b0fdbdb3357d5c0709df4f7bd5d94c6c887b85b49d2779ac3a6ac693efe",
-    "mask": "24540f353e2eb041e04eea8d8081347dd807a11277aebc3e6b49835209459858",
+    "mask": "e70146dc201ed757e9875bf899b24869c31262ef96f4383c2597629c6bfcffc3",
     "empty": "4246c510201c652d4521a4e544ef4173063e9f7108c97ba17840d1a3fd4745ab",
-    "camera": "99c98dc3431dc0ca9f75cfb75105038164637edf2e746bd06c1eaeffa7b38af6",
-    "sequence": "c7f33a2baeff2cb9c47b3ed38a617fd1686942c49faf7440b2b065f6ae84edbe",
+    "camera": "1688ad6bd352e56439b954f56b2f5c576aa5f5e1c4b0d830b8ecaf69497f2496",
+    "sequence": "0cb4a7115b5016fed243233c18cfa6cd0bb32a83abb6017d4d16d16c8dc0c3ad",
 }
 # SHA-256 of json.dumps(truths, sort_keys=True) of the camera's and the sequence's framesets, with the
 # keys added since (NEW_TRUTH_KEYS: "species", "subject", "instrument", then the new scenes' keys) left out.
@@ -55,7 +60,7 @@ BEFORE_TRUTHS = "33b17fd51028fd663590cd2b92d85f64abd621ea16cbbe74af812eb961472b6
 # (planes, face box, skin; SHA-256 of the bytes, float64 for the box and skin) and one live render each.
 SUBJECTS_BEFORE = {
     "textures": "da06244b433f451b439dd642f4b15c383102a5861368031b7817555693ba4b0b",
-    "renders": "2c66552f5dd85f3d22abcedce812ce7aa353afd2ec88fcb7645873478c7a40d4",  # subjects without glasses
+    "renders": "7ef5f60c1bfa40b650c53c0abe149736f4d97e4baa3244b6de5c3b3e95717f3b",  # subjects without glasses
 }
 NEW_TRUTH_KEYS = ("species", "subject", "instrument", "wearer", "yaw_deg", "pitch_deg", "faces", "brightness",
                   "backlight")

@@ -84,22 +84,24 @@ def test_head_shape_sets_the_nose_and_the_depth_of_the_head():
         fs = _live(subject, seed=2, distance_m=0.5)
         x0, y0, x1, y1 = fs.metadata["truth"]["box"]
         cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
-        cheek = np.mean([_depth_m(fs, cx + side * bw, cy + 0.05 * bh) for side in (-0.3, 0.3)])
+        cheek = np.mean([_depth_m(fs, cx + side * bw, cy + 0.17 * bh) for side in (-0.3, 0.3)])
         # right side of the head (the left one is in the stereo shadow's reach): 0.5 of the 0.6 half-width out
         side = _depth_m(fs, cx + 0.5 * bw, cy - 0.12 * bh)
-        return cheek - _depth_m(fs, cx, cy + 0.05 * bh), side - _depth_m(fs, cx, cy - 0.12 * bh)
+        return cheek - _depth_m(fs, cx, cy + 0.17 * bh), side - _depth_m(fs, cx, cy - 0.12 * bh)
 
     small = nose_and_side(Subject("a", nose_m=0.02, head_depth_m=0.08))
     large = nose_and_side(Subject("b", nose_m=0.04, head_depth_m=0.11))
     # By hand from the relief (ellipsoid of half-axes 0.6 × 0.67 face box about a centre 0.12 box above
-    # the box centre; nose a Gaussian of σ 0.07 × 0.13 box at 0.05 below it): the cheek (0.3, 0.05) is
-    # depth·(1 - √(1 - 0.25 - 0.064)) = 0.172·depth back, the nose tip depth·0.033 - nose, so
-    # nose-to-cheek = 0.139·depth + nose: 3.1 cm (small) and 5.5 cm (large).
-    assert small[0] == pytest.approx(0.139 * 0.08 + 0.02, abs=0.004)
-    assert large[0] == pytest.approx(0.139 * 0.11 + 0.04, abs=0.004)
+    # the box centre; the nose peaking at its tip 0.17 below the box centre, σ 0.07 box across and 0.65 of
+    # its 0.315 box length above): the cheek (0.3, 0.17) is depth·(1 - √(1 - 0.25 - 0.187)) = 0.250·depth
+    # back, the nose tip depth·0.0985 - nose, so nose-to-cheek = 0.151·depth + nose: 3.2 cm (small) and
+    # 5.7 cm (large).
+    assert small[0] == pytest.approx(0.151 * 0.08 + 0.02, abs=0.004)
+    assert large[0] == pytest.approx(0.151 * 0.11 + 0.04, abs=0.004)
     # Side of the head (0.5, -0.12): depth·(1 - √(1 - 0.694)) = 0.447·depth back, measured from the point
-    # between the eyes, which the nose's Gaussian lifts by 0.425·nose: 0.447·Δdepth + 0.425·Δnose.
-    assert large[1] - small[1] == pytest.approx(0.447 * 0.03 + 0.425 * 0.02, abs=0.004)
+    # between the eyes, 0.29 box above the nose tip, which the nose lifts by exp(-½(0.29/0.205)²) = 0.367 of
+    # its height there: 0.447·Δdepth + 0.367·Δnose.
+    assert large[1] - small[1] == pytest.approx(0.447 * 0.03 + 0.367 * 0.02, abs=0.004)
 
 
 def test_live_subjects_pass_the_physical_checks():
