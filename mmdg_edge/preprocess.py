@@ -3,7 +3,7 @@
 Every constant that decides what the model sees lives here: crop size, CLIP mean/std, the
 metric depth window and the IR percentiles. They are versioned (``NORMALIZATION_VERSION``) and
 written into every checkpoint, so a model is never fed crops encoded differently from the ones
-it was trained on. numpy only: the kiosk path imports no torch.
+it was trained on. numpy and OpenCV only: the kiosk path imports no torch.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from .frames import CROP_SIZE, MODALITIES, FaceCrops
@@ -94,16 +95,51 @@ def encode_depth(
     return np.where(depth > 0, np.rint(level), 0).astype(np.uint8)
 
 
+def _percentiles(image: np.ndarray, percentiles: Tuple[float, float]) -> Tuple[float, float]:
+    """``np.percentile(image.astype(np.float32), percentiles)`` (linear interpolation), bit for bit.
+
+    An integer image's order statistics are among its values: a cumulative histogram finds them
+    by counting instead of partitioning every pixel, in a fraction of the time on a 224² crop
+    (tests/test_preprocess.py holds the two equal). Other dtypes go to ``np.percentile``.
+    """
+    if image.dtype not in (np.uint8, np.uint16):
+        return tuple(np.percentile(image.astype(np.float32), percentiles))
+    if image.dtype == np.uint8:  # OpenCV's histogram: exact counts (float32 holds integers to 2**24)
+        counts = cv2.calcHist([np.ascontiguousarray(image)], [0], None, [256], [0, 256])[:, 0].astype(np.int64)
+    else:
+        counts = np.bincount(image.ravel())
+    cumulative = np.cumsum(counts)
+    position = (image.size - 1) * (np.asarray(percentiles, np.float64) / 100.0)
+    below = np.floor(position)
+    gamma = position - below
+    below = below.astype(np.int64)
+    above = np.minimum(below + 1, image.size - 1)
+    # numpy's own interpolation (np.lib._function_base_impl._lerp) on float32 order statistics
+    low_value = np.searchsorted(cumulative, below, side="right").astype(np.float32)
+    high_value = np.searchsorted(cumulative, above, side="right").astype(np.float32)
+    step = high_value - low_value
+    result = np.where(gamma >= 0.5, high_value - step * (1.0 - gamma), low_value + step * gamma)
+    return result[0], result[1]
+
+
 def encode_ir(ir: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
     """Contrast-stretch an IR crop between robust percentiles to the full uint8 range."""
-    values = ir.astype(np.float32)
-    low, high = np.percentile(values, (config.ir_low_percentile, config.ir_high_percentile))
+    low, high = _percentiles(ir, (config.ir_low_percentile, config.ir_high_percentile))
     if high - low < 1e-6:
         return np.zeros(ir.shape, np.uint8)
+    integer = ir.dtype in (np.uint8, np.uint16)
+    # An integer crop: stretch every value it can hold once, then look its pixels up (the same arithmetic).
+    top = 255 if ir.dtype == np.uint8 else int(ir.max()) if integer else 0
+    values = np.arange(top + 1, dtype=np.float32) if integer else ir.astype(np.float32)
     values -= low
     values *= np.float32(255.0 / (high - low))
     np.clip(values, 0.0, 255.0, out=values)
-    return np.rint(values).astype(np.uint8)
+    stretched = np.rint(values).astype(np.uint8)
+    if not integer:
+        return stretched
+    if ir.dtype == np.uint8:
+        return cv2.LUT(np.ascontiguousarray(ir), stretched).reshape(ir.shape)
+    return np.take(stretched, ir)
 
 
 def gray_to_rgb(image: np.ndarray) -> np.ndarray:

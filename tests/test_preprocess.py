@@ -13,6 +13,7 @@ from mmdg_edge.preprocess import (
     encode_ir,
     images_to_input,
 )
+from mmdg_edge.preprocess import _percentiles
 
 
 def test_depth_is_encoded_relative_to_the_face_near_bright_holes_zero():
@@ -29,6 +30,23 @@ def test_ir_is_stretched_between_robust_percentiles():
     assert out[0, 10] == 0 and out[0, 90] == 255 and out[0, 50] == 128
     assert out[0, 0] == 0 and out[0, 100] == 255
     np.testing.assert_array_equal(encode_ir(np.full((4, 4), 77, np.uint8)), np.zeros((4, 4), np.uint8))
+
+
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 256), (np.uint16, 1024), (np.uint16, 65536)])
+def test_ir_percentiles_from_the_histogram_are_numpys_bit_for_bit(dtype, top):
+    """encode_ir counts an integer crop's order statistics instead of sorting it: the same values as
+    np.percentile on float32 (the encoding the demo model was trained with), ties and all."""
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 7, 101, 224 * 224):
+        for ir in (rng.integers(0, top, size).astype(dtype),
+                   np.clip(rng.normal(top / 3, top / 20, size), 0, top - 1).astype(dtype)):
+            for q in ((1.0, 99.0), (0.0, 100.0), (37.5, 62.5)):
+                expected = np.percentile(ir.astype(np.float32), q)
+                np.testing.assert_array_equal(_percentiles(ir, q), expected)
+            low, high = np.percentile(ir.astype(np.float32), (1.0, 99.0))
+            if high - low > 1e-6:
+                reference = np.rint(np.clip((ir.astype(np.float32) - low) * np.float32(255.0 / (high - low)), 0, 255))
+                np.testing.assert_array_equal(encode_ir(ir), reference.astype(np.uint8))
 
 
 def test_images_to_input_normalises_with_clip_statistics_and_zeroes_masked():
