@@ -5,6 +5,7 @@ so a bad frame is caught where it enters the SDK rather than deep inside a stage
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
@@ -333,6 +334,14 @@ class FaceCrops:
     @property
     def modalities(self) -> Tuple[str, ...]:
         return tuple(name for name, on in zip(MODALITIES, self.mask) if on)
+
+    @functools.cached_property
+    def ir_median(self) -> Optional[float]:
+        """The median raw IR level of the face region, None without IR pixels there: measured once for
+        the IR checks and the face tracker alike."""
+        if self.ir_region is None or self.ir_region.size == 0:
+            return None
+        return float(np.median(self.ir_region))
 
 
 @dataclass

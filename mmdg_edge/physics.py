@@ -54,6 +54,9 @@ OPTIONAL_CHECKS = ("IR material",)
 # no intrinsics. Only the mesh model's depth scale depends on it, and that scale is fitted freely.
 _EYE_CORNERS_M = 0.09
 _KNOTS = (-0.6, -0.3, 0.0, 0.3, 0.6)  # fold lines, in eye-corner distances from the nose tip
+_SHEET_ANGLES = (0.0, 45.0, 90.0, 135.0)  # the directions a sheet bends or folds along
+# The sheets the face-shape check fits (a plane, then bent and folded at each angle by turns: _designs).
+_SHEETS = ("plane",) + tuple(f"sheet {how} at {angle:.0f}°" for angle in _SHEET_ANGLES for how in ("bent", "folded"))
 _FACE_DEPTH_M = 0.15  # no point of a face lies farther than this from its median depth
 _NOISE_FREE_M = 0.8  # up to here D4xx stereo noise sampled at the landmarks stays well under a millimetre
 
@@ -145,17 +148,13 @@ def _solve(design: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return np.linalg.solve(gram + ridge, (np.swapaxes(design, -1, -2) @ depth[..., None]))[..., 0]
 
 
-def _trimmed_fits(designs: Sequence[np.ndarray], depth: np.ndarray, trim: float,
-                  kept: np.ndarray) -> Tuple[List[np.ndarray], np.ndarray]:
-    """Least squares of every design at once, then again without each model's worst ``trim`` share of
-    points, never dropping the ``kept`` ones (the nose: no model may explain a face by leaving out its
-    nose); (coefficients per model, trimmed RMS per model)."""
-    columns = max(design.shape[1] for design in designs)
-    stack = np.zeros((len(designs), len(depth), columns))
-    for i, design in enumerate(designs):
-        stack[i, :, :design.shape[1]] = design
+def _trimmed_fits(stack: np.ndarray, depth: np.ndarray, trim: float, kept: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Least squares of every model's design (``stack``: models × points × columns, zero columns where
+    a model has fewer) at once, then again without each model's worst ``trim`` share of points, never
+    dropping the ``kept`` ones (the nose: no model may explain a face by leaving out its nose);
+    (coefficients per model, 0 for a padding column; trimmed RMS per model)."""
     coeffs = _solve(stack, depth)
-    use = np.ones((len(designs), len(depth)), bool)
+    use = np.ones(stack.shape[:2], bool)
     drop = int(trim * len(depth))
     if drop:
         error = np.abs(depth - (stack @ coeffs[..., None])[..., 0])
@@ -164,21 +163,25 @@ def _trimmed_fits(designs: Sequence[np.ndarray], depth: np.ndarray, trim: float,
         coeffs = _solve(stack * use[..., None], depth * use)
     residual = np.where(use, depth - (stack @ coeffs[..., None])[..., 0], 0.0)
     rms = np.sqrt((residual ** 2).sum(axis=1) / use.sum(axis=1))
-    return [c[:design.shape[1]] for c, design in zip(coeffs, designs)], rms
+    return coeffs, rms
 
 
-def _sheets(u: np.ndarray, v: np.ndarray) -> List[Tuple[str, np.ndarray]]:
-    """Design matrices of every surface a sheet of paper or a screen can take: paper bends in one
-    direction at a time (it cannot stretch into a dome), so each model is a tilted plane plus a
-    profile along one direction — a bend (rolled or sagging sheet) or folds — at 0, 45, 90 and 135°."""
-    one = np.ones_like(u)
-    models = [("plane", np.stack([one, u, v], axis=1))]
-    for angle in (0.0, 45.0, 90.0, 135.0):
-        t = u * np.cos(np.radians(angle)) + v * np.sin(np.radians(angle))
-        models.append((f"sheet bent at {angle:.0f}°", np.stack([one, u, v, t * t, t ** 3], axis=1)))
-        models.append((f"sheet folded at {angle:.0f}°", np.stack([one, u, v, *(np.maximum(t - k, 0.0) for k in _KNOTS)],
-                                                                    axis=1)))
-    return models
+def _designs(u: np.ndarray, v: np.ndarray, relief: np.ndarray) -> np.ndarray:
+    """The design matrices of the face model (a tilted plane plus the landmark model's relief) and of
+    ``_SHEETS``, stacked (models × points × columns, zeros where a model has fewer columns).
+
+    Every surface a sheet of paper or a screen can take: paper bends in one direction at a time (it
+    cannot stretch into a dome), so each sheet is a tilted plane plus a profile along one direction —
+    a bend (rolled or sagging sheet: t², t³) or folds at ``_KNOTS`` — at ``_SHEET_ANGLES``.
+    """
+    stack = np.zeros((1 + len(_SHEETS), len(u), 3 + len(_KNOTS)))
+    stack[:, :, 0], stack[:, :, 1], stack[:, :, 2] = 1.0, u, v
+    stack[0, :, 3] = relief
+    radians = np.radians(_SHEET_ANGLES)[:, None]
+    t = u * np.cos(radians) + v * np.sin(radians)  # along each angle: angles × points
+    stack[2::2, :, 3], stack[2::2, :, 4] = t * t, t ** 3
+    stack[3::2, :, 3:] = np.maximum(t[..., None] - np.asarray(_KNOTS), 0.0)
+    return stack
 
 
 def _height_above(u: np.ndarray, v: np.ndarray, d: np.ndarray, rows: List[int], at: int, line: bool) -> float:
@@ -226,11 +229,9 @@ def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Op
     midline_m = _height_above(u, v, depth_m, midline_rows, nose, True)
     kept = np.isin(np.asarray(SHAPE_POINTS)[valid], NOSE_POINTS)
     u, v, relief, d = u[valid], v[valid], relief[valid], depth_m[valid]
-    sheets = _sheets(u, v)
-    coeffs, rms = _trimmed_fits([np.stack([np.ones_like(u), u, v, relief], axis=1)] + [design for _, design in sheets],
-                                d, config.trim, kept)
+    coeffs, rms = _trimmed_fits(_designs(u, v, relief), d, config.trim, kept)
     best = 1 + int(np.argmin(rms[1:]))
-    return ShapeFit(nose_m, midline_m, float(coeffs[0][3]), sheets[best - 1][0], float(rms[best]), float(rms[0]),
+    return ShapeFit(nose_m, midline_m, float(coeffs[0, 3]), _SHEETS[best - 1], float(rms[best]), float(rms[0]),
                     int(valid.sum()))
 
 
@@ -275,15 +276,26 @@ def dot_blur_px(patch: np.ndarray) -> Tuple[float, float]:
     both axes (sensor noise, uncorrelated, only adds to lag 0). σ is inf where the detail is not
     dot-like (C(2) ≥ C(1) or C(1) ≤ 0); the contrast is the detail's RMS over the patch's mean.
     """
-    p = patch.astype(np.float64)
-    detail = p - cv2.GaussianBlur(p, (0, 0), 6.0)
-    detail -= detail.mean()
-    c1 = 0.5 * (np.mean(detail[:, 1:] * detail[:, :-1]) + np.mean(detail[1:] * detail[:-1]))
-    c2 = 0.5 * (np.mean(detail[:, 2:] * detail[:, :-2]) + np.mean(detail[2:] * detail[:-2]))
-    contrast = float(np.sqrt(np.mean(detail * detail)) / max(float(p.mean()), 1e-6))
-    ratio = c2 / c1 if c1 > 0 else 1.0
-    sigma = float(np.sqrt(-3.0 / (4.0 * np.log(ratio)))) if 0.0 < ratio < 1.0 else (
-        0.0 if ratio <= 0.0 and c1 > 0 else float("inf"))
+    sigma, contrast = _dot_blurs([patch])
+    return float(sigma[0]), float(contrast[0])
+
+
+def _dot_blurs(patches: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """``dot_blur_px`` of patches of one shape at once: (σ per patch, contrast per patch)."""
+    p = np.stack(patches).astype(np.float64)
+    detail = p - np.stack([cv2.GaussianBlur(one, (0, 0), 6.0) for one in p])
+    detail -= detail.mean(axis=(1, 2), keepdims=True)
+
+    def lag(k: int) -> np.ndarray:
+        return 0.5 * ((detail[:, :, k:] * detail[:, :, :-k]).mean(axis=(1, 2))
+                      + (detail[:, k:] * detail[:, :-k]).mean(axis=(1, 2)))
+
+    c1, c2 = lag(1), lag(2)
+    contrast = np.sqrt((detail * detail).mean(axis=(1, 2))) / np.maximum(p.mean(axis=(1, 2)), 1e-6)
+    ratio = np.divide(c2, c1, out=np.ones_like(c1), where=c1 > 0)
+    dot_like = (ratio > 0.0) & (ratio < 1.0)
+    sigma = np.where(dot_like, np.sqrt(-3.0 / (4.0 * np.log(np.where(dot_like, ratio, 0.5)))),
+                     np.where((ratio <= 0.0) & (c1 > 0), 0.0, np.inf))
     return sigma, contrast
 
 
@@ -299,13 +311,14 @@ def _material_check(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
                                      f"face too far: a pixel spans {crops.metres_per_px * 1000:.1f} mm > "
                                      f"{config.max_material_mm_per_px} mm")
         return None
-    measured = [dot_blur_px(patch) for patch in patches]
-    contrast = float(np.median([c for _, c in measured]))
+    shapes = {patch.shape for patch in patches}
+    sigmas, contrasts = (_dot_blurs(patches) if len(shapes) == 1 else
+                         np.array([dot_blur_px(patch) for patch in patches]).T)
+    contrast = float(np.median(contrasts))
     if contrast < config.min_dot_contrast:
         unmeasured["IR material"] = (f"no projector dots on the face (fine IR contrast {contrast:.3f} < "
                                      f"{config.min_dot_contrast}: projector off?)")
         return None
-    sigmas = np.array([sigma for sigma, _ in measured])
     scatter_px = np.sqrt(np.maximum(sigmas * sigmas - config.dot_px ** 2, 0.0))
     scatter_mm = float(np.median(scatter_px) * crops.metres_per_px * 1000)
     if scatter_mm < config.min_scatter_mm:
@@ -321,8 +334,7 @@ def _ir_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
                                                              f"< {config.min_ir_pixels})")
         unmeasured.update({name: why for name in IR_CHECKS})
         return None, None
-    median = float(np.median(crops.ir_region))
-    level = median / float(np.iinfo(crops.ir_region.dtype).max)
+    level = crops.ir_median / float(np.iinfo(crops.ir_region.dtype).max)
     if level < config.min_ir_level:
         vetoes.append(f"IR level {level:.3f} < {config.min_ir_level}: the face reflects no near-infrared (a screen)")
         return level, None

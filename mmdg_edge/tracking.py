@@ -72,7 +72,7 @@ def face_signature(crops: FaceCrops, landmarks: np.ndarray) -> FaceSignature:
         small -= small.mean()
         norm = float(np.linalg.norm(small))
         thumbnail = small / norm if norm > 0 else None
-    ir_level = float(np.median(crops.ir_region)) if crops.ir_region is not None and crops.ir_region.size else None
+    ir_level = crops.ir_median
     eye = max(float(np.linalg.norm(landmarks[LEFT_EYE_OUTER] - landmarks[RIGHT_EYE_OUTER])), 1e-6)
     proportions = np.array([np.linalg.norm(landmarks[a] - landmarks[b]) / eye for a, b in _PROPORTIONS])
     return FaceSignature(thumbnail, ir_level, proportions)
