@@ -152,9 +152,21 @@ def crop_rotated(image: np.ndarray, centre: Tuple[float, float], side: float, an
 
 
 def face_distance_m(depth_values: np.ndarray, depth_scale_m: float) -> Optional[float]:
-    """Median depth in metres of the valid (non-zero) values of a face region, None when there are none."""
-    valid = depth_values[depth_values > 0]
-    return float(np.median(valid)) * depth_scale_m if valid.size else None
+    """Median depth in metres of the valid (non-zero) values of a face region, None when there are none.
+
+    uint16 depth is counted, not sorted: the two middle values are found in the cumulative histogram
+    (np.median's answer exactly, tests/test_align.py)."""
+    if depth_values.dtype != np.uint16:
+        valid = depth_values[depth_values > 0]
+        return float(np.median(valid)) * depth_scale_m if valid.size else None
+    counts = np.bincount(depth_values.ravel())
+    counts[:1] = 0
+    cumulative = np.cumsum(counts)
+    count = int(cumulative[-1]) if cumulative.size else 0
+    if count == 0:
+        return None
+    lower, upper = np.searchsorted(cumulative, [(count - 1) // 2, count // 2], side="right")
+    return 0.5 * float(lower + upper) * depth_scale_m
 
 
 def _ir_to_uint8(ir: np.ndarray) -> np.ndarray:
@@ -221,7 +233,7 @@ class FaceAligner:
         if frameset.rgb is not None:
             if frameset.ir is None:
                 return frameset.rgb, "RGB"
-            grey = cv2.cvtColor(np.ascontiguousarray(frameset.rgb[::4, ::4]), cv2.COLOR_RGB2GRAY)  # every 16th pixel
+            grey = cv2.cvtColor(np.ascontiguousarray(frameset.rgb[::8, ::8]), cv2.COLOR_RGB2GRAY)  # every 64th pixel
             if grey.mean() >= self.config.dark_rgb_level:
                 return frameset.rgb, "RGB"
         ir = frameset.ir
@@ -371,11 +383,12 @@ class FaceAligner:
     def _shows_a_face(self, rgb: np.ndarray, points: np.ndarray) -> bool:
         """Whether the colour face (inside its landmarks' silhouette) is lit and has any contrast at all."""
         mask, (x0, y0) = _region_mask(points, rgb.shape[:2])
-        around = np.ascontiguousarray(rgb[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]])
-        face = cv2.cvtColor(around, cv2.COLOR_RGB2GRAY)[mask] if mask.size else around[:0, :0]
-        if face.size == 0:
+        if not mask.any():
             return False
-        return face.mean() >= self.config.min_face_level and face.std() >= self.config.min_rgb_contrast
+        around = np.ascontiguousarray(rgb[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]])
+        mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(cv2.cvtColor(around, cv2.COLOR_RGB2GRAY),
+                                                            mask=mask.view(np.uint8)))
+        return mean >= self.config.min_face_level and std >= self.config.min_rgb_contrast
 
     def _failures(self, size: float, distance: Optional[float], blur: float, coverage: Optional[float],
                   num_faces: int) -> List[str]:
@@ -500,5 +513,7 @@ def _blur(crop: np.ndarray) -> float:
     16-bit or dim IR crop would otherwise read as blurred)."""
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
     grey = cv2.normalize(grey, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    # The Laplacian of 8-bit pixels is an integer within ±1020: 16 bits hold it exactly.
+    _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))
+    return float(std[0, 0]) ** 2
 

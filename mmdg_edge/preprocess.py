@@ -232,9 +232,9 @@ def encode(crops: Sequence[FaceCrops], config: PreprocessConfig = PreprocessConf
         for m, plane in enumerate(_encoded_planes(face, config)):
             if plane is None:
                 continue
+            channels = cv2.split(plane) if plane.ndim == 3 else (plane,) * 3  # contiguous planes
             for c in range(3):
                 channel = out[b, m, c]
-                channel[:] = plane[..., c] if plane.ndim == 3 else plane  # uint8 → float32, in place
-                channel -= offset[c]
+                np.subtract(channels[c], offset[c], out=channel, dtype=np.float32)  # uint8 → float32 on the way
                 channel *= scale[c]
     return out, np.stack([face.mask for face in crops])

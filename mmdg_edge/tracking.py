@@ -67,8 +67,11 @@ def face_signature(crops: FaceCrops, landmarks: np.ndarray) -> FaceSignature:
     picture = crops.rgb if crops.rgb is not None else crops.ir
     thumbnail = None
     if picture is not None:
-        grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY) if picture.ndim == 3 else picture
-        small = cv2.resize(grey.astype(np.float32), (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).ravel()
+        # Shrunk first, then grey: the thumbnail's 256 pixels are all that is converted.
+        small = cv2.resize(picture, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
+        if small.ndim == 3:
+            small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        small = small.astype(np.float32).ravel()
         small -= small.mean()
         norm = float(np.linalg.norm(small))
         thumbnail = small / norm if norm > 0 else None

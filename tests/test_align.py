@@ -140,6 +140,19 @@ def test_geometry_helpers_by_hand():
     assert face_distance_m(np.array([0, 600, 610, 620], np.uint16), 0.001) == pytest.approx(0.61)
 
 
+def test_face_distance_counts_to_numpys_median_of_the_valid_depth():
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 3, 10, 11, 5000):
+        for high in (2, 700, 65535):
+            depth = rng.integers(0, high, size).astype(np.uint16)
+            valid = depth[depth > 0]
+            expected = float(np.median(valid)) * 0.001 if valid.size else None
+            assert face_distance_m(depth, 0.001) == expected
+            assert face_distance_m(depth.reshape(1, -1), 0.001) == expected
+    assert face_distance_m(np.zeros((3, 3), np.uint16), 0.001) is None
+    assert face_distance_m(np.array([], np.uint16), 0.001) is None
+
+
 def test_a_tilted_face_is_levelled_by_its_eye_line(aligner):
     upright, _ = _pasted(400, 120, 40)
     turned = cv2.warpAffine(upright, cv2.getRotationMatrix2D((320, 240), 20, 1.0), (640, 480))
