@@ -9,9 +9,8 @@ backbone learns from scratch (--train-backbone), since CLIP weights cannot be do
 
 The recipe is MMDG++'s (ReGrad and the asymmetric domain prompts, ``TrainConfig(regrad=True,
 adp=True)``). ``--recipe plain`` trains the fused loss alone at the same budget: at this scale
-(10 epochs) its model judged every mask of bench_demo_model.py live, MMDG++'s two in three
-(README, "the demo model per species"), while benchmarks/bench_synthetic_dg.py's one-epoch budget
-favours plain fine-tuning. Data: staged
+(10 epochs) the two judge masks alike (README, "the demo model per species"; bench_demo_model.py).
+Data: staged
 presentations (``render_presentations``, three framesets each) of synthetic people from 0 up for
 training and from 400 up for validation, in every capture domain (``DOMAIN_NAMES``, each its own
 spoof prompt), bona fide or with prints (plain, folded,
