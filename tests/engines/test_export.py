@@ -225,7 +225,7 @@ def test_int8_demo_model_agrees_with_fp32_on_every_verdict_of_the_demo_recording
     decided = [(fp32, int8) for fp32, int8 in pairs if fp32.score is not None]
     assert len(pairs) == 36 and len(decided) == 36  # every frameset of the recording reaches the model
     assert [fp32.status for fp32, _ in decided] == [int8.status for _, int8 in decided]
-    # Measured 2.5e-3 at most on this demo model (onnxruntime 1.32, AVX-512 VNNI); the FP32 score
-    # nearest to the edge of the uncertainty band is 0.24 away from it, so the bound leaves room for
-    # other CPUs' kernels and still sits fifty times inside that margin.
-    assert max(abs(fp32.score - int8.score) for fp32, int8 in decided) < 5e-3
+    # Measured 5.2e-3 at most on this demo model (onnxruntime 1.32, AVX-512 VNNI; 2.5e-3 on the previous
+    # one); the FP32 score nearest to an edge of the uncertainty band is 0.22 away from it, so the bound
+    # leaves room for other CPUs' kernels and still sits twenty times inside that margin.
+    assert max(abs(fp32.score - int8.score) for fp32, int8 in decided) < 1e-2
