@@ -68,7 +68,7 @@ class PhysicsConfig:
     faces are farther than ~1 m."""
 
     min_nose_m: float = 0.010  # the nose tip in front of the eye-corner/cheek plane: at least this
-    # and at most this (more is something held before the face): a 4 cm nose on a round head stands 60-64 mm
+    # and at most this (more is something held before the face): a 4 cm nose on a round head stands about 60 mm
     # out of its eye corners and cheeks (tests/test_physics.py)
     max_nose_m: float = 0.07
     min_midline_m: float = 0.008  # the nose tip in front of the forehead–chin line: at least this
