@@ -286,9 +286,11 @@ def test_a_pipelined_stream_keeps_order_under_varying_engine_latency_and_leaves_
 
 def test_a_slow_engine_scores_a_frameset_taken_when_it_is_almost_free_not_one_that_waited_in_a_queue(engine):
     """Taken at once, the next frameset would wait a whole engine run before its own: verdicts twice as old."""
-    slow = _Engine(engine, delays_s=(0.3,))
+    slow = _Engine(engine, delays_s=(0.6,))
     ages = []
-    for result in Detector(slow, threshold=0.5).stream(_camera(200, 0.01)):
+    for result in Detector(slow, threshold=0.5).stream(_camera(400, 0.01)):
         ages.append(time.monotonic() - result.frameset.received_s)  # from its arrival to its verdict
     steady = sorted(ages[2:])  # from the third on, the engine's time is known
-    assert len(steady) >= 3 and steady[len(steady) // 2] < 0.45, ages  # one run (0.3 s) and a preparation
+    # One run (0.6 s) and a preparation, against two runs (1.2 s) and a preparation when taken at once:
+    # the bound lies midway, so a loaded machine's slower preparations (0.1-0.2 s) stay within it.
+    assert len(steady) >= 3 and steady[len(steady) // 2] < 0.9, ages
