@@ -263,8 +263,8 @@ def _depth_checks(crops: FaceCrops, config: PhysicsConfig, vetoes: list,
         distance = crops.quality.distance_m or 0.0
         limit = config.min_sheet_rms_m * max(1.0, (distance / _NOISE_FREE_M) ** 2)
         if fit.sheet_rms_m < limit:
-            vetoes.append(f"a {fit.sheet} explains the face's depth to {fit.sheet_rms_m * 1000:.1f} mm < "
-                          f"{limit * 1000:.1f} mm: a sheet, not a face")
+            vetoes.append(f"a {fit.sheet} explains the face's depth to {fit.sheet_rms_m * 1000:.2f} mm < "
+                          f"{limit * 1000:.2f} mm: a sheet, not a face")
     return fit
 
 
