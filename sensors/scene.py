@@ -298,8 +298,12 @@ def draw_scene(
     distance_m: Optional[float] = None, centre: Optional[Tuple[float, float]] = None,
     subject: Optional[Subject] = None, instrument: Optional[Instrument] = None, wearer: Optional[Subject] = None,
     yaw_deg: float = 0.0, pitch_deg: float = 0.0, second_face: Optional[SecondFace] = None, lighting: str = "room",
+    farthest_m: Optional[float] = None,
 ) -> SceneSpec:
     """Draw a random scene of ``kind`` in ``domain``; ``distance_m``/``centre`` fix those instead.
+
+    The wall stands 1.5-3 m away, and at least 0.3 m behind the face and behind ``farthest_m`` (the
+    farthest a sequence's later framesets bring a face into this room).
 
     An ``instrument`` draws the sheet's bend, tilt and pitch (and a print's fold depth) from its
     material's ranges; ``wearer`` wears an eyes-cut print; ``yaw_deg``/``pitch_deg`` turn a live or
@@ -323,11 +327,12 @@ def draw_scene(
         pair_px = BESIDE_FACE_WIDTHS * config.fx * FACE_WIDTH_M / float(drawn_distance if distance_m is None
                                                                          else distance_m)
         drawn_centre = (drawn_centre[0] - second_face.side * pair_px / 2, drawn_centre[1])
+    distance = float(drawn_distance if distance_m is None else distance_m)
+    nearest_wall = max(1.5, max(distance, farthest_m or 0.0) + 0.3)
     return SceneSpec(
-        kind=kind, domain=int(domain),
-        distance_m=float(drawn_distance if distance_m is None else distance_m),
+        kind=kind, domain=int(domain), distance_m=distance,
         centre=tuple(float(v) for v in (drawn_centre if centre is None else centre)),
-        wall_m=float(rng.uniform(1.5, 3.0)), wall_slope_m=float(rng.uniform(-0.3, 0.3)),
+        wall_m=float(rng.uniform(nearest_wall, max(3.0, nearest_wall))), wall_slope_m=float(rng.uniform(-0.3, 0.3)),
         wall_colour=tuple(float(v) for v in np.float64([150, 140, 125]) + rng.uniform(-25, 25, 3)),
         clothing=tuple(float(v) for v in rng.uniform(25, 140, 3)),
         brightness=float(rng.uniform(*light["brightness"])),

@@ -299,7 +299,7 @@ def render_frameset(
         The FrameSet, ground truth in ``metadata["truth"]``.
 
     Raises:
-        ValueError: unknown kind or domain, a distance outside 0.2 m .. the wall, or an instrument of
+        ValueError: unknown kind or domain, a distance under 0.2 m, or an instrument of
             another kind.
 
     Example:
@@ -340,12 +340,13 @@ def render_sequence(
     texture = load_default_texture() if face_image is None else create_face_texture(face_image)
     rng = np.random.default_rng(seed)
     room: Optional[SceneSpec] = None
+    farthest = max(max(s.distance_start_m, s.distance_end_m or 0.0) for s in segments) if segments else None
     index = 0
     for segment in segments:
         scene = draw_scene(rng, segment.kind, segment.domain, domain_config(config, segment.domain),
                            segment.distance_start_m, segment.centre,
                            segment.subject, segment.instrument, segment.wearer, segment.yaw_deg, segment.pitch_deg,
-                           segment.second_face, segment.lighting)
+                           segment.second_face, segment.lighting, farthest)
         if room is None:
             room = scene
         scene = dataclasses.replace(scene, wall_m=room.wall_m, wall_slope_m=room.wall_slope_m,

@@ -412,6 +412,21 @@ def test_faces_render_from_35_cm_to_1_2_m(kind, distance_m):
     assert cheek == pytest.approx(distance_m, abs=0.03)
 
 
+def test_the_wall_stands_behind_the_farthest_face_of_a_sequence_whatever_the_room_drawn():
+    """The wall is drawn 1.5-3 m away: a face asked for at 1.3 m (or walking back to 1.6 m in a later
+    segment) must push it back, not fail for one seed in fifteen."""
+    for seed in range(40):
+        (near,) = render_sequence([Segment("live", 1, distance_start_m=1.3)], seed=seed)
+        assert near.metadata["truth"]["distance_m"] == pytest.approx(1.3, abs=0.01)  # (and its sway)
+        assert draw_scene(np.random.default_rng(seed), "live", 0, distance_m=1.3).wall_m >= 1.6
+    frames = list(render_sequence([Segment("live", 1, distance_start_m=0.6),
+                                   Segment("live", 3, distance_start_m=1.0, distance_end_m=1.6)], seed=5))
+    assert [f.metadata["truth"]["distance_m"] for f in frames] == pytest.approx([0.6, 1.0, 1.3, 1.6], abs=0.01)
+    # Within 1.2 m the room is the one the seed always drew (the recorded digests stay put).
+    assert draw_scene(np.random.default_rng(4), "live", 0, distance_m=0.6).wall_m == \
+        draw_scene(np.random.default_rng(4), "live", 0, distance_m=1.2).wall_m
+
+
 def test_scene_numbers_of_the_wrong_type_are_refused_with_the_field_named():
     with pytest.raises(ValueError, match="SceneSpec.sheet_fold_m"):
         SceneSpec("print", 0, sheet_fold="roll", sheet_fold_m="deep")
