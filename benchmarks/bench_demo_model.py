@@ -12,7 +12,7 @@ A bona fide presentation is an error when it is not accepted (BPCER), an attack 
 Rates per group with 95 % Clopper-Pearson intervals. ``--model`` adds another model (e.g. the
 previous release's demo.onnx) for a before/after table.
 
-    python benchmarks/bench_demo_model.py [--presentations 6] [--frames 8] [--model OLD.onnx]
+    python benchmarks/bench_demo_model.py [--presentations 6] [--frames 8] [--model OLD.onnx] [--threshold T]
 """
 from __future__ import annotations
 
@@ -91,13 +91,16 @@ def main() -> None:
     parser.add_argument("--presentations", type=int, default=6, help="per group")
     parser.add_argument("--frames", type=int, default=8, help="framesets per presentation")
     parser.add_argument("--model", action="append", default=[], help="another model to compare (repeatable)")
+    parser.add_argument("--threshold", type=float, help="judge every model at this threshold instead of its own "
+                                                        "(another operating point)")
     args = parser.parse_args()
     started = time.perf_counter()
     staged = presentations(args.presentations, args.frames)
     models = ["demo"] + args.model
     results = {}
     for model in models:
-        detector = Detector.load(model, engine="onnxruntime", config=DetectorConfig(pipeline_realtime=False))
+        detector = Detector.load(model, engine="onnxruntime", config=DetectorConfig(pipeline_realtime=False),
+                                 threshold=args.threshold)
         results[model] = (detector.threshold, measure(detector, staged))
     print(f"{args.presentations} presentations × {args.frames} framesets per group, held-out people and instruments, "
           f"every capture domain by turns; {time.perf_counter() - started:.0f} s")

@@ -69,8 +69,8 @@ def _staging(pair: int, kind: str) -> Dict[str, object]:
     the pair's own generator so that none of them goes with a species: a dim room one pair in seven, a
     backlit one two in seven, heads (people and masks) turned within ±40° and tilted within ±15°, one
     pair in three far (0.9-1.3 m), the others at their domain's distances. (The previous model, trained
-    on one backlit pair in seven, heads within ±30° and a quarter at 0.9-1.2 m, denied half the backlit
-    and a tenth of the 1.2 m framesets of held-out people: README, bench_face_geometry.py.)"""
+    on one backlit pair in seven, heads within ±30° and a quarter at 0.9-1.2 m, denied 37.5 % of the
+    backlit and 6.2 % of the 1.2 m framesets of held-out people: README, bench_face_geometry.py.)"""
     rng = np.random.default_rng([STAGING_SEED, pair])
     lighting, yaw, pitch, far, distance = (rng.choice(LIGHTINGS, p=LIGHTING_SHARES), rng.uniform(-40, 40),
                                            rng.uniform(-15, 15), rng.random() < 1 / 3, rng.uniform(0.9, 1.3))
