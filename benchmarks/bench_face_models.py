@@ -7,13 +7,16 @@ Rows (p50 and p95 in ms, and p50 as a share of Haar's):
 - each on onnxruntime (the bundled converted files, what the SDK runs) and, when ``ai-edge-litert``
   is installed, the same code with the source ``.tflite`` model on the TFLite runtime in place of
   the onnxruntime session;
+- with ``--mesh FILE``: another conversion of the Face Mesh (the previous release's, say:
+  ``git show REV:mmdg_edge/assets/face_mesh.onnx > old.onnx``) in the same code, taking turns with
+  the bundled one, and the bundled mesh's p50 as a share of it;
 - baseline: OpenCV's Haar cascade, full search of the grey 640×480 frame (``HaarFaceDetector``
   defaults, colour → grey included), the baseline of ``bench_kiosk_path.py``; timed apart from the
   rest (see ``main``).
 The frame is the astronaut photo (scikit-image) scaled to 480×480 on a 640×480 grey background:
 more texture than the synthetic camera's rooms, so Haar takes longer here than there.
 
-    python benchmarks/bench_face_models.py [--runs 300] [--haar-runs 50]
+    python benchmarks/bench_face_models.py [--runs 300] [--haar-runs 50] [--mesh OLD.onnx]
 """
 from __future__ import annotations
 
@@ -85,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=300, help="timed calls per row (after 20 warm-up rounds)")
     parser.add_argument("--haar-runs", type=int, default=50, help="timed calls of the Haar baseline")
+    parser.add_argument("--mesh", type=Path, help="another Face Mesh ONNX file to time beside the bundled one")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     frame = _frame()
@@ -98,6 +102,9 @@ def main() -> None:
     calls = {"BlazeFace short onnxruntime": lambda: detector(frame),
              "BlazeFace full onnxruntime": lambda: full_range(frame),
              "Face Mesh onnxruntime": lambda: mesh(frame, roi)}
+    if args.mesh is not None:
+        other = FaceMesh(args.mesh, threads=1)
+        calls["Face Mesh onnxruntime, --mesh"] = lambda: other(frame, roi)
     if _tflite_runtime_available():
         tflite_detector, tflite_full = BlazeFaceDetector(threads=1), BlazeFaceDetector(threads=1, variant="full")
         tflite_mesh = FaceMesh(threads=1)
@@ -124,6 +131,10 @@ def main() -> None:
             continue
         p50, p95 = np.percentile(times, 50), np.percentile(times, 95)
         print(f"{name:<32}{p50:>8.2f}{p95:>8.2f}{p50 / baseline:>12.3f}")
+    if args.mesh is not None:
+        times = {name: np.percentile(values, 50) for name, values in rows if values is not None}
+        print(f"--mesh is {args.mesh}; the bundled Face Mesh's p50 / its p50: "
+              f"{times['Face Mesh onnxruntime'] / times['Face Mesh onnxruntime, --mesh']:.2f}")
 
 
 if __name__ == "__main__":
