@@ -340,15 +340,19 @@ class FaceAligner:
             rgb_points, depth_points = points, _moved(points, rgb_box, depth_box)
         centre_rgb, side_rgb, angle = _crop_frame(rgb_points, cfg.crop_eye_widths)
         centre_depth, side_depth, _ = _crop_frame(depth_points, cfg.crop_eye_widths)
-        rgb = crop_rotated(frameset.rgb, centre_rgb, side_rgb, angle, cv2.INTER_AREA) \
-            if frameset.rgb is not None else None
-        if rgb is not None and not self._shows_a_face(frameset.rgb, rgb_points):
-            if source == "RGB":  # found in colour, yet its face region is dark or flat (a backlit face)
-                return AlignResult("unreliable", "the colour face is too dark or without contrast (backlit?)",
-                                   num_faces=num_faces)
-            rgb = None  # a black or blank colour face carries nothing for the model: absent, not black
         grid = next(image for image in (frameset.depth, frameset.ir, frameset.rgb) if image is not None)
         mask, origin = _region_mask(depth_points, grid.shape[:2])
+        rgb = crop_rotated(frameset.rgb, centre_rgb, side_rgb, angle, cv2.INTER_AREA) \
+            if frameset.rgb is not None else None
+        if rgb is not None:
+            # One grid (colour aligned to depth, or colour alone): the colour face is the same polygon.
+            same = rgb_points is depth_points and frameset.rgb.shape[:2] == grid.shape[:2]
+            rgb_mask, rgb_origin = (mask, origin) if same else _region_mask(rgb_points, frameset.rgb.shape[:2])
+            if not self._shows_a_face(frameset.rgb, rgb_mask, rgb_origin):
+                if source == "RGB":  # found in colour, yet its face region is dark or flat (a backlit face)
+                    return AlignResult("unreliable", "the colour face is too dark or without contrast (backlit?)",
+                                       num_faces=num_faces)
+                rgb = None  # a black or blank colour face carries nothing for the model: absent, not black
         depth = depth_region = ir = ir_region = shape_depth = None
         distance = coverage = None
         if frameset.depth is not None:
@@ -380,9 +384,10 @@ class FaceAligner:
                           metres_per_px=_metres_per_px(frameset, distance), ir_patches=ir_patches)
         return AlignResult("ok", f"face found in {source}", crops, num_faces)
 
-    def _shows_a_face(self, rgb: np.ndarray, points: np.ndarray) -> bool:
-        """Whether the colour face (inside its landmarks' silhouette) is lit and has any contrast at all."""
-        mask, (x0, y0) = _region_mask(points, rgb.shape[:2])
+    def _shows_a_face(self, rgb: np.ndarray, mask: np.ndarray, origin: Tuple[int, int]) -> bool:
+        """Whether the colour face (``mask`` from ``_region_mask``: inside its landmarks' silhouette) is lit
+        and has any contrast at all."""
+        x0, y0 = origin
         if not mask.any():
             return False
         around = np.ascontiguousarray(rgb[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]])
@@ -437,7 +442,10 @@ def _crop_frame(points: np.ndarray, eye_widths: float) -> Tuple[Tuple[float, flo
 
 
 def _moved(points: np.ndarray, source: Box, target: Box) -> np.ndarray:
-    """Landmarks carried from one pixel grid to the other with the face box (shift and scale)."""
+    """Landmarks carried from one pixel grid to the other with the face box (shift and scale); the
+    points themselves where both boxes are one (a registered frameset)."""
+    if source == target:
+        return points
     scale = (target[2] - target[0]) / max(source[2] - source[0], 1e-6)
     moved = points.copy()
     moved[:, 0] = target[0] + (points[:, 0] - source[0]) * scale

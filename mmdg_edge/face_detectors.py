@@ -367,5 +367,6 @@ class BlazeFaceDetector:
         pad_x, pad_y = (side - new_w) // 2, (side - new_h) // 2
         canvas = np.zeros((side, side, 3), np.uint8)
         canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized[..., None] if resized.ndim == 2 else resized
-        tensor = (canvas.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0)
+        tensor = np.divide(canvas.transpose(2, 0, 1)[None], 127.5, dtype=np.float32, order="C")  # cast and scale
+        tensor -= 1.0
         return tensor, np.array([new_w / width, new_h / height]), np.array([pad_x, pad_y], np.float64)

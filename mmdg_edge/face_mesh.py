@@ -199,7 +199,7 @@ class FaceMesh:
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
         if crop.ndim == 2:
             crop = np.repeat(crop[..., None], 3, axis=2)
-        tensor = crop.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        tensor = np.divide(crop.transpose(2, 0, 1)[None], 255.0, dtype=np.float32, order="C")  # one pass
         raw, flag = self._session.run(None, {self._input: tensor})
         if not (np.isfinite(raw).all() and np.isfinite(flag).all()):
             raise ValueError("FaceMesh: the model answered non-finite landmarks or presence; no landmarks")
@@ -222,6 +222,10 @@ class FaceMesh:
         return np.hstack([linear, offset[:, None]])
 
 
+def _dot(a, b) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
 def head_pose(points: np.ndarray) -> Tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees from the 3-D landmarks; all 0 for a face looking into the camera.
 
@@ -242,23 +246,24 @@ def head_pose(points: np.ndarray) -> Tuple[float, float, float]:
     points = np.asarray(points, np.float64)
     if points.shape != (NUM_LANDMARKS, 3) or not np.isfinite(points).all():
         raise ValueError(f"head_pose: expected ({NUM_LANDMARKS}, 3) finite points, got shape {points.shape}")
-    right_eye = points[[RIGHT_EYE_OUTER, RIGHT_EYE_INNER]].mean(axis=0)
-    left_eye = points[[LEFT_EYE_INNER, LEFT_EYE_OUTER]].mean(axis=0)
-    mouth = points[[MOUTH_RIGHT, MOUTH_LEFT]].mean(axis=0)
-    x_axis = left_eye - right_eye
-    down = mouth - (left_eye + right_eye) / 2
-    y_axis = down - (down @ x_axis) / max(x_axis @ x_axis, 1e-12) * x_axis
-    if np.linalg.norm(x_axis) < 1e-9 or np.linalg.norm(y_axis) < 1e-9:
+    # Six points, so plain floats: a few dozen numpy calls on 3-vectors cost more than the arithmetic.
+    r_out, r_in, l_in, l_out, m_r, m_l = points[[RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER,
+                                                 MOUTH_RIGHT, MOUTH_LEFT]].tolist()
+    right_eye = [(a + b) / 2 for a, b in zip(r_out, r_in)]
+    left_eye = [(a + b) / 2 for a, b in zip(l_in, l_out)]
+    x_axis = [b - a for a, b in zip(right_eye, left_eye)]
+    down = [(a + b) / 2 - (c + d) / 2 for a, b, c, d in zip(m_r, m_l, left_eye, right_eye)]
+    along = _dot(down, x_axis) / max(_dot(x_axis, x_axis), 1e-12)
+    y_axis = [d - along * x for d, x in zip(down, x_axis)]
+    x_norm, y_norm = math.sqrt(_dot(x_axis, x_axis)), math.sqrt(_dot(y_axis, y_axis))
+    if x_norm < 1e-9 or y_norm < 1e-9:
         raise ValueError("head_pose: the eye corners or the mouth corners coincide; no orientation to measure")
-    x_axis, y_axis = x_axis / np.linalg.norm(x_axis), y_axis / np.linalg.norm(y_axis)
-    z_axis = np.cross(x_axis, y_axis)
-    forward = -z_axis
+    (x0, x1, x2), (y0, y1, y2) = (v / x_norm for v in x_axis), (v / y_norm for v in y_axis)
+    forward = (-(x1 * y2 - x2 * y1), -(x2 * y0 - x0 * y2), -(x0 * y1 - x1 * y0))  # −(x × y)
     yaw = math.atan2(forward[0], -forward[2])
     pitch = math.atan2(-forward[1], math.hypot(forward[0], forward[2]))
-    # Undo yaw and pitch; what is left is a rotation about the camera's z axis: the roll.
+    # Undo yaw and pitch; what is left is a rotation about the camera's z axis: the roll. The x axis
+    # taken back through Ry(−yaw)·Rx(−pitch): its first two components.
     cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
-    rot_yaw = np.array([[cy, 0.0, -sy], [0.0, 1.0, 0.0], [sy, 0.0, cy]])  # Ry(−yaw)
-    rot_pitch = np.array([[1.0, 0.0, 0.0], [0.0, cp, sp], [0.0, -sp, cp]])  # Rx(−pitch)
-    in_plane = (rot_yaw @ rot_pitch).T @ x_axis
-    roll = math.atan2(in_plane[1], in_plane[0])
+    roll = math.atan2(sy * sp * x0 + cp * x1 - cy * sp * x2, cy * x0 + sy * x2)
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)

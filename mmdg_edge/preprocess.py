@@ -227,10 +227,11 @@ def encode(crops: Sequence[FaceCrops], config: PreprocessConfig = PreprocessConf
     if len(crops) == 0:
         raise ValueError("crops: expected at least one FaceCrops")
     offset, scale = _channel_affine(config)
-    out = np.zeros((len(crops), len(MODALITIES), 3, CROP_SIZE, CROP_SIZE), np.float32)
+    out = np.empty((len(crops), len(MODALITIES), 3, CROP_SIZE, CROP_SIZE), np.float32)  # each plane written once
     for b, face in enumerate(crops):
         for m, plane in enumerate(_encoded_planes(face, config)):
             if plane is None:
+                out[b, m] = 0.0
                 continue
             channels = cv2.split(plane) if plane.ndim == 3 else (plane,) * 3  # contiguous planes
             for c in range(3):

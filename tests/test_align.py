@@ -276,15 +276,21 @@ def test_bad_detector_output_is_an_error(aligner):
     assert result.status == "error" and "finite box" in result.reason
 
 
-def test_a_face_found_in_colour_but_dark_is_unreliable_not_a_crash(aligner):
-    """A backlit face: the scene is bright (colour is searched), the face itself nearly black."""
+@pytest.mark.parametrize("registered", [True, False])
+def test_a_face_found_in_colour_but_dark_is_unreliable_not_a_crash(aligner, registered):
+    """A backlit face: the scene is bright (colour is searched), the face itself nearly black. Also
+    with colour not aligned to depth (the depth camera 8 cm aside, ~70 px at 0.6 m): the colour face
+    is judged inside its own silhouette, not inside the depth grid's."""
     frame, _ = _pasted(400, 120, 40)
     landmarks = aligner.align(FrameSet(rgb=frame)).landmarks
     face = np.zeros((480, 640), np.uint8)
     cv2.fillPoly(face, [np.round(landmarks[list(FACE_OVAL), :2]).astype(np.int32)], 1)
     backlit = np.where(face[..., None] > 0, frame * 0.08, np.where(frame.sum(axis=2, keepdims=True) == 0, 200, frame))
+    calibration = {} if registered else dict(
+        intrinsics={name: Intrinsics(640, 480, 520.0, 520.0, 320.0, 240.0) for name in ("rgb", "depth")},
+        depth_to_color=Extrinsics(translation=(0.08, 0.0, 0.0)))
     frameset = FrameSet(rgb=backlit.astype(np.uint8), depth=np.full((480, 640), 600, np.uint16),
-                        ir=np.full((480, 640), 120, np.uint8), color_aligned_to_depth=True)
+                        ir=np.full((480, 640), 120, np.uint8), color_aligned_to_depth=registered, **calibration)
     result = aligner.align(frameset)
     assert result.status == "unreliable" and "colour face is too dark" in result.reason
 
