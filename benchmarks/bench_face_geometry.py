@@ -13,7 +13,8 @@ Per condition and face finder (BlazeFace + Face Mesh, the default; Haar + Face M
   tip and the corneal glints (``truth["faces"][0]["landmarks"]``), mean distance in % of the face
   width (the photo's own features sit a few pixels off the renderer's, so 0 is not reachable);
 - BPCER: live framesets not judged live; "physics" counts the ones a physical check or the
-  face quality denied (what the face geometry decides, whatever the model says);
+  face quality denied (what the face geometry decides, whatever the model says), "uncertain" the
+  ones judged uncertain (a score within the band about the threshold, or a pose too far off);
 - opened: presentations that opened the door exactly once (the session level), and those that
   opened it more than once (one live presentation, several openings: the fault the tracker fixes).
 And the time of everything but the model inside ``Detector.stream`` at 640×480 (p50).
@@ -64,7 +65,8 @@ def _landmark_error(landmarks: np.ndarray, truth: dict) -> float:
     return float(np.linalg.norm(found - rendered, axis=1).mean()) / (face["box"][2] - face["box"][0])
 
 
-def _measure(detector: Detector, presentations: List[list]) -> Tuple[float, float, float, float, float, int, List[float]]:
+def _measure(detector: Detector,
+             presentations: List[list]) -> Tuple[float, float, float, float, float, float, int, List[float]]:
     verdicts, opened, repeated, nose_errors, rest = [], 0, 0, [], []
     for frames in presentations:
         results = list(detector.stream(frames, allow_recorded=True))
@@ -81,8 +83,9 @@ def _measure(detector: Detector, presentations: List[list]) -> Tuple[float, floa
     found = np.mean([v.box is not None for v in verdicts])
     bpcer = np.mean([v.status != "live" for v in verdicts])
     physics = np.mean([v.status != "live" and v.reason.startswith(PHYSICS) for v in verdicts])
+    uncertain = np.mean([v.status == "uncertain" for v in verdicts])
     nose = float(np.median(nose_errors)) if nose_errors else float("nan")
-    return found, nose, bpcer, physics, opened / len(presentations), repeated, rest
+    return found, nose, bpcer, physics, uncertain, opened / len(presentations), repeated, rest
 
 
 def main() -> None:
@@ -100,15 +103,15 @@ def main() -> None:
     data = _presentations(args.people, args.frames)
     print(f"Held-out synthetic people ({args.people} per condition, {args.frames} framesets each), model {args.model} "
           f"(threshold {learned.threshold:.3f}), Detector.stream at 640×480, 1 thread")
-    print(f"{'condition':<12}{'finder':<10}{'found':>8}{'lm err':>10}{'BPCER':>8}{'physics':>9}{'opened 1×':>11}"
-          f"{'2×+':>5}")
+    print(f"{'condition':<12}{'finder':<10}{'found':>8}{'lm err':>10}{'BPCER':>8}{'physics':>9}{'uncertain':>11}"
+          f"{'opened 1×':>11}{'2×+':>5}")
     timings = {"BlazeFace": [], "Haar": []}
     for name, presentations in data.items():
         for finder, detector in (("BlazeFace", learned), ("Haar", haar)):
-            found, nose, bpcer, physics, opened, repeated, rest = _measure(detector, presentations)
+            found, nose, bpcer, physics, uncertain, opened, repeated, rest = _measure(detector, presentations)
             timings[finder].extend(rest)
-            print(f"{name:<12}{finder:<10}{found:>8.1%}{nose:>9.1%} {bpcer:>8.1%}{physics:>9.1%}{opened:>11.0%}"
-                  f"{repeated:>5}")
+            print(f"{name:<12}{finder:<10}{found:>8.1%}{nose:>9.1%} {bpcer:>8.1%}{physics:>9.1%}{uncertain:>11.1%}"
+                  f"{opened:>11.0%}{repeated:>5}")
     print("all but the engine, p50 / p95 ms: " + "; ".join(
         f"{finder} {np.percentile(rest, 50):.2f} / {np.percentile(rest, 95):.2f}" for finder, rest in timings.items()))
 
