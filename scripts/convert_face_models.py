@@ -21,7 +21,7 @@ What it does, and why:
   (a per-channel product is one): onnxruntime keeps those in its blocked NCHWc layout and folds the
   sum into the second convolution, where per-channel ``Mul`` operators needed a layout change
   around them. Measured (``benchmarks/bench_face_models.py --mesh`` with the previous conversion,
-  ``(1 - a)·relu(x) + a·x`` in ``Mul`` operators, three runs): the whole mesh call, its warp
+  ``(1 - a)·relu(x) + a·x`` in ``Mul`` operators, five runs): the whole mesh call, its warp
   included, takes 0.93-0.96× the time.
 - The converted graph must match the TFLite runtime within 1e-3 on random input, or nothing is
   written; without ``ai-edge-litert`` the script refuses unless ``--skip-parity`` is given.
@@ -105,6 +105,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _channel_product(source: str, weight: str, out: str, channels: int):
+    """``source`` times one factor per channel (``weight``: C×1×1×1), as a depthwise 1×1 convolution."""
+    from onnx import helper
+
+    return helper.make_node("Conv", [source, weight], [out], name=out, group=channels, kernel_shape=[1, 1])
+
+
 def replace_prelu(model) -> int:
     """Rewrite every PRelu(x, a) with a per-channel slope as conv(x, a) + conv(relu(x), 1 - a), both
     depthwise 1×1 convolutions; returns how many were rewritten."""
@@ -127,13 +134,9 @@ def replace_prelu(model) -> int:
         x, y, name = node.input[0], node.output[0], node.name
         added += [numpy_helper.from_array(weights, f"{name}/slope"),
                   numpy_helper.from_array(1.0 - weights, f"{name}/one_minus_slope")]
-
-        def scaled(source: str, weight: str, out: str):
-            return helper.make_node("Conv", [source, weight], [out], name=out, group=channels, kernel_shape=[1, 1])
-
-        nodes += [scaled(x, f"{name}/slope", f"{name}/linear"),
+        nodes += [_channel_product(x, f"{name}/slope", f"{name}/linear", channels),
                   helper.make_node("Relu", [x], [f"{name}/relu"], name=f"{name}/relu"),
-                  scaled(f"{name}/relu", f"{name}/one_minus_slope", f"{name}/positive"),
+                  _channel_product(f"{name}/relu", f"{name}/one_minus_slope", f"{name}/positive", channels),
                   helper.make_node("Add", [f"{name}/linear", f"{name}/positive"], [y], name=f"{name}/sum")]
         count += 1
     used = {name for node in nodes for name in node.input}
