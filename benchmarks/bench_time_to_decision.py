@@ -31,8 +31,8 @@ runs, so its "to open" is the projection alone. Both on CPU onnxruntime
 with its default threads.
 
 The first run exports the paper model (207 s on a shared 2-core CPU), later runs reuse it from
-``--cache``; the measurements take 213 s there with the defaults, ``--quick`` 32-41 s (plus 23-37 s
-to export its tiny model on a first run).
+``--cache``; the measurements take 128-131 s there with the defaults (two runs, a quiet machine),
+``--quick`` 32-41 s (plus 23-37 s to export its tiny model on a first run).
 
     python benchmarks/bench_time_to_decision.py [--live 20] [--attacks 9] [--int8-live 2]
         [--int8-attacks 3] [--int8-model FILE.onnx] [--quick]

@@ -290,8 +290,8 @@ class BlazeFaceDetector:
       73 px, lost below about 65 px (1/10 of the longer side; a 15 cm face at about 1.4 m for a
       D435's colour lens);
     - ``"full"`` range (192×192): 0.9 at 88 px, 0.72 at 44 px, 0.59 at 37 px, lost below about
-      35 px (about 2.6 m); its model takes about five times the short one's time (7.6 vs 1.4 ms,
-      one thread; ``benchmarks/bench_face_models.py``): a search for far faces, not every frame.
+      35 px (about 2.6 m); its model takes 2.4× the short one's time (5.2 vs 2.2 ms, one thread;
+      ``benchmarks/bench_face_models.py``): a search for far faces, not every frame.
     Keypoints are ``BLAZEFACE_KEYPOINTS``. One session serves every call and holds no per-call
     state: one detector may be shared by threads.
 
