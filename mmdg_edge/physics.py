@@ -32,7 +32,7 @@ streams it requires, whether that makes the frameset unreliable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -59,6 +59,11 @@ _SHEET_ANGLES = (0.0, 45.0, 90.0, 135.0)  # the directions a sheet bends or fold
 _SHEETS = ("plane",) + tuple(f"sheet {how} at {angle:.0f}°" for angle in _SHEET_ANGLES for how in ("bent", "folded"))
 _FACE_DEPTH_M = 0.15  # no point of a face lies farther than this from its median depth
 _NOISE_FREE_M = 0.8  # up to here D4xx stereo noise sampled at the landmarks stays well under a millimetre
+
+# Which of SHAPE_POINTS each role takes, as masks over them (fit_face_shape runs every frameset).
+_NOSE = SHAPE_POINTS.index(NOSE_TIP)
+_IS_NOSE, _EYE_CHEEK, _MIDLINE, _FOREHEAD, _CHIN = (np.isin(SHAPE_POINTS, part) for part in (
+    NOSE_POINTS, EYE_CHEEK_POINTS, MIDLINE_POINTS, MIDLINE_POINTS[:2], MIDLINE_POINTS[2:]))
 
 
 @dataclass(frozen=True)
@@ -184,13 +189,16 @@ def _designs(u: np.ndarray, v: np.ndarray, relief: np.ndarray) -> np.ndarray:
     return stack
 
 
-def _height_above(u: np.ndarray, v: np.ndarray, d: np.ndarray, rows: List[int], at: int, line: bool) -> float:
-    """How far point ``at`` stands in front of the plane (or, with ``line``, the line along v) that the
-    ``rows`` points span."""
-    columns = [np.ones(len(rows)), v[rows]] if line else [np.ones(len(rows)), u[rows], v[rows]]
-    coeffs = _solve(np.stack(columns, axis=1), d[rows])
-    surface = coeffs[0] + coeffs[1] * v[at] if line else coeffs[0] + coeffs[1] * u[at] + coeffs[2] * v[at]
-    return float(surface - d[at])
+def _heights_above(u: np.ndarray, v: np.ndarray, d: np.ndarray, plane: np.ndarray, line: np.ndarray,
+                   at: int) -> Tuple[float, float]:
+    """How far point ``at`` stands in front of the plane the ``plane`` points span and of the line
+    (along v) the ``line`` points span (boolean masks over the points): both fits in one solve."""
+    design = np.zeros((2, len(d), 3))
+    design[:, :, 0], design[0, :, 1], design[:, :, 2] = 1.0, u, v
+    design *= np.stack([plane, line])[:, :, None]
+    coeffs = _solve(design, np.where(np.isfinite(d), d, 0.0))
+    surface = coeffs[:, 0] + coeffs[:, 1] * u[at] + coeffs[:, 2] * v[at]
+    return float(surface[0] - d[at]), float(surface[1] - d[at])
 
 
 def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Optional[float],
@@ -211,12 +219,9 @@ def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Op
     if valid.any():  # a point that sees past a turned head's edge measures the wall, not the face
         valid &= np.abs(np.where(valid, depth_m, 0.0) - np.median(depth_m[valid])) < _FACE_DEPTH_M
     depth_m = np.where(valid, depth_m, np.nan)
-    index = {p: i for i, p in enumerate(SHAPE_POINTS)}
-    plane_rows = [index[p] for p in EYE_CHEEK_POINTS if valid[index[p]]]
-    midline_rows = [index[p] for p in MIDLINE_POINTS if valid[index[p]]]
-    nose = index[NOSE_TIP]
-    forehead, chin = (any(valid[index[p]] for p in part) for part in (MIDLINE_POINTS[:2], MIDLINE_POINTS[2:]))
-    if valid.sum() < config.min_shape_points or not valid[nose] or len(plane_rows) < 5 or not (forehead and chin):
+    plane, line = valid & _EYE_CHEEK, valid & _MIDLINE
+    if valid.sum() < config.min_shape_points or not valid[_NOSE] or plane.sum() < 5 \
+            or not (valid & _FOREHEAD).any() or not (valid & _CHIN).any():
         return None
     eye_px = max(float(np.linalg.norm(landmarks[LEFT_EYE_OUTER] - landmarks[RIGHT_EYE_OUTER])), 1e-6)
     if metres_per_px is None:
@@ -225,11 +230,9 @@ def fit_face_shape(landmarks: np.ndarray, depth_m: np.ndarray, metres_per_px: Op
     u = (points[:, 0] - landmarks[NOSE_TIP, 0]) / eye_px
     v = (points[:, 1] - landmarks[NOSE_TIP, 1]) / eye_px
     relief = points[:, 2] * metres_per_px
-    nose_m = _height_above(u, v, depth_m, plane_rows, nose, False)
-    midline_m = _height_above(u, v, depth_m, midline_rows, nose, True)
-    kept = np.isin(np.asarray(SHAPE_POINTS)[valid], NOSE_POINTS)
+    nose_m, midline_m = _heights_above(u, v, depth_m, plane, line, _NOSE)
     u, v, relief, d = u[valid], v[valid], relief[valid], depth_m[valid]
-    coeffs, rms = _trimmed_fits(_designs(u, v, relief), d, config.trim, kept)
+    coeffs, rms = _trimmed_fits(_designs(u, v, relief), d, config.trim, _IS_NOSE[valid])
     best = 1 + int(np.argmin(rms[1:]))
     return ShapeFit(nose_m, midline_m, float(coeffs[0, 3]), _SHEETS[best - 1], float(rms[best]), float(rms[0]),
                     int(valid.sum()))
