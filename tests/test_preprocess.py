@@ -13,7 +13,7 @@ from mmdg_edge.preprocess import (
     encode_ir,
     images_to_input,
 )
-from mmdg_edge.preprocess import _percentiles
+from mmdg_edge.preprocess import _depth_levels, _percentiles
 
 
 def test_depth_is_encoded_relative_to_the_face_near_bright_holes_zero():
@@ -22,6 +22,20 @@ def test_depth_is_encoded_relative_to_the_face_near_bright_holes_zero():
     # level = 0.5 + (0.6 - z) / 0.25 → 1 + clip(level) * 254
     expected = np.array([[128, 0, 1], [255, 1, 255]], np.uint8)
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("top", [1, 3000, 65535])
+def test_depth_looked_up_per_value_is_the_pixel_arithmetic_bit_for_bit(top):
+    """encode_depth encodes each value a uint16 crop can hold up to its largest once and looks its pixels
+    up: the same levels as the per-pixel arithmetic (the encoding the demo model was trained with)."""
+    rng = np.random.default_rng(1)
+    for center_m, scale in ((0.6, 0.001), (1.37, 0.00025), (0.41, 0.0001)):
+        depth = rng.integers(0, top + 1, (224, 224), dtype=np.uint16)
+        depth[0, :3] = 0, top, top // 2
+        config = PreprocessConfig(depth_window_m=0.25)
+        np.testing.assert_array_equal(encode_depth(depth, scale, center_m, config),
+                                      _depth_levels(depth, scale, center_m, config))
+    assert encode_depth(np.zeros((2, 2), np.uint16), 0.001, 0.6).tolist() == [[0, 0], [0, 0]]
 
 
 def test_ir_is_stretched_between_robust_percentiles():
